@@ -1,0 +1,249 @@
+// Row-wise cross-entropy primitives, one work-item per row (the family for CPU-like devices).
+//
+// Logits are laid out as PyTorch's (outer, classes, inner): row r = (n, k), n = r / inner, k = r % inner,
+// starts at n * classes * inner + k and its classes lie `inner` elements apart.
+//
+// Compile-time options (part of the program cache key):
+//   XENT_DTYPE  0 = half storage, 1 = float, 2 = double (storage and accumulation)
+//   XENT_VEC    lanes per vector load on contiguous rows (2, 4, 8 or 16)
+
+#if XENT_DTYPE == 2
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#define ACC double
+#define STORAGE double
+#define LOWEST (-DBL_MAX)
+#else
+#define ACC float
+#define LOWEST (-FLT_MAX)
+#if XENT_DTYPE == 0
+#define STORAGE half
+#else
+#define STORAGE float
+#endif
+#endif
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define VEC CAT(ACC, XENT_VEC)
+
+#if XENT_DTYPE == 0
+#define LOAD_VEC(p) CAT(vload_half, XENT_VEC)(0, p)
+#define STORE_VEC(v, p) CAT(CAT(vstore_half, XENT_VEC), _rte)(v, 0, p)
+#define LOAD(p) vload_half(0, p)
+#define STORE(v, p) vstore_half_rte(v, 0, p)
+#else
+#define LOAD_VEC(p) CAT(vload, XENT_VEC)(0, p)
+#define STORE_VEC(v, p) CAT(vstore, XENT_VEC)(v, 0, p)
+#define LOAD(p) (*(p))
+#define STORE(v, p) (*(p) = (v))
+#endif
+
+// Flags telling which optional inputs are real (the host passes a 1-element placeholder otherwise).
+#define HAS_TARGETS 1
+#define HAS_PROBABILITIES 2
+#define HAS_WEIGHT 4
+#define ACCUMULATE_SMOOTH 8
+
+// What the second pass writes.
+#define OUTPUT_LOG_SOFTMAX 0
+#define OUTPUT_SOFTMAX 1
+#define OUTPUT_GRADIENT 2
+
+// The per-row statistics, 4 values per row: lse, target logit, smooth = sum_c v_c (lse - x_c),
+// mass = sum_c v_c, with v_c = w_c for class indices and w_c ((1 - eps) q_c + eps / C) for
+// probabilities.
+#define STAT_LSE 0
+#define STAT_TARGET 1
+#define STAT_SMOOTH 2
+#define STAT_MASS 3
+
+typedef struct {
+    ACC m, s, d, v;
+} row_state;
+
+// The online (max, sum) recurrence with the weighted deviation sum d = sum v (x - m).
+// The max ignores NaN, which still reaches the sum through exp(NaN - m) and makes the row NaN.
+inline void push(row_state *st, ACC x, ACC v, int smooth) {
+    ACC mn = fmax(st->m, x);
+    if (smooth) {
+        st->d += st->v * (st->m - mn) + v * (x - mn);
+        st->v += v;
+    }
+    st->s = st->s * exp(st->m - mn) + exp(x - mn);
+    st->m = mn;
+}
+
+inline ACC element_weight(__global const STORAGE *q, __global const ACC *w, int flags, long index, long c,
+                          ACC qa, ACC qb) {
+    ACC v = (flags & HAS_WEIGHT) ? w[c] : (ACC)1;
+    return (flags & HAS_PROBABILITIES) ? v * (qa * LOAD(q + index) + qb) : v;
+}
+
+inline VEC vector_weight(__global const STORAGE *q, __global const ACC *w, int flags, long c, ACC qa, ACC qb) {
+    VEC v = (flags & HAS_WEIGHT) ? CAT(vload, XENT_VEC)(0, w + c) : (VEC)1;
+    return (flags & HAS_PROBABILITIES) ? v * (qa * LOAD_VEC(q + c) + qb) : v;
+}
+
+inline row_state scan_row(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
+                          long classes, long stride, int flags, ACC qa, ACC qb) {
+    const int smooth = (flags & ACCUMULATE_SMOOTH) != 0;
+    row_state st = {LOWEST, 0, 0, 0};
+    long c = 0;
+    if (stride == 1) {
+        VEC m = (VEC)LOWEST, s = (VEC)0, d = (VEC)0, vs = (VEC)0;
+        for (; c + XENT_VEC <= classes; c += XENT_VEC) {
+            VEC xv = LOAD_VEC(x + c);
+            VEC mn = fmax(m, xv);
+            if (smooth) {
+                VEC v = vector_weight(q, w, flags, c, qa, qb);
+                d += vs * (m - mn) + v * (xv - mn);
+                vs += v;
+            }
+            s = s * exp(m - mn) + exp(xv - mn);
+            m = mn;
+        }
+        ACC lm[XENT_VEC], ls[XENT_VEC], ld[XENT_VEC], lv[XENT_VEC];
+        CAT(vstore, XENT_VEC)(m, 0, lm);
+        CAT(vstore, XENT_VEC)(s, 0, ls);
+        CAT(vstore, XENT_VEC)(d, 0, ld);
+        CAT(vstore, XENT_VEC)(vs, 0, lv);
+        for (int lane = 0; lane < XENT_VEC; lane++) {
+            ACC mn = fmax(st.m, lm[lane]);
+            st.s = st.s * exp(st.m - mn) + ls[lane] * exp(lm[lane] - mn);
+            if (smooth) {
+                st.d += st.v * (st.m - mn) + ld[lane] + lv[lane] * (lm[lane] - mn);
+                st.v += lv[lane];
+            }
+            st.m = mn;
+        }
+    }
+    for (; c < classes; c++) {
+        push(&st, LOAD(x + c * stride), smooth ? element_weight(q, w, flags, c * stride, c, qa, qb) : 0, smooth);
+    }
+    return st;
+}
+
+// Computes row `row`'s statistics into stats[4 * row ...] and returns its logsumexp.
+inline ACC row_statistics_of(__global const STORAGE *logits, __global const STORAGE *probabilities,
+                             __global const long *targets, __global const ACC *weight, long row, long classes,
+                             long inner, ACC label_smoothing, int flags, __global ACC *stats) {
+    const long base = (row / inner) * classes * inner + row % inner;
+    const ACC qa = 1 - label_smoothing, qb = classes > 0 ? label_smoothing / classes : 0;
+    row_state st = scan_row(logits + base, probabilities + ((flags & HAS_PROBABILITIES) ? base : 0), weight,
+                            classes, inner, flags, qa, qb);
+    const ACC log_sum = log(st.s);
+    const ACC lse = st.m + log_sum;
+    ACC target = 0;
+    if (flags & HAS_TARGETS) {
+        const long y = targets[row];
+        if (y >= 0 && y < classes) {
+            target = LOAD(logits + base + y * inner);
+        }
+    }
+    __global ACC *out = stats + 4 * row;
+    out[STAT_LSE] = lse;
+    out[STAT_TARGET] = target;
+    out[STAT_SMOOTH] = (flags & ACCUMULATE_SMOOTH) ? st.v * log_sum - st.d : 0;
+    out[STAT_MASS] = (flags & ACCUMULATE_SMOOTH) ? st.v : 0;
+    return lse;
+}
+
+__kernel void row_statistics(__global const STORAGE *logits, __global const STORAGE *probabilities,
+                             __global const long *targets, __global const ACC *weight, long rows, long classes,
+                             long inner, ACC label_smoothing, int flags, __global ACC *stats) {
+    const long row = get_global_id(0);
+    if (row >= rows) {
+        return;
+    }
+    row_statistics_of(logits, probabilities, targets, weight, row, classes, inner, label_smoothing, flags, stats);
+}
+
+// out_c = a * exp(x_c - lse) - b * v_c
+inline void write_scaled_softmax(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
+                                 __global STORAGE *out, long classes, long stride, int flags, ACC lse, ACC a,
+                                 ACC b, ACC qa, ACC qb) {
+    long c = 0;
+    if (stride == 1) {
+        for (; c + XENT_VEC <= classes; c += XENT_VEC) {
+            VEC g = a * exp(LOAD_VEC(x + c) - lse);
+            if (b != 0) {
+                g -= b * vector_weight(q, w, flags, c, qa, qb);
+            }
+            STORE_VEC(g, out + c);
+        }
+    }
+    for (; c < classes; c++) {
+        ACC g = a * exp(LOAD(x + c * stride) - lse);
+        if (b != 0) {
+            g -= b * element_weight(q, w, flags, c * stride, c, qa, qb);
+        }
+        STORE(g, out + c * stride);
+    }
+}
+
+// One launch per batch: each row's statistics, then its log-softmax, softmax or loss gradient.
+// The gradient of row r is scaled by gradient_scale * (HAS_UPSTREAM ? upstream[r] : 1).
+__kernel void row_outputs(__global const STORAGE *logits, __global const STORAGE *probabilities,
+                          __global const long *targets, __global const ACC *weight, long rows, long classes,
+                          long inner, ACC label_smoothing, int flags, __global ACC *stats,
+                          __global STORAGE *destination, int kind, ACC gradient_scale, ACC weight_total,
+                          long ignore_index, int has_upstream, __global const ACC *upstream) {
+    const long row = get_global_id(0);
+    if (row >= rows) {
+        return;
+    }
+    const ACC lse = row_statistics_of(logits, probabilities, targets, weight, row, classes, inner,
+                                      label_smoothing, flags, stats);
+    const long base = (row / inner) * classes * inner + row % inner;
+    __global const STORAGE *x = logits + base;
+    __global STORAGE *out = destination + base;
+    const ACC qa = 1 - label_smoothing, qb = classes > 0 ? label_smoothing / classes : 0;
+    if (kind == OUTPUT_LOG_SOFTMAX) {
+        long c = 0;
+        if (inner == 1) {
+            for (; c + XENT_VEC <= classes; c += XENT_VEC) {
+                STORE_VEC(LOAD_VEC(x + c) - lse, out + c);
+            }
+        }
+        for (; c < classes; c++) {
+            STORE(LOAD(x + c * inner) - lse, out + c * inner);
+        }
+        return;
+    }
+    if (kind == OUTPUT_SOFTMAX) {
+        write_scaled_softmax(x, x, weight, out, classes, inner, 0, lse, 1, 0, 0, 0);
+        return;
+    }
+    const ACC scale = gradient_scale * (has_upstream ? upstream[row] : (ACC)1);
+    if (flags & HAS_PROBABILITIES) {
+        const ACC mass = stats[4 * row + STAT_MASS];
+        write_scaled_softmax(x, probabilities + base, weight, out, classes, inner, flags, lse, scale * mass, scale,
+                             qa, qb);
+        return;
+    }
+    const long y = targets[row];
+    if (y == ignore_index || y < 0 || y >= classes) {
+        for (long c = 0; c < classes; c++) {
+            STORE((ACC)0, out + c * inner);
+        }
+        return;
+    }
+    const ACC wy = (flags & HAS_WEIGHT) ? weight[y] : (ACC)1;
+    const ACC b = scale * label_smoothing / classes;
+    const ACC a = scale * ((1 - label_smoothing) * wy + label_smoothing * weight_total / classes);
+    write_scaled_softmax(x, x, weight, out, classes, inner, flags & HAS_WEIGHT, lse, a, b, 0, 0);
+    const ACC target = stats[4 * row + STAT_TARGET];
+    STORE(a * exp(target - lse) - b * wy - scale * (1 - label_smoothing) * wy, out + y * inner);
+}
+
+// The logit of each row's target class (0 for a target outside 0..<classes, such as an ignored row).
+__kernel void gather_targets(__global const STORAGE *logits, __global const long *targets, long rows, long classes,
+                             long inner, __global ACC *gathered) {
+    const long row = get_global_id(0);
+    if (row >= rows) {
+        return;
+    }
+    const long y = targets[row];
+    const long base = (row / inner) * classes * inner + row % inner;
+    gathered[row] = (y >= 0 && y < classes) ? (ACC)LOAD(logits + base + y * inner) : (ACC)0;
+}

@@ -1,0 +1,100 @@
+import OpenCLHost
+
+/// Computes cross-entropy and its primitives on one device: an OpenCL device or the CPU fallback.
+///
+/// An engine is made once (OpenCL programs are built once per engine and data type) and may be
+/// shared by any number of tasks and threads.
+///
+/// ```swift
+/// let engine = try CrossEntropyEngine(device: .auto)
+/// print(engine.device)   // what was chosen, and why
+/// let loss = try engine.crossEntropy(logits, target: .classIndices(labels))
+/// ```
+public final class CrossEntropyEngine: Sendable {
+    /// The device this engine runs on, and why it was chosen.
+    public let device: SelectedDevice
+    let backend: any RowBackend
+    /// Runs what `backend` cannot (e.g. `Double` on a device without fp64), only when the choice was
+    /// `auto`; `nil` when such input must be refused.
+    let fallback: (any RowBackend)?
+
+    /// Makes an engine for `request`, or for the default (see `DeviceRequest`) when it is `nil`.
+    ///
+    /// An explicit OpenCL request that cannot be met throws an error that says why; `auto` falls back to
+    /// the CPU and records the reason in `device.reason`.
+    public init(device request: DeviceRequest? = nil) throws {
+        let request = try request ?? DeviceRequest.scopedDefault ?? DeviceRequest.fromEnvironment() ?? .auto
+        let cpu = CPUBackend()
+        let cpuName = "cpu (\(cpu.threads) threads)"
+        switch request {
+        case .cpu:
+            (device, backend, fallback) = (
+                SelectedDevice(kind: .cpu, name: cpuName, request: request, reason: "requested"), cpu, nil
+            )
+        case .opencl, .openCLDevice:
+            let (location, clDevice) = try Self.openCLDevice(for: request)
+            backend = try OpenCLBackend(device: clDevice)
+            device = SelectedDevice(
+                kind: .openCL(platform: location.platform, device: location.device), name: clDevice.name,
+                request: request, reason: "requested")
+            fallback = nil
+        case .auto:
+            let inventory = DeviceInventory.current()
+            guard let gpu = inventory.firstGPU else {
+                let reason =
+                    inventory.problem.map { "\($0); using the CPU fallback" }
+                    ?? "no OpenCL GPU; the CPU fallback is faster than OpenCL CPU devices here"
+                (device, backend, fallback) = (
+                    SelectedDevice(kind: .cpu, name: cpuName, request: request, reason: reason), cpu, nil
+                )
+                return
+            }
+            do {
+                backend = try OpenCLBackend(device: gpu.device)
+                device = SelectedDevice(
+                    kind: .openCL(platform: gpu.platformIndex, device: gpu.deviceIndex), name: gpu.device.name,
+                    request: request, reason: "the first OpenCL GPU")
+                fallback = cpu
+            } catch {
+                (device, backend, fallback) = (
+                    SelectedDevice(
+                        kind: .cpu, name: cpuName, request: request,
+                        reason: "OpenCL GPU \(gpu.device.name) failed (\(error)); using the CPU fallback"),
+                    cpu, nil
+                )
+            }
+        }
+    }
+
+    /// The backend that runs `dtype`, or an error saying why none can.
+    func backend(for dtype: LogitsDType) throws -> any RowBackend {
+        guard let reason = backend.unsupportedReason(for: dtype) else { return backend }
+        if let fallback { return fallback }
+        throw CrossEntropyError(.deviceUnavailable, "\(device.name) cannot run \(dtype) logits: \(reason)")
+    }
+
+    private static func openCLDevice(
+        for request: DeviceRequest
+    ) throws -> (location: (platform: Int, device: Int), device: Device) {
+        let inventory = DeviceInventory.current()
+        if let problem = inventory.problem {
+            throw CrossEntropyError(.deviceUnavailable, "cannot use device '\(request)': \(problem)")
+        }
+        switch request {
+        case .openCLDevice(let platform, let device):
+            guard let entry = inventory.openCL.first(where: { $0.platformIndex == platform && $0.deviceIndex == device })
+            else {
+                let known = inventory.openCL.map { "opencl:\($0.platformIndex):\($0.deviceIndex)" }
+                throw CrossEntropyError(
+                    .deviceUnavailable,
+                    "no OpenCL device \(platform):\(device); found \(known.isEmpty ? "none" : known.joined(separator: ", "))")
+            }
+            return ((platform, device), entry.device)
+        default:
+            guard let first = inventory.openCL.first else {
+                throw CrossEntropyError(.deviceUnavailable, "cannot use device 'opencl': no OpenCL device found")
+            }
+            return ((first.platformIndex, first.deviceIndex), first.device)
+        }
+    }
+}

@@ -1,0 +1,46 @@
+/// How per-element losses are combined, as PyTorch's `reduction` argument.
+public enum LossReduction: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// One loss per element, in the target's shape.
+    case none
+    /// The weighted mean: divided by the total weight of the rows not ignored (by the number of rows
+    /// for probability targets).
+    case mean
+    /// The sum.
+    case sum
+
+    /// The name, as `mean`.
+    public var description: String { rawValue }
+}
+
+/// The options of `torch.nn.functional.cross_entropy`, with its defaults.
+public struct CrossEntropyOptions: Sendable, Equatable {
+    /// How the per-element losses are combined.
+    public var reduction: LossReduction
+    /// One weight per class, or `nil` for all ones.
+    public var weight: [Double]?
+    /// Rows whose class-index target equals this are skipped: zero loss, zero gradient, and not counted
+    /// by `mean`. Must stay -100 with probability targets.
+    public var ignoreIndex: Int
+    /// Mixes the target with the uniform distribution: `(1 − ε)·target + ε/C`, with ε in [0, 1].
+    public var labelSmoothing: Double
+
+    /// The options; every default is PyTorch's.
+    public init(
+        reduction: LossReduction = .mean, weight: [Double]? = nil, ignoreIndex: Int = -100,
+        labelSmoothing: Double = 0
+    ) {
+        self.reduction = reduction
+        self.weight = weight
+        self.ignoreIndex = ignoreIndex
+        self.labelSmoothing = labelSmoothing
+    }
+}
+
+/// The gradient flowing into the loss from above: a scalar for `mean` and `sum`, one value per
+/// element (in the target's shape) for `none`.
+public enum UpstreamGradient: Sendable, Equatable {
+    /// The same factor for every element (1 for a plain gradient).
+    case scalar(Double)
+    /// One factor per element of the `none` loss, in C order.
+    case elements([Double])
+}

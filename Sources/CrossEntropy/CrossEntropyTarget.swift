@@ -1,0 +1,33 @@
+/// What the loss compares the logits with.
+public enum CrossEntropyTarget<Scalar: LogitsScalar>: Sendable {
+    /// Class indices of shape `()` for `(C)` logits, `(N)` or `(N, d1, …, dk)`.
+    case classIndices(Tensor<Int64>)
+    /// Class indices stored as `Int32`; the same as `classIndices`.
+    case classIndices32(Tensor<Int32>)
+    /// Class probabilities of the logits' shape and type.
+    case probabilities(Tensor<Scalar>)
+}
+
+/// A target in caller memory, read without copying for the duration of one call.
+public enum CrossEntropyTargetBuffer<Scalar: LogitsScalar> {
+    /// Class indices and their shape.
+    case classIndices(UnsafeBufferPointer<Int64>, shape: [Int])
+    /// Class indices stored as `Int32` and their shape.
+    case classIndices32(UnsafeBufferPointer<Int32>, shape: [Int])
+    /// Class probabilities of the logits' shape.
+    case probabilities(UnsafeBufferPointer<Scalar>, shape: [Int])
+}
+
+extension CrossEntropyTarget {
+    /// Calls `body` with this target's memory.
+    func withBuffer<R>(_ body: (CrossEntropyTargetBuffer<Scalar>) throws -> R) rethrows -> R {
+        switch self {
+        case .classIndices(let t):
+            try t.scalars.withUnsafeBufferPointer { try body(.classIndices($0, shape: t.shape)) }
+        case .classIndices32(let t):
+            try t.scalars.withUnsafeBufferPointer { try body(.classIndices32($0, shape: t.shape)) }
+        case .probabilities(let t):
+            try t.scalars.withUnsafeBufferPointer { try body(.probabilities($0, shape: t.shape)) }
+        }
+    }
+}

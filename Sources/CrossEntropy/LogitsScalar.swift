@@ -1,0 +1,45 @@
+/// The storage types the loss accepts for logits and probabilities.
+public enum LogitsDType: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// IEEE half precision, accumulated in `Float`.
+    case float16
+    /// IEEE single precision, accumulated in `Float`.
+    case float32
+    /// IEEE double precision, accumulated in `Double`.
+    case float64
+
+    /// Bytes per element.
+    public var byteCount: Int {
+        switch self {
+        case .float16: 2
+        case .float32: 4
+        case .float64: 8
+        }
+    }
+
+    /// The name, as `float32`.
+    public var description: String { rawValue }
+}
+
+/// A floating-point type that logits can be stored in: `Float16`, `Float` or `Double`.
+public protocol LogitsScalar: BinaryFloatingPoint, Sendable {
+    /// The type sums are accumulated in and losses returned in: `Float` for `Float16` and `Float`,
+    /// `Double` for `Double`.
+    associatedtype Accumulator: LogitsScalar
+    /// This type's storage tag.
+    static var dtype: LogitsDType { get }
+}
+
+extension Float16: LogitsScalar {
+    public typealias Accumulator = Float
+    public static var dtype: LogitsDType { .float16 }
+}
+
+extension Float: LogitsScalar {
+    public typealias Accumulator = Float
+    public static var dtype: LogitsDType { .float32 }
+}
+
+extension Double: LogitsScalar {
+    public typealias Accumulator = Double
+    public static var dtype: LogitsDType { .float64 }
+}

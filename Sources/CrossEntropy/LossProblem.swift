@@ -1,0 +1,140 @@
+import CPURowKernels
+
+/// A validated loss call: the batch the backends run and what the host needs to finish the loss.
+struct LossProblem<T: LogitsScalar> {
+    var batch: RowBatch<T>
+    var reduction: LossReduction
+    /// Per-class weights at full precision, or `nil` for all ones.
+    var weight: [Double]?
+    /// What `mean` divides by: the total weight of the rows not ignored, or the number of rows for
+    /// probability targets.
+    var divisor: Double
+
+    /// The loss's shape: the target's for `none` (a scalar for unbatched logits), else a scalar.
+    var lossShape: [Int] { reduction == .none ? batch.layout.rowShape : [] }
+
+    /// One row's loss from its statistics.
+    func rowLoss(_ stat: xent_row_stat, row: Int) -> Double {
+        guard let targets = batch.targets else { return stat.smooth }
+        let y = targets[row]
+        guard y != batch.ignoreIndex else { return 0 }
+        let wy = weight?[Int(y)] ?? 1
+        let epsilon = batch.labelSmoothing
+        var loss = (1 - epsilon) * wy * (stat.lse - stat.target_logit)
+        if epsilon > 0 {
+            loss += epsilon / Double(batch.layout.classes) * stat.smooth
+        }
+        return loss
+    }
+
+    /// The factor every row's gradient is multiplied by, and the per-row factors for `none`.
+    func gradientScale(upstream: UpstreamGradient) throws -> (scale: Double, rows: [Double]?) {
+        switch (reduction, upstream) {
+        case (.mean, .scalar(let g)): return (g / divisor, nil)
+        case (.sum, .scalar(let g)): return (g, nil)
+        case (.none, .scalar(let g)): return (g, nil)
+        case (.none, .elements(let values)):
+            guard values.count == batch.layout.rows else {
+                throw CrossEntropyError(
+                    .invalidShape,
+                    "upstream gradient has \(values.count) elements but the loss has \(batch.layout.rows)")
+            }
+            return (1, values)
+        case (_, .elements):
+            throw CrossEntropyError(
+                .invalidOption, "upstream gradient of reduction '\(reduction)' must be a scalar, not one value per element")
+        }
+    }
+}
+
+/// Validates a loss call as PyTorch does (with its messages where it has good ones) and calls `body`
+/// with the problem. Checks run in PyTorch's order: options, shapes, weights, then target values.
+func withLossProblem<T: LogitsScalar, R>(
+    logits: UnsafeBufferPointer<T>, shape: [Int], target: CrossEntropyTargetBuffer<T>,
+    options: CrossEntropyOptions, _ body: (LossProblem<T>) throws -> R
+) throws -> R {
+    let epsilon = options.labelSmoothing
+    guard epsilon >= 0, epsilon <= 1 else {
+        throw CrossEntropyError(.invalidOption, "label_smoothing must be between 0.0 and 1.0. Got: \(epsilon)")
+    }
+    let layout = try RowLayout(logitsShape: shape, count: logits.count)
+    if let weight = options.weight, weight.count != layout.classes {
+        throw CrossEntropyError(
+            .invalidShape,
+            "weight tensor should be defined either for all \(layout.classes) classes or no classes but got weight tensor of shape: [\(weight.count)]"
+        )
+    }
+    var batch = RowBatch(logits: logits, layout: layout)
+    batch.weight = options.weight?.map { T.Accumulator($0) }
+    batch.weightTotal = options.weight?.reduce(0, +) ?? Double(layout.classes)
+    batch.labelSmoothing = epsilon
+    var problem = LossProblem(batch: batch, reduction: options.reduction, weight: options.weight, divisor: 0)
+
+    switch target {
+    case .probabilities(let probabilities, let targetShape):
+        guard options.ignoreIndex == -100 else {
+            throw CrossEntropyError(
+                .invalidOption,
+                "ignore_index is not supported for probability targets (got \(options.ignoreIndex); it must stay -100)")
+        }
+        guard targetShape == shape, probabilities.count == logits.count else {
+            throw CrossEntropyError(
+                .invalidShape, "probability targets must have the logits' shape \(shape), got \(targetShape)")
+        }
+        problem.batch.probabilities = probabilities
+        problem.batch.accumulateSmooth = true
+        problem.divisor = Double(layout.rows)
+        return try body(problem)
+    case .classIndices(let indices, let targetShape):
+        return try withCheckedIndices(indices, shape: targetShape, problem: problem, options: options, body)
+    case .classIndices32(let indices32, let targetShape):
+        let indices = indices32.map(Int64.init)
+        return try indices.withUnsafeBufferPointer {
+            try withCheckedIndices($0, shape: targetShape, problem: problem, options: options, body)
+        }
+    }
+}
+
+private func withCheckedIndices<T: LogitsScalar, R>(
+    _ indices: UnsafeBufferPointer<Int64>, shape targetShape: [Int], problem: LossProblem<T>,
+    options: CrossEntropyOptions, _ body: (LossProblem<T>) throws -> R
+) throws -> R {
+    var problem = problem
+    let layout = problem.batch.layout
+    try checkTargetShape(targetShape, count: indices.count, layout: layout)
+    let ignoreIndex = Int64(options.ignoreIndex)
+    var divisor = 0.0
+    for (position, y) in indices.enumerated() where y != ignoreIndex {
+        guard y >= 0, y < layout.classes else {
+            throw CrossEntropyError(
+                .targetOutOfBounds,
+                "Target \(y) is out of bounds (target index \(position), \(layout.classes) classes).")
+        }
+        divisor += options.weight?[Int(y)] ?? 1
+    }
+    problem.batch.targets = indices
+    problem.batch.ignoreIndex = ignoreIndex
+    problem.batch.accumulateSmooth = options.labelSmoothing > 0
+    problem.divisor = divisor
+    return try body(problem)
+}
+
+/// Class-index targets have the logits' shape without the class dimension: `()` for `(C)` logits.
+func checkTargetShape(_ targetShape: [Int], count: Int, layout: RowLayout) throws {
+    if targetShape != layout.rowShape {
+        if layout.rowShape.isEmpty {
+            throw CrossEntropyError(
+                .invalidShape, "unbatched logits of shape [\(layout.classes)] need a scalar target, got shape \(targetShape)")
+        }
+        let targetBatch = targetShape.first.map(String.init) ?? "scalar"
+        if targetShape.first != layout.outer {
+            throw CrossEntropyError(
+                .invalidShape,
+                "Expected input batch_size (\(layout.outer)) to match target batch_size (\(targetBatch)).")
+        }
+        throw CrossEntropyError(.invalidShape, "Expected target size \(layout.rowShape), got \(targetShape)")
+    }
+    guard count == layout.rows else {
+        throw CrossEntropyError(.invalidShape, "target shape \(targetShape) needs \(layout.rows) elements, got \(count)")
+    }
+}

@@ -1,0 +1,232 @@
+import CPURowKernels
+import OpenCLHost
+import Synchronization
+
+/// The row kernels on one OpenCL device, one work-item per row.
+///
+/// Programs are built once per data type and kept; kernels are made per call (setting a kernel's
+/// arguments is not thread-safe), so one backend serves any number of threads.
+final class OpenCLBackend: RowBackend {
+    let device: Device
+    private let context: Context
+    private let queue: CommandQueue
+    /// Lanes of the kernels' vector loads: the device's preferred float width, at least 4.
+    private let vectorWidth: Int
+    /// CPU-like devices read and write host memory in place (`CL_MEM_USE_HOST_PTR`); others get copies.
+    private let zeroCopy: Bool
+    /// Stands in for an optional input the kernel is told (by its flags) not to read.
+    private let placeholder: Buffer
+    /// Built programs by their build options.
+    private let programs = Mutex<[String: Program]>([:])
+    /// The most rows one launch takes, bounding the statistics read back at once.
+    private static let maxRowsPerLaunch = 1 << 20
+
+    /// Opens `device` and builds its `Float` program, so that a broken driver or kernel fails here.
+    init(device: Device) throws {
+        self.device = device
+        do {
+            context = try Context(device: device)
+            queue = try CommandQueue(context: context)
+            placeholder = try Buffer(context: context, byteCount: 16, flags: .readOnly)
+        } catch {
+            throw CrossEntropyError(.openCLFailure, "\(device.name): \(error)")
+        }
+        let width = device.preferredFloatVectorWidth
+        vectorWidth = [16, 8, 4].first { $0 <= width } ?? 4
+        zeroCopy = device.type.contains(.cpu) || device.hostUnifiedMemory
+        _ = try program(for: .float32)
+    }
+
+    var name: String { device.name }
+
+    func unsupportedReason(for dtype: LogitsDType) -> String? {
+        dtype == .float64 && !device.supportsFloat64 ? "the device has no cl_khr_fp64 (double precision)" : nil
+    }
+
+    /// The program for `dtype`, built on first use.
+    func program(for dtype: LogitsDType) throws -> Program {
+        let dtypeCode =
+            switch dtype {
+            case .float16: 0
+            case .float32: 1
+            case .float64: 2
+            }
+        let options = "-cl-std=CL1.2 -DXENT_DTYPE=\(dtypeCode) -DXENT_VEC=\(vectorWidth)"
+        return try programs.withLock { cache in
+            if let program = cache[options] { return program }
+            do {
+                let program = try Program(context: context, sources: KernelLibrary.sources(), options: options)
+                cache[options] = program
+                return program
+            } catch let error as OpenCLError {
+                throw CrossEntropyError(.openCLFailure, "\(device.name): \(error)")
+            }
+        }
+    }
+
+    func run<T: LogitsScalar>(
+        _ batch: RowBatch<T>, output: RowOutput<T>?, consume: RowStatisticsConsumer
+    ) throws {
+        let program = try program(for: T.dtype)
+        let weight = try batch.weight.map { weight in
+            try weight.withUnsafeBytes { try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0) }
+        }
+        try forEachChunk(of: batch.layout, elementBytes: MemoryLayout<T>.stride) { outer in
+            try runChunk(batch, output: output, outer: outer, program: program, weight: weight, consume: consume)
+        }
+    }
+
+    func gather<T: LogitsScalar>(
+        _ batch: RowBatch<T>, into gathered: UnsafeMutableBufferPointer<Double>
+    ) throws {
+        guard let targets = batch.targets else { return }
+        let program = try program(for: T.dtype)
+        let layout = batch.layout
+        try forEachChunk(of: layout, elementBytes: MemoryLayout<T>.stride) { outer in
+            let rows = (outer.lowerBound * layout.inner)..<(outer.upperBound * layout.inner)
+            let logits = try hostBuffer(batch.logits, elements: elementRange(outer, layout), writable: false)
+            let targetBuffer = try hostBuffer(targets, elements: rows, writable: false)
+            let result = try Buffer(
+                context: context, byteCount: rows.count * MemoryLayout<T.Accumulator>.stride, flags: .writeOnly)
+            let kernel = try Kernel(program: program, name: "gather_targets")
+            try kernel.setArgument(0, logits)
+            try kernel.setArgument(1, targetBuffer)
+            try kernel.setArgument(2, Int64(rows.count))
+            try kernel.setArgument(3, Int64(layout.classes))
+            try kernel.setArgument(4, Int64(layout.inner))
+            try kernel.setArgument(5, result)
+            try queue.enqueue(kernel, globalSize: rows.count)
+            var values = [T.Accumulator](repeating: 0, count: rows.count)
+            try values.withUnsafeMutableBytes { try queue.read(result, into: $0) }
+            for (offset, value) in values.enumerated() {
+                gathered[rows.lowerBound + offset] = Double(value)
+            }
+        }
+    }
+
+    private func runChunk<T: LogitsScalar>(
+        _ batch: RowBatch<T>, output: RowOutput<T>?, outer: Range<Int>, program: Program, weight: Buffer?,
+        consume: RowStatisticsConsumer
+    ) throws {
+        typealias Acc = T.Accumulator
+        let layout = batch.layout
+        let rows = (outer.lowerBound * layout.inner)..<(outer.upperBound * layout.inner)
+        let elements = elementRange(outer, layout)
+        let inPlace = output?.isInPlace(over: batch.logits) ?? false
+        let logits = try hostBuffer(batch.logits, elements: elements, writable: inPlace)
+        let probabilities = try batch.probabilities.map { try hostBuffer($0, elements: elements, writable: false) }
+        let targets = try batch.targets.map { try hostBuffer($0, elements: rows, writable: false) }
+        let stats = try Buffer(context: context, byteCount: 4 * rows.count * MemoryLayout<Acc>.stride, flags: .writeOnly)
+
+        let kernel = try Kernel(program: program, name: output == nil ? "row_statistics" : "row_outputs")
+        var flags: Int32 = 0
+        if targets != nil { flags |= 1 }
+        if probabilities != nil { flags |= 2 }
+        if weight != nil { flags |= 4 }
+        if batch.accumulateSmooth { flags |= 8 }
+        try kernel.setArgument(0, logits)
+        try kernel.setArgument(1, probabilities ?? placeholder)
+        try kernel.setArgument(2, targets ?? placeholder)
+        try kernel.setArgument(3, weight ?? placeholder)
+        try kernel.setArgument(4, Int64(rows.count))
+        try kernel.setArgument(5, Int64(layout.classes))
+        try kernel.setArgument(6, Int64(layout.inner))
+        try setAccumulator(kernel, 7, batch.labelSmoothing, as: Acc.self)
+        try kernel.setArgument(8, flags)
+        try kernel.setArgument(9, stats)
+
+        var destination: Buffer?
+        var upstream: Buffer?
+        if let output {
+            destination =
+                inPlace
+                ? logits
+                : try zeroCopy
+                    ? hostBuffer(
+                        UnsafeBufferPointer(output.destination), elements: elements, writable: true)
+                    : Buffer(context: context, byteCount: elements.count * MemoryLayout<T>.stride, flags: .writeOnly)
+            if let rowUpstream = output.rowUpstream {
+                let values = rowUpstream[rows].map { Acc($0) }
+                upstream = try values.withUnsafeBytes {
+                    try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0)
+                }
+            }
+            try kernel.setArgument(10, destination!)
+            try kernel.setArgument(11, Int32(output.kind.rawValue))
+            try setAccumulator(kernel, 12, output.gradientScale, as: Acc.self)
+            try setAccumulator(kernel, 13, batch.weightTotal, as: Acc.self)
+            try kernel.setArgument(14, batch.ignoreIndex)
+            try kernel.setArgument(15, Int32(upstream == nil ? 0 : 1))
+            try kernel.setArgument(16, upstream ?? placeholder)
+        }
+        try queue.enqueue(kernel, globalSize: rows.count)
+
+        var values = [Acc](repeating: 0, count: 4 * rows.count)
+        try values.withUnsafeMutableBytes { try queue.read(stats, into: $0) }
+        if let output, let destination {
+            // Zero-copy buffers are the destination memory itself: the read only synchronises it.
+            let slice = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(output.destination)[
+                (elements.lowerBound * MemoryLayout<T>.stride)..<(elements.upperBound * MemoryLayout<T>.stride)])
+            try queue.read(destination, into: slice)
+        }
+        var rowStats = [xent_row_stat](repeating: xent_row_stat(), count: rows.count)
+        for row in 0..<rows.count {
+            let lse = Double(values[4 * row])
+            let target = Double(values[4 * row + 1])
+            let smooth = Double(values[4 * row + 2])
+            let mass = Double(values[4 * row + 3])
+            rowStats[row] = xent_row_stat(lse: lse, target_logit: target, smooth: smooth, mass: mass)
+        }
+        try rowStats.withUnsafeBufferPointer { try consume(rows, $0) }
+    }
+
+    /// Runs `body` over whole `outer` blocks small enough for one allocation, halving the chunk and
+    /// retrying when the device runs out of memory.
+    private func forEachChunk(of layout: RowLayout, elementBytes: Int, _ body: (Range<Int>) throws -> Void) throws {
+        let blockBytes = max(1, layout.classes * layout.inner * elementBytes)
+        var blocksPerChunk = max(
+            1, min(layout.outer, device.maxAllocationBytes / blockBytes, Self.maxRowsPerLaunch / max(layout.inner, 1)))
+        var first = 0
+        while first < layout.outer {
+            let chunk = first..<min(first + blocksPerChunk, layout.outer)
+            do {
+                try body(chunk)
+                first = chunk.upperBound
+            } catch let error as OpenCLError {
+                guard error.status.isAllocationFailure, blocksPerChunk > 1 else {
+                    throw CrossEntropyError(.openCLFailure, "\(device.name): \(error)")
+                }
+                blocksPerChunk /= 2
+            }
+        }
+    }
+
+    private func elementRange(_ outer: Range<Int>, _ layout: RowLayout) -> Range<Int> {
+        let block = layout.classes * layout.inner
+        return (outer.lowerBound * block)..<(outer.upperBound * block)
+    }
+
+    /// A buffer over `elements` of caller memory: the memory itself on zero-copy devices, else a copy.
+    private func hostBuffer<E>(_ memory: UnsafeBufferPointer<E>, elements: Range<Int>, writable: Bool) throws -> Buffer {
+        let bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(memory)[
+            (elements.lowerBound * MemoryLayout<E>.stride)..<(elements.upperBound * MemoryLayout<E>.stride)])
+        var flags: MemoryFlags = writable ? .readWrite : .readOnly
+        flags.insert(zeroCopy ? .useHostPointer : .copyHostPointer)
+        return try Buffer(context: context, flags: flags, hostMemory: bytes)
+    }
+
+    private func setAccumulator<Acc: LogitsScalar>(_ kernel: Kernel, _ index: Int, _ value: Double, as: Acc.Type) throws {
+        if Acc.self == Double.self {
+            try kernel.setArgument(index, value)
+        } else {
+            try kernel.setArgument(index, Float(value))
+        }
+    }
+}
+
+extension OpenCLStatus {
+    /// Whether the device ran out of memory: the chunk should shrink and the call be retried.
+    var isAllocationFailure: Bool {
+        self == .memObjectAllocationFailure || self == .outOfResources || self == .outOfHostMemory
+    }
+}

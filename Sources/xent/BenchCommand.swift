@@ -1,0 +1,150 @@
+import ArgumentParser
+import CrossEntropy
+
+/// `xent bench`: the median time of the loss (or loss and gradient) on random logits in memory, beside
+/// the machine's read bandwidth measured in the same run.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Time the loss on random logits against a read-only pass over memory.")
+
+    /// The logits' storage type.
+    enum DType: String, CaseIterable, ExpressibleByArgument {
+        case f32, f16
+    }
+
+    @Option(help: "Rows (N).")
+    var rows: Int
+
+    @Option(help: "Classes (C).")
+    var classes: Int
+
+    @OptionGroup var deviceOptions: DeviceOptions
+
+    @Flag(help: "Time the fused loss and gradient instead of the loss alone.")
+    var backward = false
+
+    @Option(help: "Storage type of the logits.")
+    var dtype: DType = .f32
+
+    @Option(help: "Timed runs after one warm-up; the median is reported.")
+    var `repeat` = 5
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard rows > 0, classes > 0 else { throw ValidationError("rows and classes must be positive") }
+        guard `repeat` > 0 else { throw ValidationError("repeat must be positive") }
+        guard rows.multipliedReportingOverflow(by: classes).overflow == false else {
+            throw ValidationError("rows × classes is too large")
+        }
+    }
+
+    func run() throws {
+        let engine = try deviceOptions.makeEngine()
+        let report =
+            switch dtype {
+            case .f32: try measure(Float.self, engine)
+            case .f16: try measure(Float16.self, engine)
+            }
+        if json {
+            print(report.json)
+        } else {
+            print(report.text)
+        }
+    }
+
+    private func measure<T: LogitsScalar>(_: T.Type, _ engine: CrossEntropyEngine) throws -> BenchReport {
+        var random = RandomLogits(seed: 7)
+        let logits = random.logits(count: rows * classes, as: T.self)
+        let targets = random.classIndices(count: rows, classes: classes)
+        var gradient = backward ? [T](repeating: 0, count: logits.count) : []
+        var loss = Double.nan
+        var times: [Double] = []
+        try logits.withUnsafeBufferPointer { logitsBuffer in
+            try targets.withUnsafeBufferPointer { targetBuffer in
+                let target = CrossEntropyTargetBuffer<T>.classIndices(targetBuffer, shape: [rows])
+                try gradient.withUnsafeMutableBufferPointer { gradientBuffer in
+                    for run in 0...`repeat` {
+                        let seconds = try secondsElapsed {
+                            let value =
+                                backward
+                                ? try engine.crossEntropyWithGradient(
+                                    logits: logitsBuffer, shape: [rows, classes], target: target,
+                                    gradientInto: gradientBuffer
+                                ).loss
+                                : try engine.crossEntropy(logits: logitsBuffer, shape: [rows, classes], target: target)
+                            loss = Double(value.scalar ?? .nan)
+                        }
+                        if run > 0 { times.append(seconds) }
+                    }
+                }
+            }
+        }
+        let bytes = rows * classes * MemoryLayout<T>.stride
+        let probe = [Float](repeating: 1, count: bytes / 4)
+        var readTimes: [Double] = []
+        probe.withUnsafeBufferPointer { buffer in
+            for run in 0...`repeat` {
+                let seconds = ReadBandwidth.measure(buffer).seconds
+                if run > 0 { readTimes.append(seconds) }
+            }
+        }
+        return BenchReport(
+            device: engine.device.name, rows: rows, classes: classes, dtype: dtype.rawValue,
+            pass: backward ? "forward+backward" : "forward", medianSeconds: median(times),
+            logitsGBps: Double(bytes) / median(times) / 1e9, readGBps: Double(bytes) / median(readTimes) / 1e9,
+            loss: loss)
+    }
+
+    private func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1
+            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+}
+
+/// One benchmark result, in the command-line contract's JSON form or as text.
+struct BenchReport {
+    var device: String
+    var rows: Int
+    var classes: Int
+    var dtype: String
+    var pass: String
+    var medianSeconds: Double
+    var logitsGBps: Double
+    var readGBps: Double
+    var loss: Double
+
+    var fractionOfRead: Double { logitsGBps / readGBps }
+
+    var json: String {
+        let escaped = device.replacingEvery("\\", with: "\\\\").replacingEvery("\"", with: "\\\"")
+        let lossValue = loss.isFinite ? formatted(loss, "%.9g") : "null"
+        return """
+            {"device": "\(escaped)", "rows": \(rows), "classes": \(classes), "dtype": "\(dtype)", \
+            "pass": "\(pass)", "median_seconds": \(formatted(medianSeconds, "%.6g")), \
+            "logits_gbps": \(formatted(logitsGBps, "%.4g")), "read_gbps": \(formatted(readGBps, "%.4g")), \
+            "fraction_of_read": \(formatted(fractionOfRead, "%.4g")), "loss": \(lossValue)}
+            """
+    }
+
+    var text: String {
+        """
+        \(pass) \(rows) × \(classes) \(dtype) on \(device): \(formatted(medianSeconds * 1e3, "%.2f")) ms median, \
+        \(formatted(logitsGBps, "%.1f")) GB/s of logits = \(formatted(fractionOfRead, "%.2f")) of the \
+        \(formatted(readGBps, "%.1f")) GB/s read bandwidth; loss \(formatted(loss, "%.6f"))
+        """
+    }
+}
+
+extension String {
+    /// The string with every `target` replaced by `replacement`.
+    func replacingEvery(_ target: Character, with replacement: String) -> String {
+        var result = ""
+        for character in self {
+            if character == target { result += replacement } else { result.append(character) }
+        }
+        return result
+    }
+}

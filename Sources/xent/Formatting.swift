@@ -1,0 +1,13 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `value` through C's `printf` format `format` (for example `%.9g`): 9 significant digits round-trip
+/// a `Float`, 17 a `Double`, and NaN and infinities print as `nan`, `inf` and `-inf`.
+func formatted(_ value: Double, _ format: String) -> String {
+    var buffer = [CChar](repeating: 0, count: 64)
+    _ = withVaList([value]) { arguments in
+        buffer.withUnsafeMutableBufferPointer { vsnprintf($0.baseAddress, $0.count, format, arguments) }
+    }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
