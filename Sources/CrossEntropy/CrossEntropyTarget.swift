@@ -19,15 +19,16 @@ public enum CrossEntropyTargetBuffer<Scalar: LogitsScalar> {
 }
 
 extension CrossEntropyTarget {
-    /// Calls `body` with this target's memory.
-    func withBuffer<R>(_ body: (CrossEntropyTargetBuffer<Scalar>) throws -> R) rethrows -> R {
+    /// Calls `body` with this target's memory. (`throws`, not `rethrows`: Swift 6.3 miscompiles this
+    /// switch as `rethrows` and releases the payload twice when `body` throws.)
+    func withBuffer<R>(_ body: (CrossEntropyTargetBuffer<Scalar>) throws -> R) throws -> R {
         switch self {
         case .classIndices(let t):
-            try t.scalars.withUnsafeBufferPointer { try body(.classIndices($0, shape: t.shape)) }
+            return try t.scalars.withUnsafeBufferPointer { try body(.classIndices($0, shape: t.shape)) }
         case .classIndices32(let t):
-            try t.scalars.withUnsafeBufferPointer { try body(.classIndices32($0, shape: t.shape)) }
+            return try t.scalars.withUnsafeBufferPointer { try body(.classIndices32($0, shape: t.shape)) }
         case .probabilities(let t):
-            try t.scalars.withUnsafeBufferPointer { try body(.probabilities($0, shape: t.shape)) }
+            return try t.scalars.withUnsafeBufferPointer { try body(.probabilities($0, shape: t.shape)) }
         }
     }
 }

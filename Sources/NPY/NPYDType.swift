@@ -1,0 +1,50 @@
+/// Element types this package reads and writes (little-endian only).
+///
+/// The raw value is the NumPy `descr` string that names the type in a `.npy` header.
+public enum NPYDType: String, Sendable, CaseIterable {
+    /// IEEE 754 half precision, `<f2` (Swift `Float16`).
+    case float16 = "<f2"
+    /// IEEE 754 single precision, `<f4` (Swift `Float`).
+    case float32 = "<f4"
+    /// IEEE 754 double precision, `<f8` (Swift `Double`).
+    case float64 = "<f8"
+    /// Signed 32-bit integer, `<i4` (Swift `Int32`).
+    case int32 = "<i4"
+    /// Signed 64-bit integer, `<i8` (Swift `Int64`).
+    case int64 = "<i8"
+
+    /// The size of one element in bytes.
+    public var byteCount: Int {
+        switch self {
+        case .float16: 2
+        case .float32, .int32: 4
+        case .float64, .int64: 8
+        }
+    }
+
+    /// Whether the elements are IEEE 754 floating-point numbers.
+    public var isFloatingPoint: Bool {
+        switch self {
+        case .float16, .float32, .float64: true
+        case .int32, .int64: false
+        }
+    }
+
+    /// The dtype whose elements are stored as Swift values of type `T`, or `nil` if `T` is
+    /// none of `Float16`, `Float`, `Double`, `Int32` and `Int64`.
+    init?<T>(scalarType: T.Type) {
+        switch scalarType {
+        case is Float16.Type: self = .float16
+        case is Float.Type: self = .float32
+        case is Double.Type: self = .float64
+        case is Int32.Type: self = .int32
+        case is Int64.Type: self = .int64
+        default: return nil
+        }
+    }
+
+    /// The supported `descr` strings, for error messages: `<f2, <f4, <f8, <i4, <i8`.
+    static var supportedList: String {
+        allCases.map(\.rawValue).joined(separator: ", ")
+    }
+}

@@ -1,0 +1,33 @@
+import CrossEntropy
+import Foundation
+import Testing
+
+/// The backends every shared test case runs on: the CPU fallback always, OpenCL wherever a platform
+/// exists. With `XENT_REQUIRE_OPENCL=1` (as in CI) a missing platform fails `openCLIsPresentWhenRequired`
+/// instead of quietly shrinking the list.
+enum Backends {
+    static let openCLRequired = ProcessInfo.processInfo.environment["XENT_REQUIRE_OPENCL"] == "1"
+    static let inventory = DeviceInventory.current()
+
+    /// Device requests by name, as test arguments.
+    static let names: [String] = ["cpu"] + (inventory.openCL.isEmpty ? [] : ["opencl"])
+
+    private static let engines: [String: CrossEntropyEngine] = {
+        var engines = ["cpu": try! CrossEntropyEngine(device: .cpu)]
+        if !inventory.openCL.isEmpty {
+            engines["opencl"] = try! CrossEntropyEngine(device: .opencl)
+        }
+        return engines
+    }()
+
+    /// The shared engine for `name`.
+    static func engine(_ name: String) -> CrossEntropyEngine {
+        engines[name]!
+    }
+}
+
+@Test func openCLIsPresentWhenRequired() {
+    if Backends.openCLRequired {
+        #expect(Backends.names.contains("opencl"), "XENT_REQUIRE_OPENCL=1 but \(Backends.inventory.problem ?? "no device")")
+    }
+}
