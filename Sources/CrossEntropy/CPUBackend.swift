@@ -40,7 +40,8 @@ struct CPUBackend: RowBackend {
                             if let output {
                                 withOutputs(output) { outputs in
                                     xent_row_outputs(
-                                        dtype, rowsPointer, outputs, Int64(slab.lowerBound), Int64(slab.upperBound), out)
+                                        dtype, rowsPointer, outputs, Int64(slab.lowerBound), Int64(slab.upperBound), out
+                                    )
                                 }
                             } else {
                                 xent_row_statistics(

@@ -82,12 +82,14 @@ public final class CrossEntropyEngine: Sendable {
         }
         switch request {
         case .openCLDevice(let platform, let device):
-            guard let entry = inventory.openCL.first(where: { $0.platformIndex == platform && $0.deviceIndex == device })
+            guard
+                let entry = inventory.openCL.first(where: { $0.platformIndex == platform && $0.deviceIndex == device })
             else {
                 let known = inventory.openCL.map { "opencl:\($0.platformIndex):\($0.deviceIndex)" }
                 throw CrossEntropyError(
                     .deviceUnavailable,
-                    "no OpenCL device \(platform):\(device); found \(known.isEmpty ? "none" : known.joined(separator: ", "))")
+                    "no OpenCL device \(platform):\(device); found \(known.isEmpty ? "none" : known.joined(separator: ", "))"
+                )
             }
             return ((platform, device), entry.device)
         default:

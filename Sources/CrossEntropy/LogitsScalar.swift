@@ -30,16 +30,22 @@ public protocol LogitsScalar: BinaryFloatingPoint, Sendable {
 }
 
 extension Float16: LogitsScalar {
+    /// Sums of `Float16` logits are accumulated in `Float`.
     public typealias Accumulator = Float
+    /// The storage tag of `Float16`.
     public static var dtype: LogitsDType { .float16 }
 }
 
 extension Float: LogitsScalar {
+    /// Sums of `Float` logits are accumulated in `Float`.
     public typealias Accumulator = Float
+    /// The storage tag of `Float`.
     public static var dtype: LogitsDType { .float32 }
 }
 
 extension Double: LogitsScalar {
+    /// Sums of `Double` logits are accumulated in `Double`.
     public typealias Accumulator = Double
+    /// The storage tag of `Double`.
     public static var dtype: LogitsDType { .float64 }
 }

@@ -42,7 +42,8 @@ struct LossProblem<T: LogitsScalar> {
             return (1, values)
         case (_, .elements):
             throw CrossEntropyError(
-                .invalidOption, "upstream gradient of reduction '\(reduction)' must be a scalar, not one value per element")
+                .invalidOption,
+                "upstream gradient of reduction '\(reduction)' must be a scalar, not one value per element")
         }
     }
 }
@@ -124,7 +125,8 @@ func checkTargetShape(_ targetShape: [Int], count: Int, layout: RowLayout) throw
     if targetShape != layout.rowShape {
         if layout.rowShape.isEmpty {
             throw CrossEntropyError(
-                .invalidShape, "unbatched logits of shape [\(layout.classes)] need a scalar target, got shape \(targetShape)")
+                .invalidShape,
+                "unbatched logits of shape [\(layout.classes)] need a scalar target, got shape \(targetShape)")
         }
         let targetBatch = targetShape.first.map(String.init) ?? "scalar"
         if targetShape.first != layout.outer {
@@ -135,6 +137,7 @@ func checkTargetShape(_ targetShape: [Int], count: Int, layout: RowLayout) throw
         throw CrossEntropyError(.invalidShape, "Expected target size \(layout.rowShape), got \(targetShape)")
     }
     guard count == layout.rows else {
-        throw CrossEntropyError(.invalidShape, "target shape \(targetShape) needs \(layout.rows) elements, got \(count)")
+        throw CrossEntropyError(
+            .invalidShape, "target shape \(targetShape) needs \(layout.rows) elements, got \(count)")
     }
 }

@@ -69,7 +69,9 @@ final class OpenCLBackend: RowBackend {
     ) throws {
         let program = try program(for: T.dtype)
         let weight = try batch.weight.map { weight in
-            try weight.withUnsafeBytes { try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0) }
+            try weight.withUnsafeBytes {
+                try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0)
+            }
         }
         try forEachChunk(of: batch.layout, elementBytes: MemoryLayout<T>.stride) { outer in
             try runChunk(batch, output: output, outer: outer, program: program, weight: weight, consume: consume)
@@ -116,7 +118,8 @@ final class OpenCLBackend: RowBackend {
         let logits = try hostBuffer(batch.logits, elements: elements, writable: inPlace)
         let probabilities = try batch.probabilities.map { try hostBuffer($0, elements: elements, writable: false) }
         let targets = try batch.targets.map { try hostBuffer($0, elements: rows, writable: false) }
-        let stats = try Buffer(context: context, byteCount: 4 * rows.count * MemoryLayout<Acc>.stride, flags: .writeOnly)
+        let stats = try Buffer(
+            context: context, byteCount: 4 * rows.count * MemoryLayout<Acc>.stride, flags: .writeOnly)
 
         let kernel = try Kernel(program: program, name: output == nil ? "row_statistics" : "row_outputs")
         var flags: Int32 = 0
@@ -165,8 +168,9 @@ final class OpenCLBackend: RowBackend {
         try values.withUnsafeMutableBytes { try queue.read(stats, into: $0) }
         if let output, let destination {
             // Zero-copy buffers are the destination memory itself: the read only synchronises it.
-            let slice = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(output.destination)[
-                (elements.lowerBound * MemoryLayout<T>.stride)..<(elements.upperBound * MemoryLayout<T>.stride)])
+            let slice = UnsafeMutableRawBufferPointer(
+                rebasing: UnsafeMutableRawBufferPointer(output.destination)[
+                    (elements.lowerBound * MemoryLayout<T>.stride)..<(elements.upperBound * MemoryLayout<T>.stride)])
             try queue.read(destination, into: slice)
         }
         var rowStats = [xent_row_stat](repeating: xent_row_stat(), count: rows.count)
@@ -207,15 +211,18 @@ final class OpenCLBackend: RowBackend {
     }
 
     /// A buffer over `elements` of caller memory: the memory itself on zero-copy devices, else a copy.
-    private func hostBuffer<E>(_ memory: UnsafeBufferPointer<E>, elements: Range<Int>, writable: Bool) throws -> Buffer {
-        let bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(memory)[
-            (elements.lowerBound * MemoryLayout<E>.stride)..<(elements.upperBound * MemoryLayout<E>.stride)])
+    private func hostBuffer<E>(_ memory: UnsafeBufferPointer<E>, elements: Range<Int>, writable: Bool) throws -> Buffer
+    {
+        let bytes = UnsafeRawBufferPointer(
+            rebasing: UnsafeRawBufferPointer(memory)[
+                (elements.lowerBound * MemoryLayout<E>.stride)..<(elements.upperBound * MemoryLayout<E>.stride)])
         var flags: MemoryFlags = writable ? .readWrite : .readOnly
         flags.insert(zeroCopy ? .useHostPointer : .copyHostPointer)
         return try Buffer(context: context, flags: flags, hostMemory: bytes)
     }
 
-    private func setAccumulator<Acc: LogitsScalar>(_ kernel: Kernel, _ index: Int, _ value: Double, as: Acc.Type) throws {
+    private func setAccumulator<Acc: LogitsScalar>(_ kernel: Kernel, _ index: Int, _ value: Double, as: Acc.Type) throws
+    {
         if Acc.self == Double.self {
             try kernel.setArgument(index, value)
         } else {

@@ -29,7 +29,8 @@ struct RowLayout: Equatable {
         }
         guard !overflow, total == count else {
             throw CrossEntropyError(
-                .invalidShape, "logits shape \(shape) needs \(overflow ? "too many" : "\(total)") elements, got \(count)")
+                .invalidShape,
+                "logits shape \(shape) needs \(overflow ? "too many" : "\(total)") elements, got \(count)")
         }
         if shape.count == 1 {
             (outer, classes, inner, rowShape) = (1, shape[0], 1, [])
@@ -115,7 +116,10 @@ struct RowOutput<T: LogitsScalar> {
     }
 
     /// A loss gradient output.
-    init(gradientInto destination: UnsafeMutableBufferPointer<T>, scale: Double, rowUpstream: UnsafeBufferPointer<Double>?) {
+    init(
+        gradientInto destination: UnsafeMutableBufferPointer<T>, scale: Double,
+        rowUpstream: UnsafeBufferPointer<Double>?
+    ) {
         self.destination = destination
         kind = XENT_OUTPUT_GRADIENT
         gradientScale = scale

@@ -32,6 +32,11 @@ public struct NPYStagedFile: Sendable {
             throw NPYError("\(path): not a file path")
         }
         let folder = String(path[..<nameStart])
+        // A rename cannot replace a folder: refuse now, before any file of a staged set is committed.
+        var status = stat()
+        if stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
+            throw NPYError("\(path): is a directory")
+        }
         let random = String(UInt64.random(in: .min ... .max), radix: 16)
         let temporaryPath = "\(folder).\(name).tmp-\(getpid())-\(random)"
         let descriptor: Int32

@@ -18,7 +18,9 @@ struct DevicesCommand: ParsableCommand {
             print("    platform:      \(entry.platformName)")
             print("    type:          \(entry.type)")
             print("    compute units: \(entry.computeUnits)")
-            print("    memory:        \(mebibytes(entry.globalMemoryBytes)) (largest allocation \(mebibytes(entry.maxAllocationBytes)))")
+            print(
+                "    memory:        \(mebibytes(entry.globalMemoryBytes)) (largest allocation \(mebibytes(entry.maxAllocationBytes)))"
+            )
             print("    OpenCL C:      \(entry.openCLCVersion)")
             print("    float64:       \(entry.supportsFloat64 ? "yes" : "no")")
         }

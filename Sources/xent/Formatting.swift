@@ -5,6 +5,7 @@
 /// `value` through C's `printf` format `format` (for example `%.9g`): 9 significant digits round-trip
 /// a `Float`, 17 a `Double`, and NaN and infinities print as `nan`, `inf` and `-inf`.
 func formatted(_ value: Double, _ format: String) -> String {
+    guard !value.isNaN else { return "nan" }  // printf writes "-nan" for a NaN with its sign bit set
     var buffer = [CChar](repeating: 0, count: 64)
     _ = withVaList([value]) { arguments in
         buffer.withUnsafeMutableBufferPointer { vsnprintf($0.baseAddress, $0.count, format, arguments) }

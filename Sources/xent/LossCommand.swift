@@ -19,10 +19,11 @@ struct LossCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Per-class weights, floating, shape (C).", valueName: "W.npy"))
     var weight: String?
 
-    @Option(help: "Target value whose rows are skipped (class-index targets only).")
+    // Unconditional parsing: a negative value such as `-100` is the option's value, not a flag.
+    @Option(parsing: .unconditional, help: "Target value whose rows are skipped (class-index targets only).")
     var ignoreIndex: Int = -100
 
-    @Option(help: "Label smoothing in [0, 1].")
+    @Option(parsing: .unconditional, help: "Label smoothing in [0, 1].")
     var labelSmoothing: Double = 0
 
     @Option(help: "none, mean or sum.")
@@ -58,10 +59,11 @@ struct LossCommand: ParsableCommand {
         case .float32: result = try compute(Float.self, logitsFile, targetFile, options, engine)
         case .float64: result = try compute(Double.self, logitsFile, targetFile, options, engine)
         case .int32, .int64:
-            throw CommandError("\(logits): logits must be floating point (<f2, <f4 or <f8), got \(logitsFile.dtype.rawValue)")
+            throw CommandError(
+                "\(logits): logits must be floating point (<f2, <f4 or <f8), got \(logitsFile.dtype.rawValue)")
         }
         try result.write(loss: out, gradient: gradOut)
-        let format = logitsFile.dtype == .float64 ? "%.17g" : "%.9g"
+        let format = logitsFile.dtype == .float64 ? "%#.17g" : "%#.9g"
         for value in result.loss {
             print(formatted(value, format))
         }
@@ -97,7 +99,8 @@ struct LossCommand: ParsableCommand {
                         gradientInto: $0
                     ).loss
                 }
-                var result = LossResult(loss: loss.scalars.map(Double.init), lossShape: loss.shape, lossDType: lossDType)
+                var result = LossResult(
+                    loss: loss.scalars.map(Double.init), lossShape: loss.shape, lossDType: lossDType)
                 result.gradientShape = logitsFile.shape
                 if let doubles = gradient as? [Double] {
                     result.gradient = .float64(doubles)
@@ -162,7 +165,7 @@ struct LossResult {
                 try file.commit()
             }
         } catch {
-            staged.forEach { $0.discard() }
+            for file in staged { file.discard() }
             throw error
         }
     }

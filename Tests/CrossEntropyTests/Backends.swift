@@ -28,6 +28,7 @@ enum Backends {
 
 @Test func openCLIsPresentWhenRequired() {
     if Backends.openCLRequired {
-        #expect(Backends.names.contains("opencl"), "XENT_REQUIRE_OPENCL=1 but \(Backends.inventory.problem ?? "no device")")
+        #expect(
+            Backends.names.contains("opencl"), "XENT_REQUIRE_OPENCL=1 but \(Backends.inventory.problem ?? "no device")")
     }
 }

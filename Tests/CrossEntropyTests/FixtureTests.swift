@@ -6,7 +6,7 @@ import Testing
     @Test(arguments: Fixture.all.filter { !$0.error }, Backends.names)
     func lossAndGradientMatchPyTorch(_ fixture: Fixture, device: String) throws {
         let engine = Backends.engine(device)
-        switch fixture.logits_dtype {
+        switch fixture.logitsDType {
         case "float16": try check(Float16.self, fixture, engine)
         case "float64": try check(Double.self, fixture, engine)
         default: try check(Float.self, fixture, engine)

@@ -7,14 +7,22 @@ import Testing
 struct Fixture: Decodable, Sendable, CustomTestStringConvertible {
     let name: String
     let reduction: String
-    let ignore_index: Int
-    let label_smoothing: Double
+    let ignoreIndex: Int
+    let labelSmoothing: Double
     let weight: Bool
-    let target_kind: String
-    let logits_dtype: String
+    let targetKind: String
+    let logitsDType: String
     let shape: [Int]
     let error: Bool
     let grad: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case name, reduction, weight, shape, error, grad
+        case ignoreIndex = "ignore_index"
+        case labelSmoothing = "label_smoothing"
+        case targetKind = "target_kind"
+        case logitsDType = "logits_dtype"
+    }
 
     var testDescription: String { name }
 
@@ -37,7 +45,7 @@ struct Fixture: Decodable, Sendable, CustomTestStringConvertible {
             CrossEntropyOptions(
                 reduction: LossReduction(rawValue: reduction)!,
                 weight: weight ? try file("weight.npy").doubles() : nil,
-                ignoreIndex: ignore_index, labelSmoothing: label_smoothing)
+                ignoreIndex: ignoreIndex, labelSmoothing: labelSmoothing)
         }
     }
 
@@ -49,15 +57,19 @@ struct Fixture: Decodable, Sendable, CustomTestStringConvertible {
     func target<T: LogitsScalar>(as: T.Type) throws -> CrossEntropyTarget<T> {
         let file = try file("target.npy")
         switch file.dtype {
-        case .int64: return .classIndices(Tensor(shape: file.shape, scalars: file.withUnsafeBufferPointer(of: Int64.self) { Array($0) }))
-        case .int32: return .classIndices32(Tensor(shape: file.shape, scalars: file.withUnsafeBufferPointer(of: Int32.self) { Array($0) }))
+        case .int64:
+            return .classIndices(
+                Tensor(shape: file.shape, scalars: file.withUnsafeBufferPointer(of: Int64.self) { Array($0) }))
+        case .int32:
+            return .classIndices32(
+                Tensor(shape: file.shape, scalars: file.withUnsafeBufferPointer(of: Int32.self) { Array($0) }))
         default: return .probabilities(Tensor(shape: file.shape, scalars: file.doubles().map { T($0) }))
         }
     }
 
     /// The relative tolerance fitting the case's precision (README: a few 1e-6, wide rows a few 1e-5).
     var lossTolerance: Double {
-        switch logits_dtype {
+        switch logitsDType {
         case "float64": 1e-12
         case "float16": 1e-4
         default: shape.count > 1 && shape[1] > 10_000 ? 5e-5 : 5e-6

@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+
+/// `xent demo`, `xent devices` and `xent bench`.
+@Suite struct CommandTests {
+    /// The seed notebook's loss, three ways, then a small random batch.
+    @Test(arguments: [[], ["--device", "cpu"]])
+    func demo(_ device: [String]) throws {
+        let result = try XentProcess.run(["demo", "--rows", "64", "--classes", "1000"] + device)
+        try #require(result.status == 0, "\(result)")
+        let out = result.stdout
+        let occurrences = out.components(separatedBy: "1.7603").count - 1
+        #expect(occurrences >= 3, "1.7603 appears \(occurrences) times\n\(result)")
+        for name in [
+            "CrossEntropyLoss(x)", "NLLLoss(LogSoftmax(x))", "CrossEntropyLoss(LogSoftmax(x))",
+        ] {
+            let line = result.stdoutLines.first { $0.hasPrefix(name + " ") }
+            #expect(line?.contains("1.7603") == true, "no line `\(name) … 1.7603`\n\(result)")
+        }
+        #expect(out.contains("64 × 1000"), "no random batch of 64 × 1000\n\(result)")
+    }
+
+    @Test func devices() throws {
+        let result = try XentProcess.run(["devices"])
+        try #require(result.status == 0, "\(result)")
+        let out = result.stdout
+        #expect(out.contains("cpu"), "\(result)")
+        #expect(out.contains("auto picks"), "\(result)")
+        let marked = result.stdoutLines.filter { $0.hasPrefix("*") }
+        #expect(marked.count == 1, "want exactly one device marked *\n\(result)")
+        let noPlatform = out.contains("no OpenCL platform")
+        if OpenCLPresence.required {
+            #expect(!noPlatform, "XENT_REQUIRE_OPENCL=1 but no OpenCL platform\n\(result)")
+        }
+        if !noPlatform {
+            #expect(
+                out.contains("OpenCL C"), "an OpenCL device without its OpenCL C version\n\(result)"
+            )
+        } else {
+            #expect(
+                result.stdoutLines.contains { $0.hasPrefix("OpenCL: no OpenCL platform found") },
+                "\(result)")
+        }
+    }
+
+    /// One configuration of `xent bench --json`.
+    struct BenchCase: Sendable, CustomTestStringConvertible {
+        var device: String
+        var backward: Bool
+        var dtype: String
+
+        var testDescription: String {
+            "\(device) \(dtype) \(backward ? "forward+backward" : "forward")"
+        }
+    }
+
+    static let benchCases = [
+        BenchCase(device: "cpu", backward: false, dtype: "f32"),
+        BenchCase(device: "cpu", backward: true, dtype: "f32"),
+        BenchCase(device: "cpu", backward: true, dtype: "f16"),
+        BenchCase(device: "opencl", backward: false, dtype: "f32"),
+        BenchCase(device: "opencl", backward: true, dtype: "f32"),
+    ]
+
+    @Test(arguments: benchCases)
+    func benchJSON(_ bench: BenchCase) throws {
+        guard try OpenCLPresence.shouldRun(on: bench.device) else { return }
+        let rows = 64
+        let classes = 1000
+        var arguments = [
+            "bench", "--rows", String(rows), "--classes", String(classes), "--device", bench.device,
+            "--dtype", bench.dtype, "--repeat", "2", "--json",
+        ]
+        if bench.backward { arguments.append("--backward") }
+        let result = try XentProcess.run(arguments)
+        try #require(result.status == 0, "\(result)")
+
+        let parsed = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
+        let object = try #require(parsed as? [String: Any], "not a JSON object\n\(result)")
+        let keys: Set = [
+            "device", "rows", "classes", "dtype", "pass", "median_seconds", "logits_gbps",
+            "read_gbps", "fraction_of_read", "loss",
+        ]
+        #expect(Set(object.keys) == keys, "keys \(object.keys.sorted())")
+        #expect((object["device"] as? String)?.isEmpty == false, "device \(object["device"] ?? "")")
+        #expect((object["rows"] as? NSNumber)?.intValue == rows)
+        #expect((object["classes"] as? NSNumber)?.intValue == classes)
+        #expect(object["dtype"] as? String == bench.dtype)
+        #expect(object["pass"] as? String == (bench.backward ? "forward+backward" : "forward"))
+        for key in ["median_seconds", "logits_gbps", "read_gbps", "fraction_of_read"] {
+            let value = (object[key] as? NSNumber)?.doubleValue
+            #expect(value.map { $0.isFinite && $0 > 0 } == true, "\(key) = \(object[key] ?? "nil")")
+        }
+        let loss = try #require((object["loss"] as? NSNumber)?.doubleValue, "loss \(result)")
+        let logC = log(Double(classes))
+        #expect(loss.isFinite && loss > logC && loss < logC + 4, "loss \(loss), log C = \(logC)")
+    }
+
+    /// `bench` rejects sizes that are not positive.
+    @Test(arguments: [["--rows", "0", "--classes", "10"], ["--rows", "4", "--classes", "-1"]])
+    func benchRejectsBadSizes(_ sizes: [String]) throws {
+        let result = try XentProcess.run(["bench", "--device", "cpu", "--json"] + sizes)
+        expectRefusal(result, "bench \(sizes)")
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+
+/// `xent` where the OpenCL ICD loader finds no platform (`OCL_ICD_VENDORS` is an empty folder,
+/// in the child's environment only).
+@Suite struct HeadlessTests {
+    /// Runs `xent` with no OpenCL platform visible.
+    static func runHeadless(_ arguments: [String]) throws -> XentResult {
+        let vendors = try TemporaryFolder(prefix: "xent-empty-vendors")
+        defer { vendors.remove() }
+        return try XentProcess.run(
+            arguments,
+            environment: [
+                "OCL_ICD_VENDORS": vendors.path, "OCL_ICD_FILENAMES": nil, "XENT_DEVICE": nil,
+            ])
+    }
+
+    static var seedArguments: [String] {
+        let seed = Fixtures.folder + "/seed_notebook"
+        return ["loss", "--logits", seed + "/logits.npy", "--target", seed + "/target.npy"]
+    }
+
+    @Test(arguments: [["--device", "cpu"], ["--device", "auto"], []])
+    func lossFallsBackToTheCPU(_ device: [String]) throws {
+        let result = try Self.runHeadless(Self.seedArguments + device)
+        try #require(result.status == 0, "\(result)")
+        #expect(result.stdoutLines.count == 1, "\(result)")
+        #expect(result.stdout.hasPrefix("1.76029"), "\(result)")
+        let value = try #require(result.stdoutLines.first.flatMap(parseLoss), "\(result)")
+        #expect(isClose(value, 1.7602916955947876, relative: 1e-6), "\(value)")
+    }
+
+    @Test(arguments: ["opencl", "opencl:0:0"])
+    func openCLIsRefused(_ device: String) throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let out = folder.file("loss.npy")
+        let result = try Self.runHeadless(Self.seedArguments + ["--device", device, "--out", out])
+        expectRefusal(result, "--device \(device) without a platform")
+        #expect(result.stderr.contains("no OpenCL platform"), "\(result)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    @Test func devicesSaysNoPlatform() throws {
+        let result = try Self.runHeadless(["devices"])
+        try #require(result.status == 0, "\(result)")
+        #expect(
+            result.stdoutLines.contains { $0.hasPrefix("OpenCL: no OpenCL platform found") },
+            "\(result)")
+        #expect(result.stdoutLines.contains { $0.hasPrefix("* cpu") }, "cpu not marked\n\(result)")
+        #expect(result.stdout.contains("auto picks"), "\(result)")
+        #expect(!result.stdout.contains("OpenCL C"), "\(result)")
+    }
+
+    @Test func demoRunsOnTheCPU() throws {
+        let result = try Self.runHeadless(["demo", "--rows", "8", "--classes", "10"])
+        try #require(result.status == 0, "\(result)")
+        #expect(result.stdout.components(separatedBy: "1.7603").count - 1 >= 3, "\(result)")
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import NPY
+import Testing
+
+/// `xent loss` on the PyTorch fixtures, on the CPU and (where a platform exists) on OpenCL.
+@Suite struct LossFixtureTests {
+    @Test func manifestListsTheCases() throws {
+        let cases = try Fixtures.all()
+        #expect(cases.count >= 40, "manifest.json lists only \(cases.count) cases")
+        #expect(try Fixtures.reducedCases().count >= 25)
+        #expect(try Fixtures.unreducedCases().count >= 5)
+        #expect(try Fixtures.gradientCases().count >= 30)
+        #expect(try Fixtures.errorCases().count >= 6)
+        for fixture in cases {
+            #expect(
+                FileManager.default.fileExists(atPath: fixture.file("logits.npy")),
+                "\(fixture.name) has no logits.npy")
+        }
+    }
+
+    /// Mean and sum: one line on stdout, the loss within tolerance of PyTorch's (or `nan`).
+    @Test(arguments: try Fixtures.reducedCases(), testDevices)
+    func reducedLoss(_ fixture: FixtureCase, device: String) throws {
+        guard try OpenCLPresence.shouldRun(on: device) else { return }
+        let expected = try readDoubles(fixture.file("expected_loss.npy"))
+        try #require(expected.count == 1)
+
+        let result = try XentProcess.run(fixture.lossArguments(device: device))
+        try #require(result.status == 0, "\(result)")
+        let lines = result.stdoutLines
+        try #require(
+            lines.count == 1 && result.stdout.hasSuffix("\n"),
+            "want exactly one line on stdout\n\(result)")
+        if expected[0].isNaN {
+            #expect(lines[0] == "nan", "want nan\n\(result)")
+        } else {
+            let value = try #require(parseLoss(lines[0]), "not a decimal: \(lines[0])")
+            #expect(
+                isClose(value, expected[0], relative: fixture.lossTolerance),
+                "loss \(value), PyTorch \(expected[0]) (rtol \(fixture.lossTolerance))")
+            if value.isFinite && value != 0 {
+                #expect(
+                    significantDigits(lines[0]) >= 9,
+                    "the contract wants at least 9 significant digits, got `\(lines[0])`")
+            }
+        }
+    }
+
+    /// `<f8` logits print with full double precision (17 significant digits).
+    @Test(arguments: testDevices)
+    func float64LossPrintsFullPrecision(device: String) throws {
+        guard try OpenCLPresence.shouldRun(on: device) else { return }
+        let fixture = try Fixtures.named("float64_logits")
+        let expected = try readDoubles(fixture.file("expected_loss.npy"))[0]
+        let result = try XentProcess.run(fixture.lossArguments(device: device))
+        try #require(result.status == 0, "\(result)")
+        let line = try #require(result.stdoutLines.first)
+        let value = try #require(parseLoss(line), "not a decimal: \(line)")
+        #expect(significantDigits(line) >= 15, "too few digits for a double: \(line)")
+        #expect(isClose(value, expected, relative: 1e-12), "loss \(value), PyTorch \(expected)")
+    }
+
+    /// Reduction none with `--out`: one value per line, and the file holds the per-element losses
+    /// in the expected shape and dtype.
+    @Test(arguments: try Fixtures.unreducedCases(), testDevices)
+    func unreducedLossFile(_ fixture: FixtureCase, device: String) throws {
+        guard try OpenCLPresence.shouldRun(on: device) else { return }
+        let expectedFile = try NPYFile(path: fixture.file("expected_loss.npy"))
+        let expected = doubles(of: expectedFile)
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let out = folder.file("loss.npy")
+
+        let result = try XentProcess.run(fixture.lossArguments(device: device, ["--out", out]))
+        try #require(result.status == 0, "\(result)")
+
+        let printed = result.stdoutLines.map { parseLoss($0) ?? -.greatestFiniteMagnitude }
+        #expect(printed.count == expected.count, "want one line per element\n\(result)")
+        expectAllClose(
+            printed, expected, relative: fixture.lossTolerance, absolute: 1e-6, "printed losses")
+
+        let file = try NPYFile(path: out)
+        #expect(file.dtype == fixture.outputDType, "--out dtype \(file.dtype.rawValue)")
+        #expect(file.shape == expectedFile.shape, "--out shape \(file.shape)")
+        expectAllClose(
+            doubles(of: file), expected, relative: fixture.lossTolerance, absolute: 1e-6,
+            "--out losses")
+    }
+
+    /// `--grad-out` (with `--out`): the gradient in the logits' shape, `<f4` (`<f8` for `<f8`
+    /// logits), close to PyTorch's; the loss file has the expected shape.
+    @Test(arguments: try Fixtures.gradientCases(), testDevices)
+    func gradientFile(_ fixture: FixtureCase, device: String) throws {
+        guard try OpenCLPresence.shouldRun(on: device) else { return }
+        let expectedLossFile = try NPYFile(path: fixture.file("expected_loss.npy"))
+        let expectedGradient = try readDoubles(fixture.file("expected_grad.npy"))
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let out = folder.file("loss.npy")
+        let gradOut = folder.file("grad.npy")
+
+        let result = try XentProcess.run(
+            fixture.lossArguments(device: device, ["--out", out, "--grad-out", gradOut]))
+        try #require(result.status == 0, "\(result)")
+        let lines = expectedLossFile.shape.isEmpty ? 1 : expectedLossFile.count
+        #expect(result.stdoutLines.count == lines, "want \(lines) lines\n\(result)")
+
+        let lossFile = try NPYFile(path: out)
+        #expect(lossFile.dtype == fixture.outputDType, "--out dtype \(lossFile.dtype.rawValue)")
+        #expect(lossFile.shape == expectedLossFile.shape, "--out shape \(lossFile.shape)")
+        expectAllClose(
+            doubles(of: lossFile), doubles(of: expectedLossFile), relative: fixture.lossTolerance,
+            absolute: 1e-6, "--out losses")
+
+        let gradient = try NPYFile(path: gradOut)
+        #expect(
+            gradient.dtype == fixture.outputDType, "--grad-out dtype \(gradient.dtype.rawValue)")
+        #expect(gradient.shape == fixture.shape, "--grad-out shape \(gradient.shape)")
+        let absolute = fixture.logitsDType == "float16" ? 2e-3 : 1e-6
+        expectAllClose(
+            doubles(of: gradient), expectedGradient, relative: 1e-4, absolute: absolute,
+            "gradient")
+    }
+
+    /// Invalid fixtures: a refusal that writes nothing (fresh paths stay absent, existing files
+    /// keep their bytes).
+    @Test(arguments: try Fixtures.errorCases(), testDevices)
+    func invalidFixtureIsRefused(_ fixture: FixtureCase, device: String) throws {
+        guard try OpenCLPresence.shouldRun(on: device) else { return }
+        try expectRefusalWritingNothing(fixture.lossArguments(device: device), fixture.name)
+    }
+
+    /// The contract's `--ignore-index I` with the default -100 written out, as a separate
+    /// argument and with `=`.
+    @Test(arguments: [["--ignore-index", "-100"], ["--ignore-index=-100"]])
+    func explicitDefaultIgnoreIndex(_ option: [String]) throws {
+        let fixture = try Fixtures.named("ignore_default_mean")
+        let expected = try readDoubles(fixture.file("expected_loss.npy"))[0]
+        let result = try XentProcess.run(fixture.lossArguments(device: "cpu", option))
+        try #require(result.status == 0, "\(result)")
+        let value = try #require(result.stdoutLines.first.flatMap(parseLoss), "\(result)")
+        #expect(isClose(value, expected, relative: 1e-5), "loss \(value), PyTorch \(expected)")
+    }
+}
