@@ -5,7 +5,8 @@
 //
 // Compile-time options (part of the program cache key):
 //   XENT_DTYPE  0 = half storage, 1 = float, 2 = double (storage and accumulation)
-//   XENT_VEC    lanes per vector load on contiguous rows (2, 4, 8 or 16)
+//   XENT_VEC    lanes per vector load on contiguous rows (4, 8 or 16)
+//   XENT_CACHED_ROW_BYTES  rows up to this size are read twice (maximum, then sums) from cache
 
 #if XENT_DTYPE == 2
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
@@ -49,13 +50,20 @@
 #define OUTPUT_SOFTMAX 1
 #define OUTPUT_GRADIENT 2
 
-// The per-row statistics, 4 values per row: lse, target logit, smooth = sum_c v_c (lse - x_c),
-// mass = sum_c v_c, with v_c = w_c for class indices and w_c ((1 - eps) q_c + eps / C) for
-// probabilities.
-#define STAT_LSE 0
-#define STAT_TARGET 1
-#define STAT_SMOOTH 2
-#define STAT_MASS 3
+// The per-row statistics, STAT_COUNT values per row: the logsumexp as max + log_sum (kept apart so
+// that x - lse = (x - max) - log_sum stays exact for logits of large magnitude), the target logit,
+// smooth = sum_c v_c (lse - x_c) and mass = sum_c v_c, with v_c = w_c for class indices and
+// w_c ((1 - eps) q_c + eps / C) for probabilities.
+#define STAT_MAX 0
+#define STAT_LOG_SUM 1
+#define STAT_TARGET 2
+#define STAT_SMOOTH 3
+#define STAT_MASS 4
+#define STAT_COUNT 5
+
+typedef struct {
+    ACC max, log_sum;
+} row_norm;
 
 typedef struct {
     ACC m, s, d, v;
@@ -84,8 +92,88 @@ inline VEC vector_weight(__global const STORAGE *q, __global const ACC *w, int f
     return (flags & HAS_PROBABILITIES) ? v * (qa * LOAD_VEC(q + c) + qb) : v;
 }
 
-inline row_state scan_row(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
-                          long classes, long stride, int flags, ACC qa, ACC qb) {
+inline ACC horizontal_sum(VEC v) {
+    ACC lanes[XENT_VEC];
+    CAT(vstore, XENT_VEC)(v, 0, lanes);
+    ACC total = 0;
+    for (int lane = 0; lane < XENT_VEC; lane++) {
+        total += lanes[lane];
+    }
+    return total;
+}
+
+inline ACC horizontal_max(VEC v) {
+    ACC lanes[XENT_VEC];
+    CAT(vstore, XENT_VEC)(v, 0, lanes);
+    ACC result = lanes[0];
+    for (int lane = 1; lane < XENT_VEC; lane++) {
+        result = fmax(result, lanes[lane]);
+    }
+    return result;
+}
+
+// A contiguous row that fits in cache, in two passes: its maximum m, then sum exp(x - m) (and the
+// deviation terms) from cache: one exp per element and no rescaling. fmax skips NaN, which still
+// reaches the sum; a row of -inf (or empty) gets s = 0 and lse = -inf.
+inline row_state scan_two_pass(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
+                               long classes, int flags, ACC qa, ACC qb) {
+    const int smooth = (flags & ACCUMULATE_SMOOTH) != 0;
+    VEC mv = (VEC)(-INFINITY);
+    long c = 0;
+    for (; c + 4 * XENT_VEC <= classes; c += 4 * XENT_VEC) {
+        mv = fmax(mv, fmax(fmax(LOAD_VEC(x + c), LOAD_VEC(x + c + XENT_VEC)),
+                           fmax(LOAD_VEC(x + c + 2 * XENT_VEC), LOAD_VEC(x + c + 3 * XENT_VEC))));
+    }
+    for (; c + XENT_VEC <= classes; c += XENT_VEC) {
+        mv = fmax(mv, LOAD_VEC(x + c));
+    }
+    ACC m = horizontal_max(mv);
+    for (; c < classes; c++) {
+        m = fmax(m, LOAD(x + c));
+    }
+    VEC s0 = (VEC)0, s1 = (VEC)0, s2 = (VEC)0, s3 = (VEC)0, d = (VEC)0, vs = (VEC)0;
+    c = 0;
+    if (!smooth) {
+        for (; c + 4 * XENT_VEC <= classes; c += 4 * XENT_VEC) {
+            s0 += exp(LOAD_VEC(x + c) - m);
+            s1 += exp(LOAD_VEC(x + c + XENT_VEC) - m);
+            s2 += exp(LOAD_VEC(x + c + 2 * XENT_VEC) - m);
+            s3 += exp(LOAD_VEC(x + c + 3 * XENT_VEC) - m);
+        }
+    }
+    for (; c + XENT_VEC <= classes; c += XENT_VEC) {
+        VEC xm = LOAD_VEC(x + c) - m;
+        s0 += exp(xm);
+        if (smooth) {
+            VEC v = vector_weight(q, w, flags, c, qa, qb);
+            d += v * xm;
+            vs += v;
+        }
+    }
+    row_state st = {m, horizontal_sum((s0 + s1) + (s2 + s3)), horizontal_sum(d), horizontal_sum(vs)};
+    for (; c < classes; c++) {
+        const ACC xm = LOAD(x + c) - m;
+        st.s += exp(xm);
+        if (smooth) {
+            const ACC v = element_weight(q, w, flags, c, c, qa, qb);
+            st.d += v * xm;
+            st.v += v;
+        }
+    }
+    if (m == -INFINITY) {
+        // No finite maximum: the sum is 0 (lse = -inf) unless a NaN is present.
+        st.s = 0;
+        for (c = 0; c < classes; c++) {
+            st.s += isnan(LOAD(x + c)) ? NAN : 0;
+        }
+    }
+    return st;
+}
+
+// Any row: the online (max, sum) recurrence in one read, vector lanes merged at the end. Used for
+// strided (K-dimensional) rows and rows too long for the cache.
+inline row_state scan_online(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
+                             long classes, long stride, int flags, ACC qa, ACC qb) {
     const int smooth = (flags & ACCUMULATE_SMOOTH) != 0;
     row_state st = {LOWEST, 0, 0, 0};
     long c = 0;
@@ -123,8 +211,16 @@ inline row_state scan_row(__global const STORAGE *x, __global const STORAGE *q, 
     return st;
 }
 
-// Computes row `row`'s statistics into stats[4 * row ...] and returns its logsumexp.
-inline ACC row_statistics_of(__global const STORAGE *logits, __global const STORAGE *probabilities,
+inline row_state scan_row(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
+                          long classes, long stride, int flags, ACC qa, ACC qb) {
+    if (stride == 1 && classes * (long)sizeof(STORAGE) <= XENT_CACHED_ROW_BYTES) {
+        return scan_two_pass(x, q, w, classes, flags, qa, qb);
+    }
+    return scan_online(x, q, w, classes, stride, flags, qa, qb);
+}
+
+// Computes row `row`'s statistics into stats[STAT_COUNT * row ...] and returns its logsumexp's parts.
+inline row_norm row_statistics_of(__global const STORAGE *logits, __global const STORAGE *probabilities,
                              __global const long *targets, __global const ACC *weight, long row, long classes,
                              long inner, ACC label_smoothing, int flags, __global ACC *stats) {
     const long base = (row / inner) * classes * inner + row % inner;
@@ -132,7 +228,6 @@ inline ACC row_statistics_of(__global const STORAGE *logits, __global const STOR
     row_state st = scan_row(logits + base, probabilities + ((flags & HAS_PROBABILITIES) ? base : 0), weight,
                             classes, inner, flags, qa, qb);
     const ACC log_sum = log(st.s);
-    const ACC lse = st.m + log_sum;
     ACC target = 0;
     if (flags & HAS_TARGETS) {
         const long y = targets[row];
@@ -140,12 +235,14 @@ inline ACC row_statistics_of(__global const STORAGE *logits, __global const STOR
             target = LOAD(logits + base + y * inner);
         }
     }
-    __global ACC *out = stats + 4 * row;
-    out[STAT_LSE] = lse;
+    __global ACC *out = stats + STAT_COUNT * row;
+    out[STAT_MAX] = st.m;
+    out[STAT_LOG_SUM] = log_sum;
     out[STAT_TARGET] = target;
     out[STAT_SMOOTH] = (flags & ACCUMULATE_SMOOTH) ? st.v * log_sum - st.d : 0;
     out[STAT_MASS] = (flags & ACCUMULATE_SMOOTH) ? st.v : 0;
-    return lse;
+    const row_norm norm = {st.m, log_sum};
+    return norm;
 }
 
 __kernel void row_statistics(__global const STORAGE *logits, __global const STORAGE *probabilities,
@@ -160,12 +257,12 @@ __kernel void row_statistics(__global const STORAGE *logits, __global const STOR
 
 // out_c = a * exp(x_c - lse) - b * v_c
 inline void write_scaled_softmax(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
-                                 __global STORAGE *out, long classes, long stride, int flags, ACC lse, ACC a,
+                                 __global STORAGE *out, long classes, long stride, int flags, row_norm n, ACC a,
                                  ACC b, ACC qa, ACC qb) {
     long c = 0;
     if (stride == 1) {
         for (; c + XENT_VEC <= classes; c += XENT_VEC) {
-            VEC g = a * exp(LOAD_VEC(x + c) - lse);
+            VEC g = a * exp((LOAD_VEC(x + c) - n.max) - n.log_sum);
             if (b != 0) {
                 g -= b * vector_weight(q, w, flags, c, qa, qb);
             }
@@ -173,7 +270,7 @@ inline void write_scaled_softmax(__global const STORAGE *x, __global const STORA
         }
     }
     for (; c < classes; c++) {
-        ACC g = a * exp(LOAD(x + c * stride) - lse);
+        ACC g = a * exp((LOAD(x + c * stride) - n.max) - n.log_sum);
         if (b != 0) {
             g -= b * element_weight(q, w, flags, c * stride, c, qa, qb);
         }
@@ -192,7 +289,7 @@ __kernel void row_outputs(__global const STORAGE *logits, __global const STORAGE
     if (row >= rows) {
         return;
     }
-    const ACC lse = row_statistics_of(logits, probabilities, targets, weight, row, classes, inner,
+    const row_norm n = row_statistics_of(logits, probabilities, targets, weight, row, classes, inner,
                                       label_smoothing, flags, stats);
     const long base = (row / inner) * classes * inner + row % inner;
     __global const STORAGE *x = logits + base;
@@ -202,22 +299,22 @@ __kernel void row_outputs(__global const STORAGE *logits, __global const STORAGE
         long c = 0;
         if (inner == 1) {
             for (; c + XENT_VEC <= classes; c += XENT_VEC) {
-                STORE_VEC(LOAD_VEC(x + c) - lse, out + c);
+                STORE_VEC((LOAD_VEC(x + c) - n.max) - n.log_sum, out + c);
             }
         }
         for (; c < classes; c++) {
-            STORE(LOAD(x + c * inner) - lse, out + c * inner);
+            STORE((LOAD(x + c * inner) - n.max) - n.log_sum, out + c * inner);
         }
         return;
     }
     if (kind == OUTPUT_SOFTMAX) {
-        write_scaled_softmax(x, x, weight, out, classes, inner, 0, lse, 1, 0, 0, 0);
+        write_scaled_softmax(x, x, weight, out, classes, inner, 0, n, 1, 0, 0, 0);
         return;
     }
     const ACC scale = gradient_scale * (has_upstream ? upstream[row] : (ACC)1);
     if (flags & HAS_PROBABILITIES) {
-        const ACC mass = stats[4 * row + STAT_MASS];
-        write_scaled_softmax(x, probabilities + base, weight, out, classes, inner, flags, lse, scale * mass, scale,
+        const ACC mass = stats[STAT_COUNT * row + STAT_MASS];
+        write_scaled_softmax(x, probabilities + base, weight, out, classes, inner, flags, n, scale * mass, scale,
                              qa, qb);
         return;
     }
@@ -231,9 +328,9 @@ __kernel void row_outputs(__global const STORAGE *logits, __global const STORAGE
     const ACC wy = (flags & HAS_WEIGHT) ? weight[y] : (ACC)1;
     const ACC b = scale * label_smoothing / classes;
     const ACC a = scale * ((1 - label_smoothing) * wy + label_smoothing * weight_total / classes);
-    write_scaled_softmax(x, x, weight, out, classes, inner, flags & HAS_WEIGHT, lse, a, b, 0, 0);
-    const ACC target = stats[4 * row + STAT_TARGET];
-    STORE(a * exp(target - lse) - b * wy - scale * (1 - label_smoothing) * wy, out + y * inner);
+    write_scaled_softmax(x, x, weight, out, classes, inner, flags & HAS_WEIGHT, n, a, b, 0, 0);
+    const ACC target = stats[STAT_COUNT * row + STAT_TARGET];
+    STORE(a * exp((target - n.max) - n.log_sum) - b * wy - scale * (1 - label_smoothing) * wy, out + y * inner);
 }
 
 // The logit of each row's target class (0 for a target outside 0..<classes, such as an ignored row).

@@ -21,6 +21,9 @@
 #define SEXP expf
 #define SLOG logf
 #define LOWEST (-FLT_MAX)
+#define HSUM xent_sum_vf
+#define HMAX xent_hmax_vf
+#define IOTA ((xent_vf){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
 #include "RowKernel.inc.h"
 #undef SUFFIX
 #undef STORAGE
@@ -44,6 +47,9 @@
 #undef SEXP
 #undef SLOG
 #undef LOWEST
+#undef HSUM
+#undef HMAX
+#undef IOTA
 
 #define SUFFIX f64
 #define STORAGE double
@@ -57,6 +63,9 @@
 #define SEXP exp
 #define SLOG log
 #define LOWEST (-DBL_MAX)
+#define HSUM xent_sum_vd
+#define HMAX xent_hmax_vd
+#define IOTA ((xent_vd){0, 1, 2, 3, 4, 5, 6, 7})
 #include "RowKernel.inc.h"
 
 XENT_DISPATCH

@@ -73,19 +73,97 @@ XENT_INLINE FN(state) FN(scan_contiguous)(const STORAGE *x, const STORAGE *q, co
         s = s * VEXP(m - mn) + VEXP(x0 - mn);
         m = mn;
     }
-    // Merge the lanes, then take the tail one element at a time.
-    FN(state) st = {m[0], s[0], d[0], vs[0]};
-    for (int lane = 1; lane < LANES; lane++) {
-        ACC mn = m[lane] > st.m ? m[lane] : st.m;
-        st.s = st.s * SEXP(st.m - mn) + s[lane] * SEXP(m[lane] - mn);
-        if (smooth) {
-            st.d += st.v * (st.m - mn) + d[lane] + vs[lane] * (m[lane] - mn);
-            st.v += vs[lane];
+    if (c < classes) {
+        // The last partial vector, through copies padded with -inf logits and zero weights; the
+        // padded lanes are masked out of the deviation sum, where 0 * -inf would be NaN.
+        const int64_t rest = classes - c;
+        STORAGE xs[LANES], qs[LANES];
+        ACC ws[LANES];
+        for (int lane = 0; lane < LANES; lane++) {
+            xs[lane] = lane < rest ? x[c + lane] : (STORAGE)-INFINITY;
+            qs[lane] = lane < rest && q ? q[c + lane] : (STORAGE)0;
+            ws[lane] = lane < rest ? (w ? w[c + lane] : (ACC)1) : (ACC)0;
         }
-        st.m = mn;
+        VEC x0 = LOAD(xs);
+        VEC mn = VMAX(m, x0);
+        if (smooth) {
+            VEC v0 = FN(vector_weight)(q ? qs : NULL, ws, 0, qa, qb);
+            d += vs * (m - mn) + (IOTA < (ACC)rest ? v0 * (x0 - mn) : (VEC)0);
+            vs += v0;
+        }
+        s = s * VEXP(m - mn) + VEXP(x0 - mn);
+        m = mn;
     }
+    // Merge the lanes. A lane that saw no finite logit keeps m = LOWEST and s = 0 and adds nothing.
+    FN(state) st;
+    st.m = HMAX(m);
+    st.s = HSUM(s * VEXP(m - st.m));
+    st.d = 0;
+    st.v = 0;
+    if (smooth) {
+        st.d = HSUM(d + (vs != 0 ? vs * (m - st.m) : (VEC)0));
+        st.v = HSUM(vs);
+    }
+    return st;
+}
+
+/// Scans a contiguous row that fits in the core's L2 cache in two passes: its maximum M from memory,
+/// then sum exp(x - M) (and the deviation terms) from cache. One exp per element and no rescaling.
+/// A NaN anywhere reaches the sum; a row of -inf (or empty) gets s = 0, so its logsumexp is -inf, as
+/// PyTorch's.
+XENT_INLINE FN(state) FN(scan_two_pass)(const STORAGE *x, const STORAGE *q, const ACC *w, int64_t classes,
+                                      int smooth, ACC qa, ACC qb) {
+    VEC mv = (VEC)-INFINITY;
+    int64_t c = 0;
+    for (; c + 4 * LANES <= classes; c += 4 * LANES) {
+        mv = VMAX(mv, VMAX(VMAX(LOAD(x + c), LOAD(x + c + LANES)), VMAX(LOAD(x + c + 2 * LANES), LOAD(x + c + 3 * LANES))));
+    }
+    for (; c + LANES <= classes; c += LANES) {
+        mv = VMAX(mv, LOAD(x + c));
+    }
+    ACC m = HMAX(mv);
     for (; c < classes; c++) {
-        FN(push)(&st, (ACC)x[c], smooth ? FN(element_weight)(q, w, c, c, qa, qb) : (ACC)0, smooth);
+        const ACC xc = (ACC)x[c];
+        m = xc > m ? xc : m;
+    }
+    VEC s = (VEC)0, d = (VEC)0, vs = (VEC)0;
+    c = 0;
+    if (!smooth) {
+        // Four independent sums, so the loop is not bound by the latency of one chain of adds.
+        VEC s1 = (VEC)0, s2 = (VEC)0, s3 = (VEC)0;
+        for (; c + 4 * LANES <= classes; c += 4 * LANES) {
+            s += VEXP(LOAD(x + c) - m);
+            s1 += VEXP(LOAD(x + c + LANES) - m);
+            s2 += VEXP(LOAD(x + c + 2 * LANES) - m);
+            s3 += VEXP(LOAD(x + c + 3 * LANES) - m);
+        }
+        s += (s1 + s2) + s3;
+    }
+    for (; c + LANES <= classes; c += LANES) {
+        VEC xm = LOAD(x + c) - m;
+        s += VEXP(xm);
+        if (smooth) {
+            VEC v = FN(vector_weight)(q, w, c, qa, qb);
+            d += v * xm;
+            vs += v;
+        }
+    }
+    FN(state) st = {m, HSUM(s), smooth ? HSUM(d) : 0, smooth ? HSUM(vs) : 0};
+    for (; c < classes; c++) {
+        const ACC xm = (ACC)x[c] - m;
+        st.s += SEXP(xm);
+        if (smooth) {
+            const ACC v = FN(element_weight)(q, w, c, c, qa, qb);
+            st.d += v * xm;
+            st.v += v;
+        }
+    }
+    if (m == -INFINITY) {
+        // No finite maximum: the sum is 0 (lse = -inf) unless a NaN is present.
+        st.s = 0;
+        for (c = 0; c < classes; c++) {
+            st.s += isnan((ACC)x[c]) ? (ACC)NAN : 0;
+        }
     }
     return st;
 }
@@ -99,10 +177,21 @@ XENT_INLINE FN(state) FN(scan_strided)(const STORAGE *x, const STORAGE *q, const
     return st;
 }
 
-/// One row's statistics; `*lse` receives the row's logsumexp in the accumulation type.
-XENT_INLINE xent_row_stat FN(row_stat)(const xent_rows *rows, int64_t row, ACC *lse) {
+/// A row's logsumexp as its two parts, max + log(sum): `x - lse` is computed as `(x - max) - log_sum`,
+/// exact for logits of large magnitude where `lse` itself would be rounded to their ulp.
+typedef struct {
+    ACC max, log_sum;
+} FN(norm);
+
+/// One row's statistics; `*norm` receives the row's logsumexp in two parts. The statistics' `lse` is
+/// their sum in double precision.
+XENT_INLINE int64_t FN(row_base)(int64_t row, int64_t classes, int64_t inner) {
+    return inner == 1 ? row * classes : (row / inner) * classes * inner + row % inner;
+}
+
+XENT_INLINE xent_row_stat FN(row_stat)(const xent_rows *rows, int64_t row, FN(norm) * norm) {
     const int64_t classes = rows->classes, inner = rows->inner;
-    const int64_t base = (row / inner) * classes * inner + row % inner;
+    const int64_t base = FN(row_base)(row, classes, inner);
     const STORAGE *x = (const STORAGE *)rows->logits + base;
     const STORAGE *q = rows->probabilities ? (const STORAGE *)rows->probabilities + base : NULL;
     const ACC *w = (const ACC *)rows->weight;
@@ -112,6 +201,16 @@ XENT_INLINE xent_row_stat FN(row_stat)(const xent_rows *rows, int64_t row, ACC *
     FN(state) st;
     if (inner != 1) {
         st = FN(scan_strided)(x, q, w, classes, inner, smooth, qa, qb);
+    } else if (classes * (int64_t)sizeof(STORAGE) <= XENT_CACHED_ROW_BYTES) {
+        if (!smooth) {
+            st = FN(scan_two_pass)(x, NULL, NULL, classes, 0, 0, 0);
+        } else if (!q && !w) {
+            st = FN(scan_two_pass)(x, NULL, NULL, classes, 1, 0, 0);
+        } else if (!q) {
+            st = FN(scan_two_pass)(x, NULL, w, classes, 1, 0, 0);
+        } else {
+            st = FN(scan_two_pass)(x, q, w, classes, 1, qa, qb);
+        }
     } else if (!smooth) {
         st = FN(scan_contiguous)(x, NULL, NULL, classes, 0, 0, 0);
     } else if (!q && !w) {
@@ -122,8 +221,9 @@ XENT_INLINE xent_row_stat FN(row_stat)(const xent_rows *rows, int64_t row, ACC *
         st = FN(scan_contiguous)(x, q, w, classes, 1, qa, qb);
     }
     const ACC logSum = SLOG(st.s);
-    *lse = st.m + logSum;
-    xent_row_stat stat = {(double)*lse, 0, 0, 0};
+    norm->max = st.m;
+    norm->log_sum = logSum;
+    xent_row_stat stat = {(double)st.m + (double)logSum, 0, 0, 0};
     if (smooth) {
         stat.smooth = (double)(st.v * logSum - st.d);
         stat.mass = (double)st.v;
@@ -137,21 +237,59 @@ XENT_INLINE xent_row_stat FN(row_stat)(const xent_rows *rows, int64_t row, ACC *
     return stat;
 }
 
+/// Rows with few classes, LANES rows at a time with one row per lane: the block is transposed in
+/// registers-sized pieces so that every vector operation serves LANES rows (for contiguous rows without
+/// smoothing terms, classes <= XENT_SMALL_CLASSES).
+XENT_INLINE void FN(small_row_block)(const xent_rows *rows, int64_t row0, xent_row_stat *stats) {
+    const int64_t classes = rows->classes;
+    const STORAGE *x = (const STORAGE *)rows->logits + row0 * classes;
+    VEC columns[XENT_SMALL_CLASSES];
+    for (int64_t c = 0; c < classes; c++) {
+        for (int lane = 0; lane < LANES; lane++) {
+            columns[c][lane] = (ACC)x[lane * classes + c];
+        }
+    }
+    VEC m = (VEC)LOWEST;
+    for (int64_t c = 0; c < classes; c++) {
+        m = VMAX(m, columns[c]);
+    }
+    VEC s = (VEC)0;
+    for (int64_t c = 0; c < classes; c++) {
+        s += VEXP(columns[c] - m);
+    }
+    for (int lane = 0; lane < LANES; lane++) {
+        xent_row_stat stat = {(double)m[lane] + (double)SLOG(s[lane]), 0, 0, 0};
+        if (rows->targets) {
+            const int64_t y = rows->targets[row0 + lane];
+            if (y >= 0 && y < classes) {
+                stat.target_logit = (double)x[lane * classes + y];
+            }
+        }
+        stats[lane] = stat;
+    }
+}
+
 XENT_INLINE void FN(statistics)(const xent_rows *rows, int64_t begin, int64_t end, xent_row_stat *stats) {
-    for (int64_t row = begin; row < end; row++) {
-        ACC lse;
-        stats[row - begin] = FN(row_stat)(rows, row, &lse);
+    int64_t row = begin;
+    if (rows->inner == 1 && rows->classes <= XENT_SMALL_CLASSES && !rows->accumulate_smooth) {
+        for (; row + LANES <= end; row += LANES) {
+            FN(small_row_block)(rows, row, stats + (row - begin));
+        }
+    }
+    for (; row < end; row++) {
+        FN(norm) norm;
+        stats[row - begin] = FN(row_stat)(rows, row, &norm);
     }
 }
 
 /// out_c = a * exp(x_c - lse) - b * v_c: the softmax (a = 1, b = 0) and every gradient; the target's
 /// extra term is applied by the caller.
 XENT_INLINE void FN(write_scaled_softmax)(const STORAGE *x, const STORAGE *q, const ACC *w, STORAGE *out,
-                                          int64_t classes, int64_t stride, ACC lse, ACC a, ACC b, ACC qa, ACC qb) {
+                                          int64_t classes, int64_t stride, FN(norm) n, ACC a, ACC b, ACC qa, ACC qb) {
     int64_t c = 0;
     if (stride == 1) {
         for (; c + LANES <= classes; c += LANES) {
-            VEC g = a * VEXP(LOAD(x + c) - lse);
+            VEC g = a * VEXP((LOAD(x + c) - n.max) - n.log_sum);
             if (b != 0) {
                 g -= b * FN(vector_weight)(q, w, c, qa, qb);
             }
@@ -159,7 +297,7 @@ XENT_INLINE void FN(write_scaled_softmax)(const STORAGE *x, const STORAGE *q, co
         }
     }
     for (; c < classes; c++) {
-        ACC g = a * SEXP((ACC)x[c * stride] - lse);
+        ACC g = a * SEXP(((ACC)x[c * stride] - n.max) - n.log_sum);
         if (b != 0) {
             g -= b * FN(element_weight)(q, w, c * stride, c, qa, qb);
         }
@@ -167,15 +305,15 @@ XENT_INLINE void FN(write_scaled_softmax)(const STORAGE *x, const STORAGE *q, co
     }
 }
 
-XENT_INLINE void FN(write_log_softmax)(const STORAGE *x, STORAGE *out, int64_t classes, int64_t stride, ACC lse) {
+XENT_INLINE void FN(write_log_softmax)(const STORAGE *x, STORAGE *out, int64_t classes, int64_t stride, FN(norm) n) {
     int64_t c = 0;
     if (stride == 1) {
         for (; c + LANES <= classes; c += LANES) {
-            STORE(out + c, LOAD(x + c) - lse);
+            STORE(out + c, (LOAD(x + c) - n.max) - n.log_sum);
         }
     }
     for (; c < classes; c++) {
-        out[c * stride] = (STORAGE)((ACC)x[c * stride] - lse);
+        out[c * stride] = (STORAGE)(((ACC)x[c * stride] - n.max) - n.log_sum);
     }
 }
 
@@ -186,24 +324,24 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
     const ACC eps = (ACC)rows->label_smoothing;
     const ACC qa = 1 - eps, qb = classes > 0 ? eps / (ACC)classes : 0;
     for (int64_t row = begin; row < end; row++) {
-        ACC lse;
-        const xent_row_stat stat = FN(row_stat)(rows, row, &lse);
+        FN(norm) n;
+        const xent_row_stat stat = FN(row_stat)(rows, row, &n);
         stats[row - begin] = stat;
-        const int64_t base = (row / inner) * classes * inner + row % inner;
+        const int64_t base = FN(row_base)(row, classes, inner);
         const STORAGE *x = (const STORAGE *)rows->logits + base;
         STORAGE *out = (STORAGE *)outputs->destination + base;
         switch (outputs->kind) {
         case XENT_OUTPUT_LOG_SOFTMAX:
-            FN(write_log_softmax)(x, out, classes, inner, lse);
+            FN(write_log_softmax)(x, out, classes, inner, n);
             break;
         case XENT_OUTPUT_SOFTMAX:
-            FN(write_scaled_softmax)(x, NULL, NULL, out, classes, inner, lse, 1, 0, 0, 0);
+            FN(write_scaled_softmax)(x, NULL, NULL, out, classes, inner, n, 1, 0, 0, 0);
             break;
         case XENT_OUTPUT_GRADIENT: {
             const ACC scale = (ACC)(outputs->gradient_scale * (outputs->row_upstream ? outputs->row_upstream[row] : 1.0));
             if (rows->probabilities) {
                 const STORAGE *q = (const STORAGE *)rows->probabilities + base;
-                FN(write_scaled_softmax)(x, q, w, out, classes, inner, lse, scale * (ACC)stat.mass, scale, qa, qb);
+                FN(write_scaled_softmax)(x, q, w, out, classes, inner, n, scale * (ACC)stat.mass, scale, qa, qb);
                 break;
             }
             const int64_t y = rows->targets[row];
@@ -216,9 +354,9 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
             const ACC wy = w ? w[y] : (ACC)1;
             const ACC b = scale * eps / (ACC)classes;
             const ACC a = scale * ((1 - eps) * wy + eps * (ACC)rows->weight_total / (ACC)classes);
-            FN(write_scaled_softmax)(x, NULL, w, out, classes, inner, lse, a, b, 0, 0);
+            FN(write_scaled_softmax)(x, NULL, w, out, classes, inner, n, a, b, 0, 0);
             const ACC target = (ACC)stat.target_logit;
-            out[y * inner] = (STORAGE)(a * SEXP(target - lse) - b * wy - scale * (1 - eps) * wy);
+            out[y * inner] = (STORAGE)(a * SEXP((target - n.max) - n.log_sum) - b * wy - scale * (1 - eps) * wy);
             break;
         }
         }

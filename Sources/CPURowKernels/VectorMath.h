@@ -11,6 +11,13 @@
 
 #define XENT_INLINE static inline __attribute__((always_inline))
 
+// Up to this many classes, rows are processed one per vector lane rather than one at a time.
+#define XENT_SMALL_CLASSES 32
+
+// Rows up to this size are read twice (maximum, then sums) since the second read hits the L2 cache;
+// longer rows take the single-pass online (max, sum) recurrence.
+#define XENT_CACHED_ROW_BYTES (256 * 1024)
+
 // 64-byte vectors passed between always-inlined helpers never cross an ABI boundary.
 #pragma clang diagnostic ignored "-Wpsabi"
 
@@ -25,14 +32,13 @@ typedef int64_t xent_vl __attribute__((ext_vector_type(8)));
 XENT_INLINE xent_vf xent_max_vf(xent_vf a, xent_vf b) { return b > a ? b : a; }
 XENT_INLINE xent_vd xent_max_vd(xent_vd a, xent_vd b) { return b > a ? b : a; }
 
-// exp(x) for float lanes: Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, Cephes' degree-7
-// polynomial (about 1 ulp), and 2^n built as 2^(n/2) * 2^(n - n/2) so results that are subnormal
-// are rounded, not flushed. exp(-inf) = 0, exp(+inf) = +inf, exp(NaN) = NaN.
+// exp(x) for float lanes with x <= 0, -inf or NaN: every argument the kernels take (x - max,
+// x - lse). Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, Cephes' degree-7 polynomial
+// (about 1 ulp), and 2^n built as 2^(n/2) * 2^(n - n/2) so results that are subnormal are rounded,
+// not flushed. exp(-inf) = 0 and exp(NaN) = NaN.
 XENT_INLINE xent_vf xent_exp_vf(xent_vf x) {
     const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-    xent_vi overflow = x > 88.72283935546875f;
-    x = x < -104.0f ? -104.0f : x;
-    x = x > 88.72283935546875f ? 88.0f : x;
+    x = x < -104.0f ? -104.0f : x;      // a comparison with NaN is false: NaN stays
     xent_vf t = x * 1.44269504088896341f + shifter;
     xent_vf n = t - shifter;
     xent_vi ni;
@@ -48,23 +54,19 @@ XENT_INLINE xent_vf xent_exp_vf(xent_vf x) {
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
     xent_vi n1 = ni >> 1;
-    xent_vi n2 = ni - n1;
     xent_vi b1 = (n1 + 127) << 23;
-    xent_vi b2 = (n2 + 127) << 23;
+    xent_vi b2 = (ni - n1 + 127) << 23;
     xent_vf f1, f2;
     memcpy(&f1, &b1, sizeof f1);
     memcpy(&f2, &b2, sizeof f2);
-    xent_vf result = p * f1 * f2;
-    return overflow ? (xent_vf)INFINITY : result;
+    return p * f1 * f2;
 }
 
-// exp(x) for double lanes: the same reduction with a degree-13 Taylor polynomial (error below 1e-17
-// relative on |r| <= ln2/2).
+// exp(x) for double lanes with x <= 0, -inf or NaN: the same reduction with a degree-13 Taylor
+// polynomial (error below 1e-17 relative on |r| <= ln2/2).
 XENT_INLINE xent_vd xent_exp_vd(xent_vd x) {
     const double shifter = 6755399441055744.0;  // 1.5 * 2^52
-    xent_vl overflow = x > 709.782712893384;
     x = x < -746.0 ? -746.0 : x;
-    x = x > 709.782712893384 ? 709.0 : x;
     xent_vd t = x * 1.4426950408889634074 + shifter;
     xent_vd n = t - shifter;
     xent_vl ni;
@@ -87,14 +89,45 @@ XENT_INLINE xent_vd xent_exp_vd(xent_vd x) {
     p = p * r + 1.0;
     p = p * r + 1.0;
     xent_vl n1 = ni >> 1;
-    xent_vl n2 = ni - n1;
     xent_vl b1 = (n1 + 1023) << 52;
-    xent_vl b2 = (n2 + 1023) << 52;
+    xent_vl b2 = (ni - n1 + 1023) << 52;
     xent_vd f1, f2;
     memcpy(&f1, &b1, sizeof f1);
     memcpy(&f2, &b2, sizeof f2);
-    xent_vd result = p * f1 * f2;
-    return overflow ? (xent_vd)INFINITY : result;
+    return p * f1 * f2;
+}
+
+// Horizontal reductions by halving. The maximum skips NaN lanes like xent_max_*.
+typedef float xent_vf8 __attribute__((ext_vector_type(8)));
+typedef float xent_vf4 __attribute__((ext_vector_type(4)));
+typedef double xent_vd4 __attribute__((ext_vector_type(4)));
+typedef double xent_vd2 __attribute__((ext_vector_type(2)));
+
+XENT_INLINE float xent_sum_vf(xent_vf v) {
+    xent_vf8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                 __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    xent_vf4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    return (b[0] + b[2]) + (b[1] + b[3]);
+}
+XENT_INLINE float xent_hmax_vf(xent_vf v) {
+    xent_vf8 lo = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
+    xent_vf8 hi = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    xent_vf8 a = hi > lo ? hi : lo;
+    xent_vf4 alo = __builtin_shufflevector(a, a, 0, 1, 2, 3), ahi = __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    xent_vf4 b = ahi > alo ? ahi : alo;
+    float c = b[1] > b[0] ? b[1] : b[0], d = b[3] > b[2] ? b[3] : b[2];
+    return d > c ? d : c;
+}
+XENT_INLINE double xent_sum_vd(xent_vd v) {
+    xent_vd4 a = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+    xent_vd2 b = __builtin_shufflevector(a, a, 0, 1) + __builtin_shufflevector(a, a, 2, 3);
+    return b[0] + b[1];
+}
+XENT_INLINE double xent_hmax_vd(xent_vd v) {
+    xent_vd4 lo = __builtin_shufflevector(v, v, 0, 1, 2, 3), hi = __builtin_shufflevector(v, v, 4, 5, 6, 7);
+    xent_vd4 a = hi > lo ? hi : lo;
+    double c = a[1] > a[0] ? a[1] : a[0], d = a[3] > a[2] ? a[3] : a[2];
+    return d > c ? d : c;
 }
 
 XENT_INLINE xent_vf xent_load_f16(const _Float16 *p) {

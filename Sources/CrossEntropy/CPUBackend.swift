@@ -72,7 +72,8 @@ struct CPUBackend: RowBackend {
     static func rowsPerChunk(_ layout: RowLayout, elementBytes: Int) -> Int {
         let rowBytes = max(1, layout.classes * elementBytes)
         let rows = max(1, (16 << 20) / rowBytes)
-        return max(layout.inner, rows / layout.inner * layout.inner)
+        let inner = max(layout.inner, 1)
+        return max(inner, rows / inner * inner)
     }
 
     /// Splits `rows` into one contiguous slab per thread and runs them in parallel; small work stays on

@@ -43,7 +43,7 @@ extension CrossEntropyEngine {
             try backend(for: T.dtype).run(problem.batch, output: nil) { rows, stats in
                 accumulator.add(rows: rows, stats: stats)
             }
-            return accumulator.loss()
+            return problem.lossTensor(accumulator)
         }
     }
 
@@ -89,7 +89,8 @@ extension CrossEntropyEngine {
                     accumulator.add(rows: rows, stats: stats)
                 }
             }
-            return LossAndLogSumExp(loss: accumulator.loss(), logSumExp: accumulator.logSumExpTensor())
+            return LossAndLogSumExp(
+                loss: problem.lossTensor(accumulator), logSumExp: problem.logSumExpTensor(accumulator))
         }
     }
 
@@ -105,44 +106,60 @@ extension CrossEntropyEngine {
     }
 }
 
-/// Folds the per-row statistics into the reduced loss, chunk by chunk.
-struct LossAccumulator<T: LogitsScalar> {
-    let problem: LossProblem<T>
-    private var rowLosses: [Double]
+/// Folds the per-row statistics into the reduced loss, chunk by chunk. Not generic, so that its per-row
+/// loop is compiled for concrete types.
+struct LossAccumulator {
+    let rule: RowLossRule
+    let reduction: LossReduction
+    let divisor: Double
+    private(set) var rowLosses: [Double]
+    private(set) var logSumExp: [Double]
     private var sum = 0.0
-    private var logSumExp: [Double]
 
-    init(_ problem: LossProblem<T>, keepingLogSumExp: Bool = false) {
-        self.problem = problem
+    init<T>(_ problem: LossProblem<T>, keepingLogSumExp: Bool = false) {
+        rule = problem.rule
+        reduction = problem.reduction
+        divisor = problem.divisor
         let rows = problem.batch.layout.rows
         rowLosses = problem.reduction == .none ? [Double](repeating: 0, count: rows) : []
         logSumExp = keepingLogSumExp ? [Double](repeating: 0, count: rows) : []
     }
 
     mutating func add(rows: Range<Int>, stats: UnsafeBufferPointer<xent_row_stat>) {
-        for (offset, stat) in stats.enumerated() {
-            let row = rows.lowerBound + offset
-            let loss = problem.rowLoss(stat, row: row)
-            if problem.reduction == .none {
-                rowLosses[row] = loss
-            } else {
-                sum += loss
+        if reduction == .none {
+            for (offset, stat) in stats.enumerated() {
+                rowLosses[rows.lowerBound + offset] = rule.loss(stat, row: rows.lowerBound + offset)
             }
-            if !logSumExp.isEmpty {
-                logSumExp[row] = stat.lse
+        } else {
+            for (offset, stat) in stats.enumerated() {
+                sum += rule.loss(stat, row: rows.lowerBound + offset)
+            }
+        }
+        if !logSumExp.isEmpty {
+            for (offset, stat) in stats.enumerated() {
+                logSumExp[rows.lowerBound + offset] = stat.lse
             }
         }
     }
 
-    func loss() -> Tensor<T.Accumulator> {
-        switch problem.reduction {
-        case .none: Tensor(shape: problem.lossShape, scalars: rowLosses.map { T.Accumulator($0) })
-        case .sum: Tensor(T.Accumulator(sum))
-        case .mean: Tensor(T.Accumulator(sum / problem.divisor))
+    /// The reduced loss.
+    var reduced: [Double] {
+        switch reduction {
+        case .none: rowLosses
+        case .sum: [sum]
+        case .mean: [sum / divisor]
         }
     }
+}
 
-    func logSumExpTensor() -> Tensor<T.Accumulator> {
-        Tensor(shape: problem.batch.layout.rowShape, scalars: logSumExp.map { T.Accumulator($0) })
+extension LossProblem {
+    /// The accumulated loss as a tensor of the loss's shape.
+    func lossTensor(_ accumulator: LossAccumulator) -> Tensor<T.Accumulator> {
+        Tensor(shape: lossShape, scalars: accumulator.reduced.map { T.Accumulator($0) })
+    }
+
+    /// The accumulated logsumexp of each row, in the target's shape.
+    func logSumExpTensor(_ accumulator: LossAccumulator) -> Tensor<T.Accumulator> {
+        Tensor(shape: batch.layout.rowShape, scalars: accumulator.logSumExp.map { T.Accumulator($0) })
     }
 }

@@ -13,18 +13,11 @@ struct LossProblem<T: LogitsScalar> {
     /// The loss's shape: the target's for `none` (a scalar for unbatched logits), else a scalar.
     var lossShape: [Int] { reduction == .none ? batch.layout.rowShape : [] }
 
-    /// One row's loss from its statistics.
-    func rowLoss(_ stat: xent_row_stat, row: Int) -> Double {
-        guard let targets = batch.targets else { return stat.smooth }
-        let y = targets[row]
-        guard y != batch.ignoreIndex else { return 0 }
-        let wy = weight?[Int(y)] ?? 1
-        let epsilon = batch.labelSmoothing
-        var loss = (1 - epsilon) * wy * (stat.lse - stat.target_logit)
-        if epsilon > 0 {
-            loss += epsilon / Double(batch.layout.classes) * stat.smooth
-        }
-        return loss
+    /// The per-row loss formula of this call, free of the element type so its loop runs specialised.
+    var rule: RowLossRule {
+        RowLossRule(
+            targets: batch.targets, weight: weight, ignoreIndex: batch.ignoreIndex,
+            labelSmoothing: batch.labelSmoothing, classes: batch.layout.classes)
     }
 
     /// The factor every row's gradient is multiplied by, and the per-row factors for `none`.
@@ -45,6 +38,28 @@ struct LossProblem<T: LogitsScalar> {
                 .invalidOption,
                 "upstream gradient of reduction '\(reduction)' must be a scalar, not one value per element")
         }
+    }
+}
+
+/// One row's loss from its statistics: `(1 − ε)·w[y]·(lse − x[y]) + (ε/C)·Σ_c w_c (lse − x_c)` for class
+/// indices (0 for an ignored row), `Σ_c w_c q'_c (lse − x_c)` for probabilities.
+struct RowLossRule {
+    var targets: UnsafeBufferPointer<Int64>?
+    var weight: [Double]?
+    var ignoreIndex: Int64
+    var labelSmoothing: Double
+    var classes: Int
+
+    func loss(_ stat: xent_row_stat, row: Int) -> Double {
+        guard let targets else { return stat.smooth }
+        let y = targets[row]
+        guard y != ignoreIndex else { return 0 }
+        let wy = weight?[Int(y)] ?? 1
+        var loss = (1 - labelSmoothing) * wy * (stat.lse - stat.target_logit)
+        if labelSmoothing > 0 {
+            loss += labelSmoothing / Double(classes) * stat.smooth
+        }
+        return loss
     }
 }
 

@@ -12,12 +12,16 @@ final class OpenCLBackend: RowBackend {
     private let queue: CommandQueue
     /// Lanes of the kernels' vector loads: the device's preferred float width, at least 4.
     private let vectorWidth: Int
+    /// Rows up to this size are read twice (maximum, then sums): from the core's cache on CPU devices.
+    private let cachedRowBytes = 256 * 1024
     /// CPU-like devices read and write host memory in place (`CL_MEM_USE_HOST_PTR`); others get copies.
     private let zeroCopy: Bool
     /// Stands in for an optional input the kernel is told (by its flags) not to read.
     private let placeholder: Buffer
     /// Built programs by their build options.
     private let programs = Mutex<[String: Program]>([:])
+    /// Values per row in the kernels' statistics: max, log_sum, target logit, smooth, mass.
+    private static let statCount = 5
     /// The most rows one launch takes, bounding the statistics read back at once.
     private static let maxRowsPerLaunch = 1 << 20
 
@@ -51,7 +55,8 @@ final class OpenCLBackend: RowBackend {
             case .float32: 1
             case .float64: 2
             }
-        let options = "-cl-std=CL1.2 -DXENT_DTYPE=\(dtypeCode) -DXENT_VEC=\(vectorWidth)"
+        let options =
+            "-cl-std=CL1.2 -DXENT_DTYPE=\(dtypeCode) -DXENT_VEC=\(vectorWidth) -DXENT_CACHED_ROW_BYTES=\(cachedRowBytes)"
         return try programs.withLock { cache in
             if let program = cache[options] { return program }
             do {
@@ -119,7 +124,7 @@ final class OpenCLBackend: RowBackend {
         let probabilities = try batch.probabilities.map { try hostBuffer($0, elements: elements, writable: false) }
         let targets = try batch.targets.map { try hostBuffer($0, elements: rows, writable: false) }
         let stats = try Buffer(
-            context: context, byteCount: 4 * rows.count * MemoryLayout<Acc>.stride, flags: .writeOnly)
+            context: context, byteCount: Self.statCount * rows.count * MemoryLayout<Acc>.stride, flags: .writeOnly)
 
         let kernel = try Kernel(program: program, name: output == nil ? "row_statistics" : "row_outputs")
         var flags: Int32 = 0
@@ -164,7 +169,7 @@ final class OpenCLBackend: RowBackend {
         }
         try queue.enqueue(kernel, globalSize: rows.count)
 
-        var values = [Acc](repeating: 0, count: 4 * rows.count)
+        var values = [Acc](repeating: 0, count: Self.statCount * rows.count)
         try values.withUnsafeMutableBytes { try queue.read(stats, into: $0) }
         if let output, let destination {
             // Zero-copy buffers are the destination memory itself: the read only synchronises it.
@@ -175,11 +180,11 @@ final class OpenCLBackend: RowBackend {
         }
         var rowStats = [xent_row_stat](repeating: xent_row_stat(), count: rows.count)
         for row in 0..<rows.count {
-            let lse = Double(values[4 * row])
-            let target = Double(values[4 * row + 1])
-            let smooth = Double(values[4 * row + 2])
-            let mass = Double(values[4 * row + 3])
-            rowStats[row] = xent_row_stat(lse: lse, target_logit: target, smooth: smooth, mass: mass)
+            let first = Self.statCount * row
+            // max + log_sum in double: exact for float logits of large magnitude.
+            rowStats[row] = xent_row_stat(
+                lse: Double(values[first]) + Double(values[first + 1]), target_logit: Double(values[first + 2]),
+                smooth: Double(values[first + 3]), mass: Double(values[first + 4]))
         }
         try rowStats.withUnsafeBufferPointer { try consume(rows, $0) }
     }

@@ -102,10 +102,9 @@ struct LossCommand: ParsableCommand {
                 var result = LossResult(
                     loss: loss.scalars.map(Double.init), lossShape: loss.shape, lossDType: lossDType)
                 result.gradientShape = logitsFile.shape
-                if let doubles = gradient as? [Double] {
-                    result.gradient = .float64(doubles)
-                } else if let floats = gradient as? [Float] {
-                    result.gradient = .float32(floats)
+                // Compare the types, not `as?` casts: an empty array casts to any element type.
+                if T.self == Double.self {
+                    result.gradient = .float64(gradient.map { Double($0) })
                 } else {
                     result.gradient = .float32(gradient.map { Float($0) })
                 }

@@ -129,6 +129,34 @@ import Testing
             try NPYWriter.write([Int64](repeating: 0, count: 5), shape: [5, 1], to: path)
             return ["loss", "--logits", seedLogits, "--target", path, "--device", "cpu"]
         },
+        BadCall(testDescription: "scalar logits") { folder in
+            let logits = folder.file("scalar.npy")
+            let target = folder.file("target.npy")
+            try NPYWriter.write([Float(1)], shape: [], to: logits)
+            try NPYWriter.write([Int64(0)], shape: [], to: target)
+            return ["loss", "--logits", logits, "--target", target, "--device", "cpu"]
+        },
+        BadCall(testDescription: "logits with zero classes") { folder in
+            let logits = folder.file("no-classes.npy")
+            let target = folder.file("target.npy")
+            try NPYWriter.write([Float](), shape: [5, 0], to: logits)
+            try NPYWriter.write([Int64](repeating: 0, count: 5), shape: [5], to: target)
+            return ["loss", "--logits", logits, "--target", target, "--device", "cpu"]
+        },
+        BadCall(testDescription: "target -100 when the ignore index is 3") { folder in
+            let path = folder.file("target.npy")
+            try NPYWriter.write([Int64]([0, -100, 1, 2, 0]), shape: [5], to: path)
+            return [
+                "loss", "--logits", seedLogits, "--target", path, "--ignore-index", "3",
+                "--device", "cpu",
+            ]
+        },
+        BadCall(testDescription: "unbatched logits with a target of shape (1)") { folder in
+            let path = folder.file("target.npy")
+            try NPYWriter.write([Int64(1)], shape: [1], to: path)
+            let logits = Fixtures.folder + "/one_dim_single_sample/logits.npy"
+            return ["loss", "--logits", logits, "--target", path, "--device", "cpu"]
+        },
         BadCall(testDescription: "missing --target") { _ in
             ["loss", "--logits", seedLogits, "--device", "cpu"]
         },

@@ -4,8 +4,9 @@ import Testing
 /// `xent demo`, `xent devices` and `xent bench`.
 @Suite struct CommandTests {
     /// The seed notebook's loss, three ways, then a small random batch.
-    @Test(arguments: [[], ["--device", "cpu"]])
+    @Test(arguments: [[], ["--device", "cpu"], ["--device", "opencl"]])
     func demo(_ device: [String]) throws {
+        guard try OpenCLPresence.shouldRun(on: device.last ?? "auto") else { return }
         let result = try XentProcess.run(["demo", "--rows", "64", "--classes", "1000"] + device)
         try #require(result.status == 0, "\(result)")
         let out = result.stdout

@@ -130,6 +130,54 @@ import Testing
         try expectRefusalWritingNothing(fixture.lossArguments(device: device), fixture.name)
     }
 
+    /// An empty batch (logits of shape (0, 5)) with `--out` and `--grad-out`: `nan` for mean, and
+    /// files of the contract's dtypes: `<f8` for `<f8` logits, else `<f4`.
+    @Test(arguments: ["f2", "f4", "f8"], testDevices)
+    func emptyBatchOutputFiles(_ dtype: String, device: String) throws {
+        guard try OpenCLPresence.shouldRun(on: device) else { return }
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let logits = folder.file("logits.npy")
+        let target = folder.file("target.npy")
+        let out = folder.file("loss.npy")
+        let gradOut = folder.file("grad.npy")
+        switch dtype {
+        case "f2": try NPYWriter.write([Float16](), shape: [0, 5], to: logits)
+        case "f4": try NPYWriter.write([Float](), shape: [0, 5], to: logits)
+        default: try NPYWriter.write([Double](), shape: [0, 5], to: logits)
+        }
+        try NPYWriter.write([Int64](), shape: [0], to: target)
+        let expectedDType: NPYDType = dtype == "f8" ? .float64 : .float32
+
+        let result = try XentProcess.run([
+            "loss", "--logits", logits, "--target", target, "--device", device, "--out", out,
+            "--grad-out", gradOut,
+        ])
+        try #require(result.status == 0, "\(result)")
+        #expect(result.stdout == "nan\n", "\(result)")
+        let loss = try NPYFile(path: out)
+        #expect(
+            loss.dtype == expectedDType, "--out dtype \(loss.dtype.rawValue) for <\(dtype) logits")
+        #expect(loss.shape == [])
+        let gradient = try NPYFile(path: gradOut)
+        #expect(
+            gradient.dtype == expectedDType,
+            "--grad-out dtype \(gradient.dtype.rawValue) for <\(dtype) logits")
+        #expect(gradient.shape == [0, 5])
+    }
+
+    /// Probability targets take the default ignore index written out (only other values are
+    /// refused).
+    @Test func probabilityTargetsAcceptTheDefaultIgnoreIndex() throws {
+        let fixture = try Fixtures.named("soft_targets_mean")
+        let expected = try readDoubles(fixture.file("expected_loss.npy"))[0]
+        let result = try XentProcess.run(
+            fixture.lossArguments(device: "cpu", ["--ignore-index", "-100"]))
+        try #require(result.status == 0, "\(result)")
+        let value = try #require(result.stdoutLines.first.flatMap(parseLoss), "\(result)")
+        #expect(isClose(value, expected, relative: 1e-5), "loss \(value), PyTorch \(expected)")
+    }
+
     /// The contract's `--ignore-index I` with the default -100 written out, as a separate
     /// argument and with `=`.
     @Test(arguments: [["--ignore-index", "-100"], ["--ignore-index=-100"]])

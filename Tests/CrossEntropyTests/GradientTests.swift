@@ -1,0 +1,383 @@
+import CrossEntropy
+import Foundation
+import Testing
+
+/// One combination of the options for the gradient check: weights × ignored row × label smoothing ×
+/// reduction × kind of target × layout.
+struct GradientCombination: Sendable, CustomTestStringConvertible {
+    var weighted: Bool
+    /// One row's target is 2, and `ignoreIndex` is 2 (a valid class), so that row is skipped.
+    var ignoring: Bool
+    var smoothing: Double
+    var reduction: LossReduction
+    var probabilities: Bool
+    var kDim: Bool
+    var seed: UInt64
+    /// Another shape than the exhaustive list's `(3, 5)` and `(2, 4, 3)`.
+    var customShape: [Int]? = nil
+
+    var shape: [Int] { customShape ?? (kDim ? [2, 4, 3] : [3, 5]) }
+
+    var testDescription: String {
+        [
+            probabilities ? "probabilities" : "indices", "\(shape)", "\(reduction)",
+            weighted ? "weighted" : "unweighted", ignoring ? "ignore 2" : "no ignore", "ε=\(smoothing)",
+            "seed \(seed)",
+        ].joined(separator: " ")
+    }
+
+    /// Every combination; probability targets take no ignore index.
+    static let all: [GradientCombination] = {
+        var all: [GradientCombination] = []
+        for probabilities in [false, true] {
+            for kDim in [false, true] {
+                for reduction in LossReduction.allCases {
+                    for weighted in [false, true] {
+                        for ignoring in probabilities ? [false] : [false, true] {
+                            for smoothing in [0, 0.2] {
+                                all.append(
+                                    GradientCombination(
+                                        weighted: weighted, ignoring: ignoring, smoothing: smoothing,
+                                        reduction: reduction, probabilities: probabilities, kDim: kDim,
+                                        seed: UInt64(all.count + 1)))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return all
+    }()
+}
+
+/// The gradient against central differences of the float64 reference, and the gradient entry points
+/// against each other.
+@Suite struct GradientTests {
+    @Test(arguments: GradientCombination.all, Backends.names)
+    func gradientMatchesFiniteDifferences(_ combination: GradientCombination, device: String) throws {
+        let engine = Backends.engine(device)
+        let problem = GradientProblem<Double>(combination)
+        let context = "\(combination.testDescription) on \(device)"
+
+        let result = try engine.crossEntropyWithGradient(
+            problem.logits, target: problem.target, options: problem.options)
+        let lossMismatch = firstMismatch(result.loss.scalars, problem.reference.loss(), rtol: 1e-12, atol: 1e-14)
+        #expect(lossMismatch == nil, "\(context): loss \(lossMismatch ?? "")")
+        #expect(result.gradient.shape == combination.shape, "\(context): gradient shape \(result.gradient.shape)")
+        let expected = problem.reference.finiteDifferenceGradient()
+        let mismatch = firstMismatch(result.gradient.scalars, expected, rtol: 0, atol: 1e-6)
+        #expect(mismatch == nil, "\(context): gradient \(mismatch ?? "")")
+        if combination.ignoring {
+            #expect(
+                problem.ignoredIndices.allSatisfy { result.gradient.scalars[$0] == 0 },
+                "\(context): the ignored row's gradient is not zero")
+        }
+
+        // A scalar upstream gradient scales everything.
+        let scaled = try engine.crossEntropyWithGradient(
+            problem.logits, target: problem.target, options: problem.options, upstream: .scalar(-0.75))
+        let scaledExpected = expected.map { -0.75 * $0 }
+        let scaledMismatch = firstMismatch(scaled.gradient.scalars, scaledExpected, rtol: 0, atol: 1e-6)
+        #expect(scaledMismatch == nil, "\(context), upstream -0.75: gradient \(scaledMismatch ?? "")")
+
+        // `none` takes one upstream value per element: the gradient of Σ upstream·loss.
+        if combination.reduction == .none {
+            var random = SeededRandom(seed: combination.seed &+ 1000)
+            let upstream = (0..<problem.reference.rows).map { _ in Double.random(in: -2...2, using: &random) }
+            let weighted = try engine.crossEntropyWithGradient(
+                problem.logits, target: problem.target, options: problem.options, upstream: .elements(upstream))
+            let upstreamExpected = problem.reference.finiteDifferenceGradient(upstream: upstream)
+            let upstreamMismatch = firstMismatch(weighted.gradient.scalars, upstreamExpected, rtol: 0, atol: 1e-6)
+            #expect(
+                upstreamMismatch == nil,
+                "\(context), upstream \(upstream): gradient \(upstreamMismatch ?? "")")
+            let lossMismatch = firstMismatch(weighted.loss.scalars, problem.reference.loss(), rtol: 1e-12, atol: 1e-14)
+            #expect(lossMismatch == nil, "\(context), upstream elements: loss \(lossMismatch ?? "")")
+        }
+    }
+
+    /// Overwriting the logits with the gradient gives bit for bit what the out-of-place call gives.
+    @Test(arguments: InPlaceVariant.all, Backends.names)
+    func inPlaceIsBitIdenticalToOutOfPlace(_ variant: InPlaceVariant, device: String) throws {
+        let engine = Backends.engine(device)
+        let problem = GradientProblem<Float>(variant.combination)
+        let context = "\(variant.testDescription) on \(device)"
+        let upstream: UpstreamGradient =
+            if variant.combination.reduction == .none {
+                .elements((0..<problem.reference.rows).map { Double($0 % 5) - 1.5 })
+            } else {
+                .scalar(1.25)
+            }
+        let outOfPlace = try engine.crossEntropyWithGradient(
+            problem.logits, target: problem.target, options: problem.options, upstream: upstream)
+        var buffer = problem.logits.scalars
+        let inPlace = try buffer.withUnsafeMutableBufferPointer { logits in
+            try problem.withTargetBuffer { target in
+                try engine.crossEntropyWithGradient(
+                    inPlace: logits, shape: problem.logits.shape, target: target, options: problem.options,
+                    upstream: upstream)
+            }
+        }
+        let firstDifference = buffer.indices.first {
+            buffer[$0].bitPattern != outOfPlace.gradient.scalars[$0].bitPattern
+        }
+        #expect(
+            firstDifference == nil,
+            """
+            \(context): gradient element \(firstDifference ?? -1): \
+            in place \(firstDifference.map { buffer[$0] } ?? 0), \
+            out of place \(firstDifference.map { outOfPlace.gradient.scalars[$0] } ?? 0)
+            """)
+        #expect(
+            inPlace.loss.shape == outOfPlace.loss.shape
+                && inPlace.loss.scalars.map(\.bitPattern) == outOfPlace.loss.scalars.map(\.bitPattern),
+            "\(context): loss \(inPlace.loss.scalars) vs \(outOfPlace.loss.scalars)")
+        #expect(
+            inPlace.logSumExp.shape == outOfPlace.logSumExp.shape
+                && inPlace.logSumExp.scalars.map(\.bitPattern) == outOfPlace.logSumExp.scalars.map(\.bitPattern),
+            "\(context): logSumExp \(inPlace.logSumExp.scalars) vs \(outOfPlace.logSumExp.scalars)")
+    }
+
+    /// Ignored rows get exactly zero gradient, with weights, label smoothing and any upstream gradient;
+    /// the other rows do not.
+    @Test(arguments: LossReduction.allCases, Backends.names)
+    func ignoredRowsHaveZeroGradient(reduction: LossReduction, device: String) throws {
+        let engine = Backends.engine(device)
+        for shape in [[6, 11], [2, 11, 3]] {
+            for ignoreIndex in [-100, 3] {
+                let seed = UInt64(shape.count * 100 + (ignoreIndex + 200))
+                var random = SeededRandom(seed: seed)
+                let classes = shape[1]
+                let rows = shape[0] * shape.dropFirst(2).reduce(1, *)
+                let inner = rows / shape[0]
+                let count = shape.reduce(1, *)
+                let logits = Tensor(
+                    shape: shape, scalars: (0..<count).map { _ in Float.random(in: -3...3, using: &random) })
+                var targets = (0..<rows).map { _ in Int64.random(in: 0..<Int64(classes), using: &random) }
+                let ignored = [1, rows - 2]
+                for row in 0..<rows {
+                    if ignored.contains(row) {
+                        targets[row] = Int64(ignoreIndex)
+                    } else if targets[row] == Int64(ignoreIndex) {
+                        targets[row] = 0
+                    }
+                }
+                let weight = (0..<classes).map { _ in Double.random(in: 0.5...2, using: &random) }
+                let options = CrossEntropyOptions(
+                    reduction: reduction, weight: weight, ignoreIndex: ignoreIndex, labelSmoothing: 0.1)
+                let upstream: UpstreamGradient =
+                    reduction == .none
+                    ? .elements((0..<rows).map { _ in Double.random(in: 0.5...2, using: &random) }) : .scalar(2)
+                let result = try engine.crossEntropyWithGradient(
+                    logits, target: .classIndices(Tensor(shape: [shape[0]] + shape.dropFirst(2), scalars: targets)),
+                    options: options, upstream: upstream)
+                let context = "shape \(shape) seed \(seed) ignore \(ignoreIndex) \(reduction) on \(device)"
+                for row in 0..<rows {
+                    let indices = (0..<classes).map { (row / inner) * classes * inner + $0 * inner + row % inner }
+                    let values = indices.map { result.gradient.scalars[$0] }
+                    if ignored.contains(row) {
+                        #expect(values.allSatisfy { $0 == 0 }, "\(context): ignored row \(row) has gradient \(values)")
+                    } else {
+                        #expect(values.contains { $0 != 0 }, "\(context): kept row \(row) has zero gradient")
+                    }
+                }
+                if reduction == .none {
+                    #expect(ignored.allSatisfy { result.loss.scalars[$0] == 0 }, "\(context): ignored rows' loss")
+                }
+            }
+        }
+    }
+
+    /// The logsumexp returned with the gradient is each row's, in the target's shape.
+    @Test(arguments: [[5, 17], [13], [2, 4, 3], [3, 1001]], Backends.names)
+    func returnedLogSumExpMatchesReference(shape: [Int], device: String) throws {
+        let engine = Backends.engine(device)
+        try logSumExpCheck(Float.self, shape: shape, probabilities: false, engine, rtol: 1e-6, atol: 1e-6)
+        try logSumExpCheck(Float.self, shape: shape, probabilities: true, engine, rtol: 1e-6, atol: 1e-6)
+        try logSumExpCheck(Double.self, shape: shape, probabilities: false, engine, rtol: 1e-13, atol: 1e-14)
+    }
+
+    /// Float16 logits: the gradient comes back as Float16, within Float16 rounding of the reference.
+    @Test(arguments: Float16Variant.all, Backends.names)
+    func float16GradientMatchesReference(_ variant: Float16Variant, device: String) throws {
+        let engine = Backends.engine(device)
+        let problem = GradientProblem<Float16>(variant.combination)
+        let result = try engine.crossEntropyWithGradient(
+            problem.logits, target: problem.target, options: problem.options)
+        let context = "\(variant.combination.testDescription) on \(device)"
+        #expect(type(of: result.gradient.scalars) == [Float16].self, "\(context): gradient type")
+        #expect(type(of: result.loss.scalars) == [Float].self, "\(context): loss type")
+        let mismatch = firstMismatch(
+            result.gradient.scalars.map(Double.init), problem.reference.finiteDifferenceGradient(), rtol: 0,
+            atol: 2e-3)
+        #expect(mismatch == nil, "\(context): gradient \(mismatch ?? "")")
+        let lossMismatch = firstMismatch(
+            result.loss.scalars.map(Double.init), problem.reference.loss(), rtol: 1e-5, atol: 1e-6)
+        #expect(lossMismatch == nil, "\(context): loss \(lossMismatch ?? "")")
+    }
+
+    private func logSumExpCheck<T: LogitsScalar>(
+        _: T.Type, shape: [Int], probabilities: Bool, _ engine: CrossEntropyEngine, rtol: Double, atol: Double
+    ) throws {
+        let seed = UInt64(shape.reduce(19) { $0 * 3 + $1 })
+        var random = SeededRandom(seed: seed)
+        let count = shape.reduce(1, *)
+        let classes = shape.count == 1 ? shape[0] : shape[1]
+        let rowShape = shape.count == 1 ? [] : [shape[0]] + shape.dropFirst(2)
+        let logits = (0..<count).map { _ in T(Double.random(in: -4...4, using: &random)) }
+        var reference = Reference(shape: shape, logits: logits.map(Double.init))
+        let target: CrossEntropyTarget<T>
+        if probabilities {
+            var q = (0..<count).map { _ in Double.random(in: 0.05...1, using: &random) }
+            for row in 0..<reference.rows {
+                let indices = (0..<classes).map { reference.index(row: row, clazz: $0) }
+                let total = indices.map { q[$0] }.reduce(0, +)
+                for i in indices { q[i] /= total }
+            }
+            target = .probabilities(Tensor(shape: shape, scalars: q.map { T($0) }))
+        } else {
+            let targets = (0..<reference.rows).map { _ in Int64.random(in: 0..<Int64(classes), using: &random) }
+            reference.targets = targets
+            target = .classIndices(Tensor(shape: rowShape, scalars: targets))
+        }
+        let result = try engine.crossEntropyWithGradient(Tensor(shape: shape, scalars: logits), target: target)
+        let context = "\(T.self) shape \(shape) seed \(seed) probabilities \(probabilities) on \(engine.device.name)"
+        #expect(result.logSumExp.shape == rowShape, "\(context): logSumExp shape \(result.logSumExp.shape)")
+        let expected = (0..<reference.rows).map { reference.logSumExp(row: $0) }
+        let mismatch = firstMismatch(result.logSumExp.scalars.map(Double.init), expected, rtol: rtol, atol: atol)
+        #expect(mismatch == nil, "\(context): logSumExp \(mismatch ?? "")")
+    }
+}
+
+/// A case of the in-place check: Float logits, random 8×37 (and one K-dim layout).
+struct InPlaceVariant: Sendable, CustomTestStringConvertible {
+    var name: String
+    var combination: GradientCombination
+
+    var testDescription: String { "\(name): \(combination.testDescription)" }
+
+    static let all: [InPlaceVariant] =
+        ([
+            ("class indices", GradientCombination.make(reduction: .mean)),
+            ("class indices, sum", GradientCombination.make(reduction: .sum)),
+            ("class indices, none", GradientCombination.make(reduction: .none)),
+            (
+                "class indices, weights, ignored row, smoothing 0.1",
+                GradientCombination.make(reduction: .mean, weighted: true, ignoring: true, smoothing: 0.1)
+            ),
+            ("probabilities", GradientCombination.make(reduction: .mean, probabilities: true)),
+            (
+                "probabilities, weights, smoothing 0.1",
+                GradientCombination.make(reduction: .sum, weighted: true, smoothing: 0.1, probabilities: true)
+            ),
+            ("K-dim, smoothing 0.1", GradientCombination.make(reduction: .mean, smoothing: 0.1, shape: [2, 37, 4])),
+        ] as [(String, GradientCombination)]).enumerated().map { offset, variant in
+            var combination = variant.1
+            combination.seed = UInt64(500 + offset)
+            return InPlaceVariant(name: variant.0, combination: combination)
+        }
+}
+
+/// A case of the Float16 gradient check.
+struct Float16Variant: Sendable, CustomTestStringConvertible {
+    var combination: GradientCombination
+
+    var testDescription: String { combination.testDescription }
+
+    static let all: [Float16Variant] = [
+        GradientCombination.make(reduction: .mean, shape: [4, 9]),
+        GradientCombination.make(reduction: .sum, weighted: true, smoothing: 0.2, shape: [4, 9]),
+        GradientCombination.make(reduction: .none, probabilities: true, shape: [4, 9]),
+        GradientCombination.make(reduction: .mean, weighted: true, ignoring: true, smoothing: 0.1, shape: [2, 5, 3]),
+        GradientCombination.make(reduction: .sum, probabilities: true, shape: [2, 5, 3]),
+        GradientCombination.make(reduction: .mean, shape: [2, 40]),
+    ].enumerated().map { offset, combination in
+        var combination = combination
+        combination.seed = UInt64(700 + offset)
+        return Float16Variant(combination: combination)
+    }
+}
+
+extension GradientCombination {
+    /// A combination of another shape than the exhaustive list's (8×37 unless given).
+    static func make(
+        reduction: LossReduction, weighted: Bool = false, ignoring: Bool = false, smoothing: Double = 0,
+        probabilities: Bool = false, shape: [Int] = [8, 37]
+    ) -> GradientCombination {
+        var combination = GradientCombination(
+            weighted: weighted, ignoring: ignoring, smoothing: smoothing, reduction: reduction,
+            probabilities: probabilities, kDim: shape.count > 2, seed: 0)
+        combination.customShape = shape
+        return combination
+    }
+}
+
+/// Random logits, targets and options for one combination, in the logits' type, with the reference
+/// built from the very same (rounded) values.
+private struct GradientProblem<T: LogitsScalar> {
+    let logits: Tensor<T>
+    let target: CrossEntropyTarget<T>
+    let options: CrossEntropyOptions
+    let reference: Reference
+    /// The logits indices of the ignored row.
+    let ignoredIndices: [Int]
+    private let targetIndices: [Int64]
+    private let probabilities: [T]
+
+    init(_ combination: GradientCombination) {
+        let shape = combination.shape
+        var random = SeededRandom(seed: combination.seed)
+        let count = shape.reduce(1, *)
+        let classes = shape[1]
+        let rowShape = [shape[0]] + shape.dropFirst(2)
+        let stored = (0..<count).map { _ in T(Double.random(in: -3...3, using: &random)) }
+        var reference = Reference(shape: shape, logits: stored.map(Double.init))
+        let weight =
+            combination.weighted ? (0..<classes).map { _ in Double.random(in: 0.25...2.5, using: &random) } : nil
+        let ignoreIndex = combination.ignoring ? 2 : -100
+        options = CrossEntropyOptions(
+            reduction: combination.reduction, weight: weight, ignoreIndex: ignoreIndex,
+            labelSmoothing: combination.smoothing)
+        reference.options = options
+        logits = Tensor(shape: shape, scalars: stored)
+        if combination.probabilities {
+            var q = (0..<count).map { _ in Double.random(in: 0.05...1, using: &random) }
+            for row in 0..<reference.rows {
+                let indices = (0..<classes).map { reference.index(row: row, clazz: $0) }
+                let total = indices.map { q[$0] }.reduce(0, +)
+                for i in indices { q[i] /= total }
+            }
+            probabilities = q.map { T($0) }
+            reference.probabilities = probabilities.map(Double.init)
+            target = .probabilities(Tensor(shape: shape, scalars: probabilities))
+            targetIndices = []
+            ignoredIndices = []
+        } else {
+            var targets = (0..<reference.rows).map { _ in Int64.random(in: 0..<Int64(classes), using: &random) }
+            var ignored: [Int] = []
+            if combination.ignoring {
+                // Exactly one row (the second) is ignored; the others avoid class 2.
+                for row in targets.indices where targets[row] == 2 {
+                    targets[row] = 0
+                }
+                targets[1] = 2
+                ignored = (0..<classes).map { reference.index(row: 1, clazz: $0) }
+            }
+            reference.targets = targets
+            targetIndices = targets
+            target = .classIndices(Tensor(shape: rowShape, scalars: targets))
+            probabilities = []
+            ignoredIndices = ignored
+        }
+        self.reference = reference
+    }
+
+    /// Calls `body` with the target in caller memory.
+    func withTargetBuffer<R>(_ body: (CrossEntropyTargetBuffer<T>) throws -> R) rethrows -> R {
+        if case .probabilities(let tensor) = target {
+            return try tensor.scalars.withUnsafeBufferPointer { try body(.probabilities($0, shape: tensor.shape)) }
+        }
+        let shape = [logits.shape[0]] + logits.shape.dropFirst(2)
+        return try targetIndices.withUnsafeBufferPointer { try body(.classIndices($0, shape: shape)) }
+    }
+}
