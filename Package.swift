@@ -43,8 +43,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // libFuzzer target for the .npy reader and the option validation (see README, Fuzzing); built
+        // without -DFUZZING it replays corpus files given as arguments.
+        .executableTarget(name: "xent-fuzz", dependencies: ["CrossEntropy", "NPY"], path: "Fuzz/xent-fuzz"),
         .testTarget(name: "OpenCLHostTests", dependencies: ["OpenCLHost"]),
-        .testTarget(name: "NPYTests", dependencies: ["NPY"]),
+        .testTarget(name: "NPYTests", dependencies: ["NPY"], exclude: ["FuzzCorpus"]),
         .testTarget(
             name: "CrossEntropyTests",
             dependencies: ["CrossEntropy", "NPY"],

@@ -132,6 +132,13 @@ XENT_INLINE FN(state) FN(scan_two_pass)(const STORAGE *x, const STORAGE *q, cons
         // Four independent sums, so the loop is not bound by the latency of one chain of adds.
         VEC s1 = (VEC)0, s2 = (VEC)0, s3 = (VEC)0;
         for (; c + 4 * LANES <= classes; c += 4 * LANES) {
+            // Fetch the next row (it follows this one) while this loop is busy computing.
+            __builtin_prefetch(x + classes + c);
+            __builtin_prefetch(x + classes + c + 2 * LANES);
+            if (sizeof(STORAGE) * LANES >= 64) {
+                __builtin_prefetch(x + classes + c + LANES);
+                __builtin_prefetch(x + classes + c + 3 * LANES);
+            }
             s += VEXP(LOAD(x + c) - m);
             s1 += VEXP(LOAD(x + c + LANES) - m);
             s2 += VEXP(LOAD(x + c + 2 * LANES) - m);

@@ -16,13 +16,14 @@
 
 // Rows up to this size are read twice (maximum, then sums) since the second read hits the L2 cache;
 // longer rows take the single-pass online (max, sum) recurrence.
-#define XENT_CACHED_ROW_BYTES (256 * 1024)
+#define XENT_CACHED_ROW_BYTES (512 * 1024)
 
 // 64-byte vectors passed between always-inlined helpers never cross an ABI boundary.
 #pragma clang diagnostic ignored "-Wpsabi"
 
 typedef float xent_vf __attribute__((ext_vector_type(16)));
 typedef int32_t xent_vi __attribute__((ext_vector_type(16)));
+typedef uint32_t xent_vu __attribute__((ext_vector_type(16)));
 typedef _Float16 xent_vh __attribute__((ext_vector_type(16)));
 typedef double xent_vd __attribute__((ext_vector_type(8)));
 typedef int64_t xent_vl __attribute__((ext_vector_type(8)));
@@ -53,6 +54,16 @@ XENT_INLINE xent_vf xent_exp_vf(xent_vf x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
+    // Usually every lane has -125 <= n <= 0 and the result is normal: add n to p's exponent. A lane
+    // outside (a subnormal result, or NaN whose n is garbage) takes the two-step scaling for all.
+    xent_vi outside = (xent_vi)((xent_vu)(ni + 125) > 125u);
+    if (!__builtin_reduce_or(outside)) {
+        xent_vi bits;
+        memcpy(&bits, &p, sizeof p);
+        bits += ni << 23;
+        memcpy(&p, &bits, sizeof p);
+        return p;
+    }
     xent_vi n1 = ni >> 1;
     xent_vi b1 = (n1 + 127) << 23;
     xent_vi b2 = (ni - n1 + 127) << 23;
