@@ -103,8 +103,11 @@ struct LossCommand: ParsableCommand {
                     loss: loss.scalars.map(Double.init), lossShape: loss.shape, lossDType: lossDType)
                 result.gradientShape = logitsFile.shape
                 // Compare the types, not `as?` casts: an empty array casts to any element type.
+                // Float and Double gradients are written as they are (no second logits-sized copy).
                 if T.self == Double.self {
-                    result.gradient = .float64(gradient.map { Double($0) })
+                    result.gradient = .float64(unsafeBitCast(gradient, to: [Double].self))
+                } else if T.self == Float.self {
+                    result.gradient = .float32(unsafeBitCast(gradient, to: [Float].self))
                 } else {
                     result.gradient = .float32(gradient.map { Float($0) })
                 }
