@@ -25,7 +25,8 @@ let package = Package(
             path: "Kernels",
             exclude: ["README.md"],
             resources: [
-                .embedInCode("cross_entropy_rows.cl")
+                .embedInCode("cross_entropy_rows.cl"),
+                .embedInCode("cross_entropy_groups.cl"),
             ]
         ),
         // The CPU fallback's innermost row loops, compiled for several ISAs and dispatched at run time.

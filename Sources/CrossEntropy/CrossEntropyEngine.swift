@@ -66,6 +66,17 @@ public final class CrossEntropyEngine: Sendable {
         }
     }
 
+    /// An engine on an explicitly requested OpenCL device with a chosen kernel family (for tests and
+    /// benchmarks of the family a device would not get by default).
+    init(openCL request: DeviceRequest, family: KernelFamily) throws {
+        let (location, clDevice) = try Self.openCLDevice(for: request)
+        backend = try OpenCLBackend(device: clDevice, family: family)
+        device = SelectedDevice(
+            kind: .openCL(platform: location.platform, device: location.device), name: clDevice.name,
+            request: request, reason: "requested, \(family) kernels")
+        fallback = nil
+    }
+
     /// The backend that runs `dtype`, or an error saying why none can.
     func backend(for dtype: LogitsDType) throws -> any RowBackend {
         guard let reason = backend.unsupportedReason(for: dtype) else { return backend }

@@ -2,12 +2,32 @@ import CPURowKernels
 import OpenCLHost
 import Synchronization
 
-/// The row kernels on one OpenCL device, one work-item per row.
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// How the OpenCL kernels map rows to work.
+enum KernelFamily: String, Sendable, CustomStringConvertible {
+    /// One work-item per row, vector loads along the row: for CPU-like devices.
+    case perRow = "per-row"
+    /// One work-group per row, merged in local memory: for GPUs.
+    case perGroup = "per-group"
+
+    /// The environment variable that overrides the family chosen by device type.
+    static let environmentVariable = "XENT_OPENCL_KERNELS"
+
+    var description: String { rawValue }
+}
+
+/// The row kernels on one OpenCL device.
 ///
 /// Programs are built once per data type and kept; kernels are made per call (setting a kernel's
 /// arguments is not thread-safe), so one backend serves any number of threads.
 final class OpenCLBackend: RowBackend {
     let device: Device
+    let family: KernelFamily
     private let context: Context
     private let queue: CommandQueue
     /// Lanes of the kernels' vector loads: the device's preferred float width, at least 4.
@@ -25,9 +45,27 @@ final class OpenCLBackend: RowBackend {
     /// The most rows one launch takes, bounding the statistics read back at once.
     private static let maxRowsPerLaunch = 1 << 20
 
+    /// Work-items per group in the per-group family: a power of two the device allows, at most 256.
+    private let groupSize: Int
+
     /// Opens `device` and builds its `Float` program, so that a broken driver or kernel fails here.
-    init(device: Device) throws {
+    /// The family is `family`, else `XENT_OPENCL_KERNELS` (`per-row` or `per-group`), else per-group
+    /// for GPUs and accelerators and per-row for the rest.
+    init(device: Device, family: KernelFamily? = nil) throws {
         self.device = device
+        let isGPU = device.type.contains(.gpu) || device.type.contains(.accelerator)
+        if let family {
+            self.family = family
+        } else if let name = getenv(KernelFamily.environmentVariable).map({ String(cString: $0) }), !name.isEmpty {
+            guard let chosen = KernelFamily(rawValue: name) else {
+                throw CrossEntropyError(
+                    .invalidOption, "\(KernelFamily.environmentVariable)=\(name): expected per-row or per-group")
+            }
+            self.family = chosen
+        } else {
+            self.family = isGPU ? .perGroup : .perRow
+        }
+        groupSize = [256, 128, 64, 32, 16, 8, 4, 2, 1].first { $0 <= device.maxWorkGroupSize } ?? 1
         do {
             context = try Context(device: device)
             queue = try CommandQueue(context: context)
@@ -57,6 +95,7 @@ final class OpenCLBackend: RowBackend {
             }
         let options =
             "-cl-std=CL1.2 -DXENT_DTYPE=\(dtypeCode) -DXENT_VEC=\(vectorWidth) -DXENT_CACHED_ROW_BYTES=\(cachedRowBytes)"
+            + " -DXENT_GROUP=\(groupSize)"
         return try programs.withLock { cache in
             if let program = cache[options] { return program }
             do {
@@ -126,7 +165,8 @@ final class OpenCLBackend: RowBackend {
         let stats = try Buffer(
             context: context, byteCount: Self.statCount * rows.count * MemoryLayout<Acc>.stride, flags: .writeOnly)
 
-        let kernel = try Kernel(program: program, name: output == nil ? "row_statistics" : "row_outputs")
+        let suffix = family == .perGroup ? "_group" : ""
+        let kernel = try Kernel(program: program, name: (output == nil ? "row_statistics" : "row_outputs") + suffix)
         var flags: Int32 = 0
         if targets != nil { flags |= 1 }
         if probabilities != nil { flags |= 2 }
@@ -167,7 +207,11 @@ final class OpenCLBackend: RowBackend {
             try kernel.setArgument(15, Int32(upstream == nil ? 0 : 1))
             try kernel.setArgument(16, upstream ?? placeholder)
         }
-        try queue.enqueue(kernel, globalSize: rows.count)
+        if family == .perGroup {
+            try queue.enqueue(kernel, globalSize: rows.count * groupSize, localSize: groupSize)
+        } else {
+            try queue.enqueue(kernel, globalSize: rows.count)
+        }
 
         var values = [Acc](repeating: 0, count: Self.statCount * rows.count)
         try values.withUnsafeMutableBytes { try queue.read(stats, into: $0) }

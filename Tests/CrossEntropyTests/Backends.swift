@@ -1,4 +1,4 @@
-import CrossEntropy
+@testable import CrossEntropy
 import Foundation
 import Testing
 
@@ -9,13 +9,15 @@ enum Backends {
     static let openCLRequired = ProcessInfo.processInfo.environment["XENT_REQUIRE_OPENCL"] == "1"
     static let inventory = DeviceInventory.current()
 
-    /// Device requests by name, as test arguments.
-    static let names: [String] = ["cpu"] + (inventory.openCL.isEmpty ? [] : ["opencl"])
+    /// Device requests by name, as test arguments: the CPU fallback, and both OpenCL kernel families
+    /// (one work-item per row, one work-group per row) on the first OpenCL device.
+    static let names: [String] = ["cpu"] + (inventory.openCL.isEmpty ? [] : ["opencl", "opencl-groups"])
 
     private static let engines: [String: CrossEntropyEngine] = {
         var engines = ["cpu": try! CrossEntropyEngine(device: .cpu)]
         if !inventory.openCL.isEmpty {
-            engines["opencl"] = try! CrossEntropyEngine(device: .opencl)
+            engines["opencl"] = try! CrossEntropyEngine(openCL: .opencl, family: .perRow)
+            engines["opencl-groups"] = try! CrossEntropyEngine(openCL: .opencl, family: .perGroup)
         }
         return engines
     }()

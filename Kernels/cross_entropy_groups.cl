@@ -1,0 +1,144 @@
+// Row-wise cross-entropy primitives, one work-group per row (the family for GPUs). Built after
+// cross_entropy_rows.cl, whose types, flags and helpers it uses.
+//
+// Each of the XENT_GROUP work-items folds the classes c = lid, lid + XENT_GROUP, ... (consecutive
+// work-items read consecutive addresses) into its own online (max, sum) state; the states are merged
+// by a tree in local memory. The merge is the same associative operator as everywhere else:
+//   (m1, s1) + (m2, s2) = (max, s1 e^(m1 - max) + s2 e^(m2 - max)).
+//
+// Compile-time option (part of the program cache key): XENT_GROUP, the work-group size, a power of two.
+
+inline void merge_states(row_state *a, row_state b, int smooth) {
+    const ACC mn = fmax(a->m, b.m);
+    a->s = a->s * exp(a->m - mn) + b.s * exp(b.m - mn);
+    if (smooth) {
+        a->d = a->d + a->v * (a->m - mn) + b.d + b.v * (b.m - mn);
+        a->v += b.v;
+    }
+    a->m = mn;
+}
+
+// The row's merged state, in every work-item of the group.
+inline row_state group_scan_row(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
+                                long classes, long stride, int flags, ACC qa, ACC qb, __local ACC *scratch) {
+    const int smooth = (flags & ACCUMULATE_SMOOTH) != 0;
+    const int lid = get_local_id(0);
+    row_state st = {LOWEST, 0, 0, 0};
+    for (long c = lid; c < classes; c += XENT_GROUP) {
+        push(&st, LOAD(x + c * stride), smooth ? element_weight(q, w, flags, c * stride, c, qa, qb) : 0, smooth);
+    }
+    __local ACC *lm = scratch, *ls = scratch + XENT_GROUP, *ld = scratch + 2 * XENT_GROUP,
+                *lv = scratch + 3 * XENT_GROUP;
+    lm[lid] = st.m;
+    ls[lid] = st.s;
+    ld[lid] = st.d;
+    lv[lid] = st.v;
+    for (int offset = XENT_GROUP / 2; offset > 0; offset >>= 1) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (lid < offset) {
+            row_state other = {lm[lid + offset], ls[lid + offset], ld[lid + offset], lv[lid + offset]};
+            merge_states(&st, other, smooth);
+            lm[lid] = st.m;
+            ls[lid] = st.s;
+            ld[lid] = st.d;
+            lv[lid] = st.v;
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    row_state merged = {lm[0], ls[0], ld[0], lv[0]};
+    barrier(CLK_LOCAL_MEM_FENCE);  // the scratch may be reused by the caller's next row
+    return merged;
+}
+
+// Writes the statistics of the group's row (work-item 0) and returns its merged state to all.
+inline row_state group_row_statistics(__global const STORAGE *logits, __global const STORAGE *probabilities,
+                                     __global const long *targets, __global const ACC *weight, long row,
+                                     long classes, long inner, ACC label_smoothing, int flags,
+                                     __global ACC *stats, __local ACC *scratch) {
+    const long base = (row / inner) * classes * inner + row % inner;
+    const ACC qa = 1 - label_smoothing, qb = classes > 0 ? label_smoothing / classes : 0;
+    const row_state st = group_scan_row(logits + base, probabilities + ((flags & HAS_PROBABILITIES) ? base : 0),
+                                        weight, classes, inner, flags, qa, qb, scratch);
+    const ACC log_sum = log(st.s);
+    if (get_local_id(0) == 0) {
+        ACC target = 0;
+        if (flags & HAS_TARGETS) {
+            const long y = targets[row];
+            if (y >= 0 && y < classes) {
+                target = LOAD(logits + base + y * inner);
+            }
+        }
+        __global ACC *out = stats + STAT_COUNT * row;
+        out[STAT_MAX] = st.m;
+        out[STAT_LOG_SUM] = log_sum;
+        out[STAT_TARGET] = target;
+        out[STAT_SMOOTH] = (flags & ACCUMULATE_SMOOTH) ? st.v * log_sum - st.d : 0;
+        out[STAT_MASS] = (flags & ACCUMULATE_SMOOTH) ? st.v : 0;
+    }
+    return st;
+}
+
+__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_statistics_group(
+    __global const STORAGE *logits, __global const STORAGE *probabilities, __global const long *targets,
+    __global const ACC *weight, long rows, long classes, long inner, ACC label_smoothing, int flags,
+    __global ACC *stats) {
+    __local ACC scratch[4 * XENT_GROUP];
+    group_row_statistics(logits, probabilities, targets, weight, get_group_id(0), classes, inner, label_smoothing,
+                         flags, stats, scratch);
+}
+
+__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_outputs_group(
+    __global const STORAGE *logits, __global const STORAGE *probabilities, __global const long *targets,
+    __global const ACC *weight, long rows, long classes, long inner, ACC label_smoothing, int flags,
+    __global ACC *stats, __global STORAGE *destination, int kind, ACC gradient_scale, ACC weight_total,
+    long ignore_index, int has_upstream, __global const ACC *upstream) {
+    __local ACC scratch[4 * XENT_GROUP];
+    const long row = get_group_id(0);
+    const row_state st = group_row_statistics(logits, probabilities, targets, weight, row, classes, inner,
+                                              label_smoothing, flags, stats, scratch);
+    const row_norm n = {st.m, log(st.s)};
+    const long base = (row / inner) * classes * inner + row % inner;
+    __global const STORAGE *x = logits + base;
+    __global STORAGE *out = destination + base;
+    const ACC qa = 1 - label_smoothing, qb = classes > 0 ? label_smoothing / classes : 0;
+    // out_c = a * exp(x_c - lse) - b * v_c - (c == y ? t : 0); log-softmax is x_c - lse.
+    ACC a = 1, b = 0, t = 0;
+    long y = -1;
+    int zero = 0;
+    if (kind == OUTPUT_GRADIENT) {
+        const ACC scale = gradient_scale * (has_upstream ? upstream[row] : (ACC)1);
+        if (flags & HAS_PROBABILITIES) {
+            a = scale * st.v;  // the row's mass, sum_c v_c
+            b = scale;
+        } else {
+            y = targets[row];
+            zero = y == ignore_index || y < 0 || y >= classes;
+            if (!zero) {
+                const ACC wy = (flags & HAS_WEIGHT) ? weight[y] : (ACC)1;
+                b = scale * label_smoothing / classes;
+                a = scale * ((1 - label_smoothing) * wy + label_smoothing * weight_total / classes);
+                t = scale * (1 - label_smoothing) * wy;
+            }
+        }
+    }
+    const int weights = (kind == OUTPUT_GRADIENT) ? (flags & (HAS_WEIGHT | HAS_PROBABILITIES)) : 0;
+    for (long c = get_local_id(0); c < classes; c += XENT_GROUP) {
+        const ACC xm = (LOAD(x + c * inner) - n.max) - n.log_sum;
+        ACC value;
+        if (kind == OUTPUT_LOG_SOFTMAX) {
+            value = xm;
+        } else if (zero) {
+            value = 0;
+        } else {
+            value = a * exp(xm);
+            if (b != 0) {
+                value -= b * element_weight(probabilities + ((flags & HAS_PROBABILITIES) ? base : 0), weight,
+                                            weights, c * inner, c, qa, qb);
+            }
+            if (c == y) {
+                value -= t;
+            }
+        }
+        STORE(value, out + c * inner);
+    }
+}
