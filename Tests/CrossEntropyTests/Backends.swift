@@ -1,6 +1,7 @@
-@testable import CrossEntropy
 import Foundation
 import Testing
+
+@testable import CrossEntropy
 
 /// The backends every shared test case runs on: the CPU fallback always, OpenCL wherever a platform
 /// exists. With `XENT_REQUIRE_OPENCL=1` (as in CI) a missing platform fails `openCLIsPresentWhenRequired`
