@@ -2,7 +2,14 @@
 
 #include "VectorMath.h"
 
-#if defined(__x86_64__)
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+// ThreadSanitizer instruments the clones' ifunc resolver, which runs before its runtime is set up.
+#define XENT_NO_DISPATCH 1
+#endif
+#endif
+
+#if defined(__x86_64__) && !defined(XENT_NO_DISPATCH)
 // One build per ISA, chosen by the CPU's features when the library loads (no build flags needed).
 #define XENT_DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else

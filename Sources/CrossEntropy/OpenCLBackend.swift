@@ -1,6 +1,5 @@
 import CPURowKernels
 import OpenCLHost
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -39,7 +38,7 @@ final class OpenCLBackend: RowBackend {
     /// Stands in for an optional input the kernel is told (by its flags) not to read.
     private let placeholder: Buffer
     /// Built programs by their build options.
-    private let programs = Mutex<[String: Program]>([:])
+    private let programs = LockedValue<[String: Program]>([:])
     /// Values per row in the kernels' statistics: max, log_sum, target logit, smooth, mass.
     private static let statCount = 5
     /// The most rows one launch takes, bounding the statistics read back at once.
