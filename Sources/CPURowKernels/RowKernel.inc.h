@@ -324,19 +324,100 @@ XENT_INLINE void FN(write_log_softmax)(const STORAGE *x, STORAGE *out, int64_t c
     }
 }
 
+/// The loss gradient of a contiguous row that fits in cache, with a class-index target y: its maximum,
+/// then e_c = exp(x_c - max) computed once and stored in `out` while summing, then
+/// out_c = a e_c / s - b v_c - [c == y] t in place. Three passes over cached memory, one exp per element
+/// (the general path takes two). `out` may be `x` (in place): x_y is read first. Returns 0, having
+/// written nothing, for a row without a finite maximum, which the general path handles.
+XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, STORAGE *out, int64_t y, ACC scale,
+                                       xent_row_stat *stat) {
+    const int64_t classes = rows->classes;
+    const ACC *w = (const ACC *)rows->weight;
+    const ACC eps = (ACC)rows->label_smoothing;
+    const int smooth = rows->accumulate_smooth != 0;
+    VEC mv = (VEC)-INFINITY;
+    int64_t c = 0;
+    for (; c + LANES <= classes; c += LANES) {
+        mv = VMAX(mv, LOAD(x + c));
+    }
+    ACC m = HMAX(mv);
+    for (; c < classes; c++) {
+        m = (ACC)x[c] > m ? (ACC)x[c] : m;
+    }
+    if (!(m > -INFINITY && m < INFINITY)) {
+        return 0;
+    }
+    const ACC target = (ACC)x[y];
+    VEC s = (VEC)0, d = (VEC)0, vs = (VEC)0;
+    for (c = 0; c + LANES <= classes; c += LANES) {
+        const VEC xm = LOAD(x + c) - m;
+        const VEC e = VEXP(xm);
+        STORE(out + c, e);
+        s += e;
+        if (smooth) {
+            const VEC v = FN(vector_weight)(NULL, w, c, 0, 0);
+            d += v * xm;
+            vs += v;
+        }
+    }
+    ACC sum = HSUM(s), dev = smooth ? HSUM(d) : 0, mass = smooth ? HSUM(vs) : 0;
+    for (; c < classes; c++) {
+        const ACC xm = (ACC)x[c] - m;
+        const ACC e = SEXP(xm);
+        out[c] = (STORAGE)e;
+        sum += e;
+        if (smooth) {
+            const ACC v = w ? w[c] : (ACC)1;
+            dev += v * xm;
+            mass += v;
+        }
+    }
+    const ACC logSum = SLOG(sum);
+    stat->lse = (double)m + (double)logSum;
+    stat->target_logit = (double)target;
+    stat->smooth = smooth ? (double)(mass * logSum - dev) : 0;
+    stat->mass = smooth ? (double)mass : 0;
+    const ACC wy = w ? w[y] : (ACC)1;
+    const ACC b = scale * eps / (ACC)classes;
+    const ACC a = scale * ((1 - eps) * wy + eps * (ACC)rows->weight_total / (ACC)classes) / sum;
+    for (c = 0; c + LANES <= classes; c += LANES) {
+        VEC g = a * LOAD(out + c);
+        if (b != 0) {
+            g -= b * FN(vector_weight)(NULL, w, c, 0, 0);
+        }
+        STORE(out + c, g);
+    }
+    for (; c < classes; c++) {
+        out[c] = (STORAGE)(a * (ACC)out[c] - (b != 0 ? b * (w ? w[c] : (ACC)1) : 0));
+    }
+    out[y] = (STORAGE)((ACC)out[y] - scale * (1 - eps) * wy);
+    return 1;
+}
+
 XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs, int64_t begin, int64_t end,
                         xent_row_stat *stats) {
     const int64_t classes = rows->classes, inner = rows->inner;
     const ACC *w = (const ACC *)rows->weight;
     const ACC eps = (ACC)rows->label_smoothing;
     const ACC qa = 1 - eps, qb = classes > 0 ? eps / (ACC)classes : 0;
+    // Float and double rows that fit in cache take the fused path (e_c stored at full precision).
+    const int fusable = outputs->kind == XENT_OUTPUT_GRADIENT && !rows->probabilities && inner == 1 &&
+                        sizeof(STORAGE) == sizeof(ACC) && classes * (int64_t)sizeof(STORAGE) <= XENT_CACHED_ROW_BYTES;
     for (int64_t row = begin; row < end; row++) {
-        FN(norm) n;
-        const xent_row_stat stat = FN(row_stat)(rows, row, &n);
-        stats[row - begin] = stat;
         const int64_t base = FN(row_base)(row, classes, inner);
         const STORAGE *x = (const STORAGE *)rows->logits + base;
         STORAGE *out = (STORAGE *)outputs->destination + base;
+        if (fusable) {
+            const int64_t y = rows->targets[row];
+            const ACC scale = (ACC)(outputs->gradient_scale * (outputs->row_upstream ? outputs->row_upstream[row] : 1.0));
+            if (y != rows->ignore_index && y >= 0 && y < classes &&
+                FN(fused_gradient_row)(rows, x, out, y, scale, &stats[row - begin])) {
+                continue;
+            }
+        }
+        FN(norm) n;
+        const xent_row_stat stat = FN(row_stat)(rows, row, &n);
+        stats[row - begin] = stat;
         switch (outputs->kind) {
         case XENT_OUTPUT_LOG_SOFTMAX:
             FN(write_log_softmax)(x, out, classes, inner, n);
