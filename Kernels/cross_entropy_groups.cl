@@ -59,21 +59,8 @@ inline row_state group_row_statistics(__global const STORAGE *logits, __global c
     const ACC qa = 1 - label_smoothing, qb = classes > 0 ? label_smoothing / classes : 0;
     const row_state st = group_scan_row(logits + base, probabilities + ((flags & HAS_PROBABILITIES) ? base : 0),
                                         weight, classes, inner, flags, qa, qb, scratch);
-    const ACC log_sum = log(st.s);
     if (get_local_id(0) == 0) {
-        ACC target = 0;
-        if (flags & HAS_TARGETS) {
-            const long y = targets[row];
-            if (y >= 0 && y < classes) {
-                target = LOAD(logits + base + y * inner);
-            }
-        }
-        __global ACC *out = stats + STAT_COUNT * row;
-        out[STAT_MAX] = st.m;
-        out[STAT_LOG_SUM] = log_sum;
-        out[STAT_TARGET] = target;
-        out[STAT_SMOOTH] = (flags & ACCUMULATE_SMOOTH) ? st.v * log_sum - st.d : 0;
-        out[STAT_MASS] = (flags & ACCUMULATE_SMOOTH) ? st.v : 0;
+        write_row_statistics(logits, targets, row, base, classes, inner, flags, st, log(st.s), stats);
     }
     return st;
 }

@@ -219,15 +219,10 @@ inline row_state scan_row(__global const STORAGE *x, __global const STORAGE *q, 
     return scan_online(x, q, w, classes, stride, flags, qa, qb);
 }
 
-// Computes row `row`'s statistics into stats[STAT_COUNT * row ...] and returns its logsumexp's parts.
-inline row_norm row_statistics_of(__global const STORAGE *logits, __global const STORAGE *probabilities,
-                             __global const long *targets, __global const ACC *weight, long row, long classes,
-                             long inner, ACC label_smoothing, int flags, __global ACC *stats) {
-    const long base = (row / inner) * classes * inner + row % inner;
-    const ACC qa = 1 - label_smoothing, qb = classes > 0 ? label_smoothing / classes : 0;
-    row_state st = scan_row(logits + base, probabilities + ((flags & HAS_PROBABILITIES) ? base : 0), weight,
-                            classes, inner, flags, qa, qb);
-    const ACC log_sum = log(st.s);
+// Writes row `row`'s statistics from its merged state, gathering its target logit.
+inline void write_row_statistics(__global const STORAGE *logits, __global const long *targets, long row, long base,
+                                 long classes, long inner, int flags, row_state st, ACC log_sum,
+                                 __global ACC *stats) {
     ACC target = 0;
     if (flags & HAS_TARGETS) {
         const long y = targets[row];
@@ -241,7 +236,18 @@ inline row_norm row_statistics_of(__global const STORAGE *logits, __global const
     out[STAT_TARGET] = target;
     out[STAT_SMOOTH] = (flags & ACCUMULATE_SMOOTH) ? st.v * log_sum - st.d : 0;
     out[STAT_MASS] = (flags & ACCUMULATE_SMOOTH) ? st.v : 0;
-    const row_norm norm = {st.m, log_sum};
+}
+
+// Computes row `row`'s statistics into stats[STAT_COUNT * row ...] and returns its logsumexp's parts.
+inline row_norm row_statistics_of(__global const STORAGE *logits, __global const STORAGE *probabilities,
+                             __global const long *targets, __global const ACC *weight, long row, long classes,
+                             long inner, ACC label_smoothing, int flags, __global ACC *stats) {
+    const long base = (row / inner) * classes * inner + row % inner;
+    const ACC qa = 1 - label_smoothing, qb = classes > 0 ? label_smoothing / classes : 0;
+    row_state st = scan_row(logits + base, probabilities + ((flags & HAS_PROBABILITIES) ? base : 0), weight,
+                            classes, inner, flags, qa, qb);
+    const row_norm norm = {st.m, log(st.s)};
+    write_row_statistics(logits, targets, row, base, classes, inner, flags, st, norm.log_sum, stats);
     return norm;
 }
 

@@ -161,3 +161,16 @@ public final class NPYFile: @unchecked Sendable {
             UnsafeBufferPointer(start: data.bindMemory(to: T.self, capacity: count), count: count))
     }
 }
+
+extension NPYFile {
+    /// Every element converted to `Double` (exact for all five dtypes but `<i8` beyond 2^53).
+    public func doubles() -> [Double] {
+        switch dtype {
+        case .float16: withUnsafeBufferPointer(of: Float16.self) { $0.map(Double.init) }
+        case .float32: withUnsafeBufferPointer(of: Float.self) { $0.map(Double.init) }
+        case .float64: withUnsafeBufferPointer(of: Double.self) { Array($0) }
+        case .int32: withUnsafeBufferPointer(of: Int32.self) { $0.map(Double.init) }
+        case .int64: withUnsafeBufferPointer(of: Int64.self) { $0.map(Double.init) }
+        }
+    }
+}

@@ -178,16 +178,3 @@ struct CommandError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
-
-extension NPYFile {
-    /// The elements of a floating-point or integer file as `Double`.
-    func doubles() -> [Double] {
-        switch dtype {
-        case .float16: withUnsafeBufferPointer(of: Float16.self) { $0.map(Double.init) }
-        case .float32: withUnsafeBufferPointer(of: Float.self) { $0.map(Double.init) }
-        case .float64: withUnsafeBufferPointer(of: Double.self) { Array($0) }
-        case .int32: withUnsafeBufferPointer(of: Int32.self) { $0.map(Double.init) }
-        case .int64: withUnsafeBufferPointer(of: Int64.self) { $0.map(Double.init) }
-        }
-    }
-}

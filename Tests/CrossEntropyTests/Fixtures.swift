@@ -76,16 +76,3 @@ struct Fixture: Decodable, Sendable, CustomTestStringConvertible {
         }
     }
 }
-
-extension NPYFile {
-    /// The elements as `Double`, whatever the stored type.
-    func doubles() -> [Double] {
-        switch dtype {
-        case .float16: withUnsafeBufferPointer(of: Float16.self) { $0.map(Double.init) }
-        case .float32: withUnsafeBufferPointer(of: Float.self) { $0.map(Double.init) }
-        case .float64: withUnsafeBufferPointer(of: Double.self) { Array($0) }
-        case .int32: withUnsafeBufferPointer(of: Int32.self) { $0.map(Double.init) }
-        case .int64: withUnsafeBufferPointer(of: Int64.self) { $0.map(Double.init) }
-        }
-    }
-}

@@ -66,7 +66,7 @@ import Testing
     func unreducedLossFile(_ fixture: FixtureCase, device: String) throws {
         guard try OpenCLPresence.shouldRun(on: device) else { return }
         let expectedFile = try NPYFile(path: fixture.file("expected_loss.npy"))
-        let expected = doubles(of: expectedFile)
+        let expected = expectedFile.doubles()
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let out = folder.file("loss.npy")
@@ -83,7 +83,7 @@ import Testing
         #expect(file.dtype == fixture.outputDType, "--out dtype \(file.dtype.rawValue)")
         #expect(file.shape == expectedFile.shape, "--out shape \(file.shape)")
         expectAllClose(
-            doubles(of: file), expected, relative: fixture.lossTolerance, absolute: 1e-6,
+            file.doubles(), expected, relative: fixture.lossTolerance, absolute: 1e-6,
             "--out losses")
     }
 
@@ -109,7 +109,7 @@ import Testing
         #expect(lossFile.dtype == fixture.outputDType, "--out dtype \(lossFile.dtype.rawValue)")
         #expect(lossFile.shape == expectedLossFile.shape, "--out shape \(lossFile.shape)")
         expectAllClose(
-            doubles(of: lossFile), doubles(of: expectedLossFile), relative: fixture.lossTolerance,
+            lossFile.doubles(), expectedLossFile.doubles(), relative: fixture.lossTolerance,
             absolute: 1e-6, "--out losses")
 
         let gradient = try NPYFile(path: gradOut)
@@ -118,7 +118,7 @@ import Testing
         #expect(gradient.shape == fixture.shape, "--grad-out shape \(gradient.shape)")
         let absolute = fixture.logitsDType == "float16" ? 2e-3 : 1e-6
         expectAllClose(
-            doubles(of: gradient), expectedGradient, relative: 1e-4, absolute: absolute,
+            gradient.doubles(), expectedGradient, relative: 1e-4, absolute: absolute,
             "gradient")
     }
 

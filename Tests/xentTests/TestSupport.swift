@@ -143,20 +143,9 @@ enum OpenCLPresence {
 /// The devices the per-fixture tests run on (OpenCL runs only where a platform exists).
 let testDevices = ["cpu", "opencl"]
 
-/// An `.npy` file's elements as `Double`.
-func doubles(of file: NPYFile) -> [Double] {
-    switch file.dtype {
-    case .float16: file.withUnsafeBufferPointer(of: Float16.self) { $0.map(Double.init) }
-    case .float32: file.withUnsafeBufferPointer(of: Float.self) { $0.map(Double.init) }
-    case .float64: file.withUnsafeBufferPointer(of: Double.self) { Array($0) }
-    case .int32: file.withUnsafeBufferPointer(of: Int32.self) { $0.map(Double.init) }
-    case .int64: file.withUnsafeBufferPointer(of: Int64.self) { $0.map(Double.init) }
-    }
-}
-
 /// The elements of the `.npy` file at `path` as `Double`.
 func readDoubles(_ path: String) throws -> [Double] {
-    doubles(of: try NPYFile(path: path))
+    try NPYFile(path: path).doubles()
 }
 
 /// Whether `actual` is within `absolute + relative × |expected|` of `expected`; NaN matches only
