@@ -33,7 +33,7 @@ public final class CrossEntropyEngine: Sendable {
             )
         case .opencl, .openCLDevice:
             let (location, clDevice) = try Self.openCLDevice(for: request)
-            backend = try OpenCLBackend(device: clDevice)
+            backend = try OpenCLBackend.shared(device: clDevice, at: location)
             device = SelectedDevice(
                 kind: .openCL(platform: location.platform, device: location.device), name: clDevice.name,
                 request: request, reason: "requested")
@@ -50,7 +50,8 @@ public final class CrossEntropyEngine: Sendable {
                 return
             }
             do {
-                backend = try OpenCLBackend(device: gpu.device)
+                backend = try OpenCLBackend.shared(
+                    device: gpu.device, at: (gpu.platformIndex, gpu.deviceIndex))
                 device = SelectedDevice(
                     kind: .openCL(platform: gpu.platformIndex, device: gpu.deviceIndex), name: gpu.device.name,
                     request: request, reason: "the first OpenCL GPU")
@@ -70,7 +71,7 @@ public final class CrossEntropyEngine: Sendable {
     /// benchmarks of the family a device would not get by default).
     init(openCL request: DeviceRequest, family: KernelFamily) throws {
         let (location, clDevice) = try Self.openCLDevice(for: request)
-        backend = try OpenCLBackend(device: clDevice, family: family)
+        backend = try OpenCLBackend.shared(device: clDevice, at: location, family: family)
         device = SelectedDevice(
             kind: .openCL(platform: location.platform, device: location.device), name: clDevice.name,
             request: request, reason: "requested, \(family) kernels")

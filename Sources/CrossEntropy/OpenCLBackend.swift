@@ -48,22 +48,10 @@ final class OpenCLBackend: RowBackend {
     private let groupSize: Int
 
     /// Opens `device` and builds its `Float` program, so that a broken driver or kernel fails here.
-    /// The family is `family`, else `XENT_OPENCL_KERNELS` (`per-row` or `per-group`), else per-group
-    /// for GPUs and accelerators and per-row for the rest.
-    init(device: Device, family: KernelFamily? = nil) throws {
+    /// Engines share backends through `shared(device:at:family:)`.
+    private init(device: Device, family: KernelFamily) throws {
         self.device = device
-        let isGPU = device.type.contains(.gpu) || device.type.contains(.accelerator)
-        if let family {
-            self.family = family
-        } else if let name = getenv(KernelFamily.environmentVariable).map({ String(cString: $0) }), !name.isEmpty {
-            guard let chosen = KernelFamily(rawValue: name) else {
-                throw CrossEntropyError(
-                    .invalidOption, "\(KernelFamily.environmentVariable)=\(name): expected per-row or per-group")
-            }
-            self.family = chosen
-        } else {
-            self.family = isGPU ? .perGroup : .perRow
-        }
+        self.family = family
         groupSize = [256, 128, 64, 32, 16, 8, 4, 2, 1].first { $0 <= device.maxWorkGroupSize } ?? 1
         do {
             context = try Context(device: device)
@@ -76,6 +64,36 @@ final class OpenCLBackend: RowBackend {
         vectorWidth = [16, 8, 4].first { $0 <= width } ?? 4
         zeroCopy = device.type.contains(.cpu) || device.hostUnifiedMemory
         _ = try program(for: .float32)
+    }
+
+    /// Every backend made so far, by device location and kernel family.
+    private static let backends = LockedValue<[String: OpenCLBackend]>([:])
+
+    /// The process's one backend for the device at `location` and `family` (by default: the environment
+    /// variable `XENT_OPENCL_KERNELS`, `per-row` or `per-group`, else per-group for GPUs and accelerators
+    /// and per-row for the rest), so that each program is built once per process and device.
+    static func shared(
+        device: Device, at location: (platform: Int, device: Int), family: KernelFamily? = nil
+    ) throws -> OpenCLBackend {
+        let family = try family ?? defaultFamily(for: device)
+        return try backends.withLock { backends in
+            let key = "\(location.platform):\(location.device):\(family)"
+            if let backend = backends[key] { return backend }
+            let backend = try OpenCLBackend(device: device, family: family)
+            backends[key] = backend
+            return backend
+        }
+    }
+
+    private static func defaultFamily(for device: Device) throws -> KernelFamily {
+        if let name = getenv(KernelFamily.environmentVariable).map({ String(cString: $0) }), !name.isEmpty {
+            guard let family = KernelFamily(rawValue: name) else {
+                throw CrossEntropyError(
+                    .invalidOption, "\(KernelFamily.environmentVariable)=\(name): expected per-row or per-group")
+            }
+            return family
+        }
+        return device.type.contains(.gpu) || device.type.contains(.accelerator) ? .perGroup : .perRow
     }
 
     var name: String { device.name }
