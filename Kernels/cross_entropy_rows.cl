@@ -59,7 +59,8 @@
 #define STAT_TARGET 2
 #define STAT_SMOOTH 3
 #define STAT_MASS 4
-#define STAT_COUNT 5
+#define STAT_LSE 5  // as torch.logsumexp gives it: +inf for a row holding +inf and no NaN
+#define STAT_COUNT 6
 
 typedef struct {
     ACC max, log_sum;
@@ -236,6 +237,14 @@ inline void write_row_statistics(__global const STORAGE *logits, __global const 
     out[STAT_TARGET] = target;
     out[STAT_SMOOTH] = (flags & ACCUMULATE_SMOOTH) ? st.v * log_sum - st.d : 0;
     out[STAT_MASS] = (flags & ACCUMULATE_SMOOTH) ? st.v : 0;
+    ACC lse = st.m + log_sum;
+    if (st.m == INFINITY) {
+        lse = INFINITY;
+        for (long c = 0; c < classes; c++) {
+            lse = isnan(LOAD(logits + base + c * inner)) ? NAN : lse;
+        }
+    }
+    out[STAT_LSE] = lse;
 }
 
 // Computes row `row`'s statistics into stats[STAT_COUNT * row ...] and returns its logsumexp's parts.

@@ -184,6 +184,20 @@ XENT_INLINE FN(state) FN(scan_strided)(const STORAGE *x, const STORAGE *q, const
     return st;
 }
 
+/// The row's logsumexp as torch.logsumexp gives it: +inf for a row holding +inf and no NaN (where the
+/// sum itself is NaN), else max + log_sum.
+XENT_INLINE double FN(torch_lse)(const STORAGE *x, int64_t classes, int64_t stride, ACC m, ACC logSum) {
+    if (m == INFINITY) {
+        for (int64_t c = 0; c < classes; c++) {
+            if (isnan((ACC)x[c * stride])) {
+                return NAN;
+            }
+        }
+        return INFINITY;
+    }
+    return (double)m + (double)logSum;
+}
+
 /// A row's logsumexp as its two parts, max + log(sum): `x - lse` is computed as `(x - max) - log_sum`,
 /// exact for logits of large magnitude where `lse` itself would be rounded to their ulp.
 typedef struct {
@@ -230,7 +244,7 @@ XENT_INLINE xent_row_stat FN(row_stat)(const xent_rows *rows, int64_t row, FN(no
     const ACC logSum = SLOG(st.s);
     norm->max = st.m;
     norm->log_sum = logSum;
-    xent_row_stat stat = {(double)st.m + (double)logSum, 0, 0, 0};
+    xent_row_stat stat = {FN(torch_lse)(x, classes, inner, st.m, logSum), st.m, logSum, 0, 0, 0};
     if (smooth) {
         stat.smooth = (double)(st.v * logSum - st.d);
         stat.mass = (double)st.v;
@@ -265,7 +279,9 @@ XENT_INLINE void FN(small_row_block)(const xent_rows *rows, int64_t row0, xent_r
         s += VEXP(columns[c] - m);
     }
     for (int lane = 0; lane < LANES; lane++) {
-        xent_row_stat stat = {(double)m[lane] + (double)SLOG(s[lane]), 0, 0, 0};
+        const ACC logSum = SLOG(s[lane]);
+        xent_row_stat stat = {
+            FN(torch_lse)(x + lane * classes, classes, 1, m[lane], logSum), m[lane], logSum, 0, 0, 0};
         if (rows->targets) {
             const int64_t y = rows->targets[row0 + lane];
             if (y >= 0 && y < classes) {
@@ -374,6 +390,8 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     }
     const ACC logSum = SLOG(sum);
     stat->lse = (double)m + (double)logSum;
+    stat->max = m;
+    stat->log_sum = logSum;
     stat->target_logit = (double)target;
     stat->smooth = smooth ? (double)(mass * logSum - dev) : 0;
     stat->mass = smooth ? (double)mass : 0;

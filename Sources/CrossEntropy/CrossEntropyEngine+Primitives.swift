@@ -8,22 +8,11 @@ extension CrossEntropyEngine {
             var values = [T.Accumulator](repeating: 0, count: layout.rows)
             try backend(for: T.dtype).run(RowBatch(logits: buffer, layout: layout), output: nil) { rows, stats in
                 for (offset, stat) in stats.enumerated() {
-                    let row = rows.lowerBound + offset
-                    values[row] = T.Accumulator(stat.lse.isNaN ? Self.logSumExpOfNaNRow(buffer, layout, row) : stat.lse)
+                    values[rows.lowerBound + offset] = T.Accumulator(stat.lse)
                 }
             }
             return Tensor(shape: layout.rowShape, scalars: values)
         }
-    }
-
-    /// What `torch.logsumexp` gives for a row whose sum came out NaN: +inf when the row holds +inf and no
-    /// NaN (PyTorch treats an infinite maximum specially), else NaN.
-    private static func logSumExpOfNaNRow<T: LogitsScalar>(
-        _ logits: UnsafeBufferPointer<T>, _ layout: RowLayout, _ row: Int
-    ) -> Double {
-        let base = (row / layout.inner) * layout.classes * layout.inner + row % layout.inner
-        let values = (0..<layout.classes).map { logits[base + $0 * layout.inner] }
-        return !values.contains(where: \.isNaN) && values.contains(.infinity) ? .infinity : .nan
     }
 
     /// `torch.log_softmax(logits, dim=1)`: `x − logsumexp(x)` along the class dimension, in the logits'
@@ -81,7 +70,9 @@ extension CrossEntropyEngine {
                         try backend(for: T.dtype).gather(problem.batch, into: $0)
                     }
                     // With lse = 0 the cross-entropy row loss is exactly NLL's −w[y]·lp[y].
-                    let stats = gathered.map { xent_row_stat(lse: 0, target_logit: $0, smooth: 0, mass: 0) }
+                    let stats = gathered.map {
+                        xent_row_stat(lse: 0, max: 0, log_sum: 0, target_logit: $0, smooth: 0, mass: 0)
+                    }
                     var accumulator = LossAccumulator(problem)
                     stats.withUnsafeBufferPointer { accumulator.add(rows: 0..<rows, stats: $0) }
                     return problem.lossTensor(accumulator)

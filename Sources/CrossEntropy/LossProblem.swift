@@ -55,7 +55,8 @@ struct RowLossRule {
         let y = targets[row]
         guard y != ignoreIndex else { return 0 }
         let wy = weight?[Int(y)] ?? 1
-        var loss = (1 - labelSmoothing) * wy * (stat.lse - stat.target_logit)
+        // (max - x_y) + log_sum, never lse - x_y: lse rounds away log_sum next to a large max.
+        var loss = (1 - labelSmoothing) * wy * ((stat.max - stat.target_logit) + stat.log_sum)
         if labelSmoothing > 0 {
             loss += labelSmoothing / Double(classes) * stat.smooth
         }

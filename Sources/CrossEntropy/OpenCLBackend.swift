@@ -39,8 +39,8 @@ final class OpenCLBackend: RowBackend {
     private let placeholder: Buffer
     /// Built programs by their build options.
     private let programs = LockedValue<[String: Program]>([:])
-    /// Values per row in the kernels' statistics: max, log_sum, target logit, smooth, mass.
-    private static let statCount = 5
+    /// Values per row in the kernels' statistics: max, log_sum, target logit, smooth, mass, lse.
+    private static let statCount = 6
     /// The most rows one launch takes, bounding the statistics read back at once.
     private static let maxRowsPerLaunch = 1 << 20
 
@@ -242,10 +242,10 @@ final class OpenCLBackend: RowBackend {
         var rowStats = [xent_row_stat](repeating: xent_row_stat(), count: rows.count)
         for row in 0..<rows.count {
             let first = Self.statCount * row
-            // max + log_sum in double: exact for float logits of large magnitude.
             rowStats[row] = xent_row_stat(
-                lse: Double(values[first]) + Double(values[first + 1]), target_logit: Double(values[first + 2]),
-                smooth: Double(values[first + 3]), mass: Double(values[first + 4]))
+                lse: Double(values[first + 5]), max: Double(values[first]), log_sum: Double(values[first + 1]),
+                target_logit: Double(values[first + 2]), smooth: Double(values[first + 3]),
+                mass: Double(values[first + 4]))
         }
         try rowStats.withUnsafeBufferPointer { try consume(rows, $0) }
     }

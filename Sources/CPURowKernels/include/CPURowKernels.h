@@ -32,10 +32,15 @@ typedef struct xent_rows {
     int32_t accumulate_smooth;
 } xent_rows;
 
-/// What one row yields. With v_c = w_c for class indices and v_c = w_c * ((1 - eps) q_c + eps / C) for
-/// probabilities: `smooth` = sum_c v_c (lse - x_c) and `mass` = sum_c v_c.
+/// What one row yields. Its logsumexp is `max + log_sum`, kept in two parts so that a loss
+/// `(max - x_y) + log_sum` stays exact for logits of large magnitude; `lse` is that sum as
+/// torch.logsumexp gives it (+inf for a row holding +inf and no NaN). With v_c = w_c for class indices
+/// and v_c = w_c * ((1 - eps) q_c + eps / C) for probabilities: `smooth` = sum_c v_c (lse - x_c) and
+/// `mass` = sum_c v_c.
 typedef struct xent_row_stat {
     double lse;
+    double max;
+    double log_sum;
     double target_logit;
     double smooth;
     double mass;

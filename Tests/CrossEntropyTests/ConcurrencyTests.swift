@@ -1,0 +1,284 @@
+import Dispatch
+import Foundation
+import Synchronization
+import Testing
+
+@testable import CrossEntropy
+
+/// One engine shared by many tasks and threads at once, every call checked against the float64 reference;
+/// and several `xent` processes filling one cold PoCL kernel cache at once.
+@Suite struct ConcurrencyTests {
+    static let tasks = 8
+    static let callsPerTask = 150
+    static let threads = 8
+    static let callsPerThread = 100
+    /// The OpenCL backends (both kernel families), empty without a platform.
+    static let openCLNames = Backends.names.filter { $0 != "cpu" }
+
+    /// 8 tasks × 150 calls = 1,200 mixed calls per backend on one fresh engine (so that its lazily built
+    /// `Double` program is built under contention).
+    @Test("8 tasks × 150 mixed calls (1,200 per backend) share one engine", arguments: Backends.names)
+    func tasksShareOneEngine(device: String) async throws {
+        let engine = try Self.freshEngine(device)
+        let outcomes = try await withThrowingTaskGroup(of: CallOutcomes.self) { group in
+            for task in 0..<Self.tasks {
+                group.addTask {
+                    var outcomes = CallOutcomes()
+                    for call in 0..<Self.callsPerTask {
+                        let seed = UInt64(task * 1_000 + call)
+                        outcomes.record(
+                            MixedCall(seed: seed), on: engine, where: "task \(task) call \(call) seed \(seed)")
+                    }
+                    return outcomes
+                }
+            }
+            var all = CallOutcomes()
+            for try await outcomes in group {
+                all.merge(outcomes)
+            }
+            return all
+        }
+        #expect(outcomes.calls == Self.tasks * Self.callsPerTask)
+        let report = outcomes.failures.joined(separator: "\n")
+        #expect(
+            outcomes.failures.isEmpty,
+            "\(outcomes.failures.count) of \(outcomes.calls) calls on \(device) failed:\n\(report)")
+    }
+
+    /// 8 plain threads × 100 calls = 800 mixed calls per OpenCL backend on one fresh engine: kernels,
+    /// their arguments and the program cache under threads that are not Swift tasks.
+    @Test(
+        "8 threads × 100 mixed calls (800 per backend) share one OpenCL engine", .enabled(if: !openCLNames.isEmpty),
+        arguments: openCLNames)
+    func threadsShareOneEngine(device: String) throws {
+        let engine = try Self.freshEngine(device)
+        let shared = Mutex(CallOutcomes())
+        DispatchQueue.concurrentPerform(iterations: Self.threads) { thread in
+            var outcomes = CallOutcomes()
+            for call in 0..<Self.callsPerThread {
+                let seed = UInt64(100_000 + thread * 1_000 + call)
+                outcomes.record(MixedCall(seed: seed), on: engine, where: "thread \(thread) call \(call) seed \(seed)")
+            }
+            shared.withLock { $0.merge(outcomes) }
+        }
+        let outcomes = shared.withLock { $0 }
+        #expect(outcomes.calls == Self.threads * Self.callsPerThread)
+        let report = outcomes.failures.joined(separator: "\n")
+        #expect(
+            outcomes.failures.isEmpty,
+            "\(outcomes.failures.count) of \(outcomes.calls) calls on \(device) failed:\n\(report)")
+    }
+
+    /// Four `xent loss --device opencl` processes start together on one fresh, empty `POCL_CACHE_DIR`, so
+    /// that they compile and write the same cache entries at once; each must print the seed notebook's
+    /// loss and exit 0. A second round then reads the warm cache.
+    @Test(.enabled(if: !openCLNames.isEmpty))
+    func processesShareOneColdKernelCache() throws {
+        let cache = try ScratchDirectory(prefix: "xent-pocl-cache")
+        defer { cache.remove() }
+        let environment: [String: String?] = [
+            "POCL_CACHE_DIR": cache.path, "XENT_KERNEL_DIR": nil, "XENT_DEVICE": nil,
+        ]
+        let arguments = ["loss", "--device", "opencl"] + SeedNotebookFiles.arguments
+        for round in ["cold", "warm"] {
+            let children = try (0..<4).map { _ in try XentChildProcess.start(arguments, environment: environment) }
+            for (index, child) in children.enumerated() {
+                let result = try child.wait()
+                #expect(result.status == 0, "\(round) cache, process \(index): \(result)")
+                #expect(
+                    result.stdout.hasPrefix("1.76029"),
+                    "\(round) cache, process \(index): expected 1.76029…, \(result)")
+            }
+        }
+        if Backends.inventory.openCL.first?.platformName.contains("Portable Computing Language") == true {
+            let written = FileManager.default.enumerator(atPath: cache.path)?.allObjects ?? []
+            #expect(!written.isEmpty, "PoCL wrote nothing to POCL_CACHE_DIR \(cache.path)")
+        }
+    }
+
+    /// A new engine for `name` as `Backends` makes them, so that nothing is built or cached yet.
+    static func freshEngine(_ name: String) throws -> CrossEntropyEngine {
+        switch name {
+        case "cpu": try CrossEntropyEngine(device: .cpu)
+        case "opencl": try CrossEntropyEngine(openCL: .opencl, family: .perRow)
+        case "opencl-groups": try CrossEntropyEngine(openCL: .opencl, family: .perGroup)
+        default: Backends.engine(name)
+        }
+    }
+}
+
+/// What a series of calls did: how many ran, and a line for each that failed.
+struct CallOutcomes: Sendable {
+    var calls = 0
+    var failures: [String] = []
+
+    mutating func record(_ call: MixedCall, on engine: CrossEntropyEngine, where place: String) {
+        calls += 1
+        do {
+            if let failure = try call.run(on: engine) {
+                failures.append("\(place) (\(call.summary)): \(failure)")
+            }
+        } catch {
+            failures.append("\(place) (\(call.summary)): threw \(error)")
+        }
+    }
+
+    mutating func merge(_ other: CallOutcomes) {
+        calls += other.calls
+        failures += other.failures
+    }
+}
+
+/// One seeded call of one kind on finite values: a shape ((N, C) with C up to 3000, K-dim or unbatched), a
+/// type, options and a target, checked against `TorchReference` computed by the caller's task or thread.
+struct MixedCall {
+    enum Operation: CaseIterable {
+        case loss, lossAndGradient, inPlaceGradient, logSumExp, softmax, logSoftmax
+    }
+
+    var seed: UInt64
+    var operation: Operation
+    var isDouble: Bool
+    var shape: [Int]
+    var logits: [Double]
+    var targets: [Int64]?
+    var probabilities: [Double]?
+    var options: CrossEntropyOptions
+    var upstream: UpstreamGradient
+
+    var summary: String {
+        var parts = ["\(operation)", isDouble ? "Double" : "Float", "\(shape)", "\(options.reduction)"]
+        if probabilities != nil { parts.append("probabilities") }
+        if options.weight != nil { parts.append("weighted") }
+        if options.ignoreIndex != -100 { parts.append("ignore \(options.ignoreIndex)") }
+        if options.labelSmoothing > 0 { parts.append("ε=\(options.labelSmoothing)") }
+        return parts.joined(separator: " ")
+    }
+
+    init(seed: UInt64) {
+        self.seed = seed
+        var random = SeededRandom(seed: 0xC0C0_0000 &+ seed)
+        operation = Operation.allCases.randomElement(using: &random)!
+        isDouble = Bool.random(using: &random)
+        switch Int.random(in: 0..<4, using: &random) {
+        case 0, 1:
+            let classes =
+                Bool.random(using: &random)
+                ? [1, 2, 3, 7, 16, 17, 31, 32, 33, 64, 100, 257, 1000, 1023, 2048, 3000].randomElement(using: &random)!
+                : Int.random(in: 1...3000, using: &random)
+            shape = [Int.random(in: 1...max(1, min(8, 3_000 / classes)), using: &random), classes]
+        case 2:
+            shape =
+                [Int.random(in: 1...3, using: &random), Int.random(in: 1...64, using: &random)]
+                + (0..<Int.random(in: 1...2, using: &random)).map { _ in Int.random(in: 1...4, using: &random) }
+        default:
+            shape = [Int.random(in: 1...3000, using: &random)]
+        }
+        let layout = TorchReference(shape: shape, logits: [], target: nil, options: .init())
+        let scale = [1.0, 3, 10].randomElement(using: &random)!
+        let values = (0..<shape.reduce(1, *)).map { _ in Double.random(in: -scale...scale, using: &random) }
+        logits = isDouble ? values : values.map { Double(Float($0)) }
+
+        options = CrossEntropyOptions(reduction: LossReduction.allCases.randomElement(using: &random)!)
+        if Int.random(in: 0..<5, using: &random) < 2 {
+            options.weight = (0..<layout.classes).map { _ in Double.random(in: 0.25...2, using: &random) }
+        }
+        if Int.random(in: 0..<10, using: &random) < 3 {
+            options.labelSmoothing = [0.1, 0.3].randomElement(using: &random)!
+        }
+        if Int.random(in: 0..<4, using: &random) == 0 {
+            var q = (0..<logits.count).map { _ in Double.random(in: 0.01...1, using: &random) }
+            for row in 0..<layout.rows {
+                let indices = (0..<layout.classes).map { layout.index(row: row, clazz: $0) }
+                let total = indices.map { q[$0] }.reduce(0, +)
+                for index in indices {
+                    q[index] /= total
+                }
+            }
+            probabilities = isDouble ? q : q.map { Double(Float($0)) }
+        } else {
+            var y = (0..<layout.rows).map { _ in Int64.random(in: 0..<Int64(layout.classes), using: &random) }
+            if Int.random(in: 0..<10, using: &random) < 3 {
+                options.ignoreIndex =
+                    Bool.random(using: &random) ? -100 : Int.random(in: 0..<layout.classes, using: &random)
+                for row in y.indices where Int.random(in: 0..<3, using: &random) == 0 {
+                    y[row] = Int64(options.ignoreIndex)
+                }
+            }
+            targets = y
+        }
+        upstream =
+            options.reduction == .none
+            ? .elements((0..<layout.rows).map { _ in Double.random(in: -2...2, using: &random) })
+            : .scalar([1, 0.5, -1.5].randomElement(using: &random)!)
+    }
+
+    /// Runs the call and compares it with the reference; a description of the first mismatch, or `nil`.
+    func run(on engine: CrossEntropyEngine) throws -> String? {
+        isDouble
+            ? try run(Double.self, on: engine, rtol: 1e-10, atol: 1e-10)
+            : try run(Float.self, on: engine, rtol: 1e-5, atol: 1e-6)
+    }
+
+    private func run<T: LogitsScalar>(
+        _: T.Type, on engine: CrossEntropyEngine, rtol: Double, atol: Double
+    ) throws -> String? {
+        let target: TorchReference.Target? =
+            if let probabilities { .probabilities(probabilities) } else { targets.map { .classIndices($0) } }
+        let reference = TorchReference(shape: shape, logits: logits, target: target, options: options)
+        let x = Tensor(shape: shape, scalars: logits.map { T($0) })
+        let libraryTarget: CrossEntropyTarget<T> =
+            if let probabilities {
+                .probabilities(Tensor(shape: shape, scalars: probabilities.map { T($0) }))
+            } else {
+                .classIndices(Tensor(shape: reference.rowShape, scalars: targets!))
+            }
+        func mismatch(_ what: String, _ actual: [Double], _ expected: [Double], atol: Double) -> String? {
+            firstMismatch(actual, expected, rtol: rtol, atol: atol).map { "\(what): \($0)" }
+        }
+        let rows = 0..<reference.rows
+        switch operation {
+        case .loss:
+            let loss = try engine.crossEntropy(x, target: libraryTarget, options: options)
+            return mismatch("loss", loss.scalars.map(Double.init), reference.loss(), atol: atol)
+        case .lossAndGradient:
+            let result = try engine.crossEntropyWithGradient(
+                x, target: libraryTarget, options: options, upstream: upstream)
+            let gradient = reference.gradient(upstream: upstream)
+            let scale = max(1, gradient.map(abs).max() ?? 1)
+            return mismatch("loss", result.loss.scalars.map(Double.init), reference.loss(), atol: atol)
+                ?? mismatch("gradient", result.gradient.scalars.map(Double.init), gradient, atol: atol * scale)
+                ?? mismatch(
+                    "logSumExp", result.logSumExp.scalars.map(Double.init), rows.map { reference.logSumExp(row: $0) },
+                    atol: atol)
+        case .inPlaceGradient:
+            var buffer = x.scalars
+            let result = try buffer.withUnsafeMutableBufferPointer { logits in
+                try libraryTarget.withBuffer { target in
+                    try engine.crossEntropyWithGradient(
+                        inPlace: logits, shape: shape, target: target, options: options, upstream: upstream)
+                }
+            }
+            let gradient = reference.gradient(upstream: upstream)
+            let scale = max(1, gradient.map(abs).max() ?? 1)
+            return mismatch("in-place loss", result.loss.scalars.map(Double.init), reference.loss(), atol: atol)
+                ?? mismatch("in-place gradient", buffer.map(Double.init), gradient, atol: atol * scale)
+        case .logSumExp:
+            let lse = try engine.logSumExp(x)
+            return mismatch(
+                "logSumExp", lse.scalars.map(Double.init), rows.map { reference.logSumExp(row: $0) }, atol: atol)
+        case .softmax, .logSoftmax:
+            let output = try operation == .softmax ? engine.softmax(x) : engine.logSoftmax(x)
+            var expected = [Double](repeating: 0, count: logits.count)
+            for row in rows {
+                let values = operation == .softmax ? reference.softmax(row: row) : reference.logSoftmax(row: row)
+                for (clazz, value) in values.enumerated() {
+                    expected[reference.index(row: row, clazz: clazz)] = value
+                }
+            }
+            return output.shape != shape
+                ? "\(operation) shape \(output.shape)"
+                : mismatch("\(operation)", output.scalars.map(Double.init), expected, atol: atol)
+        }
+    }
+}
