@@ -68,10 +68,12 @@ public final class CrossEntropyEngine: Sendable {
     }
 
     /// An engine on an explicitly requested OpenCL device with a chosen kernel family (for tests and
-    /// benchmarks of the family a device would not get by default).
-    init(openCL request: DeviceRequest, family: KernelFamily) throws {
+    /// benchmarks of the family a device would not get by default), and optionally a smaller allocation
+    /// limit than the device's, so that small batches are processed in several chunks.
+    init(openCL request: DeviceRequest, family: KernelFamily, maxAllocationBytes: Int? = nil) throws {
         let (location, clDevice) = try Self.openCLDevice(for: request)
-        backend = try OpenCLBackend.shared(device: clDevice, at: location, family: family)
+        backend = try OpenCLBackend.shared(
+            device: clDevice, at: location, family: family, maxAllocationBytes: maxAllocationBytes)
         device = SelectedDevice(
             kind: .openCL(platform: location.platform, device: location.device), name: clDevice.name,
             request: request, reason: "requested, \(family) kernels")

@@ -46,12 +46,17 @@ final class OpenCLBackend: RowBackend {
 
     /// Work-items per group in the per-group family: a power of two the device allows, at most 256.
     private let groupSize: Int
+    /// The largest buffer one chunk of logits may take: the device's CL_DEVICE_MAX_MEM_ALLOC_SIZE, or less.
+    private let allocationLimit: Int
+    /// How many of the next chunks fail as if the device were out of memory (a test hook).
+    private let simulatedAllocationFailures = LockedValue(0)
 
     /// Opens `device` and builds its `Float` program, so that a broken driver or kernel fails here.
     /// Engines share backends through `shared(device:at:family:)`.
-    private init(device: Device, family: KernelFamily) throws {
+    private init(device: Device, family: KernelFamily, maxAllocationBytes: Int?) throws {
         self.device = device
         self.family = family
+        allocationLimit = min(maxAllocationBytes ?? device.maxAllocationBytes, device.maxAllocationBytes)
         groupSize = [256, 128, 64, 32, 16, 8, 4, 2, 1].first { $0 <= device.maxWorkGroupSize } ?? 1
         do {
             context = try Context(device: device)
@@ -72,14 +77,16 @@ final class OpenCLBackend: RowBackend {
     /// The process's one backend for the device at `location` and `family` (by default: the environment
     /// variable `XENT_OPENCL_KERNELS`, `per-row` or `per-group`, else per-group for GPUs and accelerators
     /// and per-row for the rest), so that each program is built once per process and device.
+    /// `maxAllocationBytes` lowers the chunk size below the device's limit (for tests of the chunking).
     static func shared(
-        device: Device, at location: (platform: Int, device: Int), family: KernelFamily? = nil
+        device: Device, at location: (platform: Int, device: Int), family: KernelFamily? = nil,
+        maxAllocationBytes: Int? = nil
     ) throws -> OpenCLBackend {
         let family = try family ?? defaultFamily(for: device)
         return try backends.withLock { backends in
-            let key = "\(location.platform):\(location.device):\(family)"
+            let key = "\(location.platform):\(location.device):\(family):\(maxAllocationBytes ?? 0)"
             if let backend = backends[key] { return backend }
-            let backend = try OpenCLBackend(device: device, family: family)
+            let backend = try OpenCLBackend(device: device, family: family, maxAllocationBytes: maxAllocationBytes)
             backends[key] = backend
             return backend
         }
@@ -167,6 +174,12 @@ final class OpenCLBackend: RowBackend {
         }
     }
 
+    /// Makes the next `count` chunks fail as if the device were out of memory, as NVIDIA reports it at
+    /// enqueue: the chunk is halved and retried (a test hook).
+    func simulateAllocationFailures(_ count: Int) {
+        simulatedAllocationFailures.withLock { $0 = count }
+    }
+
     private func runChunk<T: LogitsScalar>(
         _ batch: RowBatch<T>, output: RowOutput<T>?, outer: Range<Int>, program: Program, weight: Buffer?,
         consume: RowStatisticsConsumer
@@ -175,6 +188,11 @@ final class OpenCLBackend: RowBackend {
         let layout = batch.layout
         let rows = (outer.lowerBound * layout.inner)..<(outer.upperBound * layout.inner)
         let elements = elementRange(outer, layout)
+        try simulatedAllocationFailures.withLock { remaining in
+            guard remaining > 0 else { return }
+            remaining -= 1
+            throw OpenCLError(status: .memObjectAllocationFailure, call: "clCreateBuffer (simulated)")
+        }
         let inPlace = output?.isInPlace(over: batch.logits) ?? false
         let logits = try hostBuffer(batch.logits, elements: elements, writable: inPlace)
         let probabilities = try batch.probabilities.map { try hostBuffer($0, elements: elements, writable: false) }
@@ -255,7 +273,7 @@ final class OpenCLBackend: RowBackend {
     private func forEachChunk(of layout: RowLayout, elementBytes: Int, _ body: (Range<Int>) throws -> Void) throws {
         let blockBytes = max(1, layout.classes * layout.inner * elementBytes)
         var blocksPerChunk = max(
-            1, min(layout.outer, device.maxAllocationBytes / blockBytes, Self.maxRowsPerLaunch / max(layout.inner, 1)))
+            1, min(layout.outer, allocationLimit / blockBytes, Self.maxRowsPerLaunch / max(layout.inner, 1)))
         var first = 0
         while first < layout.outer {
             let chunk = first..<min(first + blocksPerChunk, layout.outer)

@@ -9,7 +9,8 @@ public struct OpenCLError: Error, CustomStringConvertible, Sendable {
     /// The build options when `clBuildProgram` failed; empty for other calls.
     public let options: String
 
-    init(status: OpenCLStatus, call: String, buildLog: String = "", options: String = "") {
+    /// An error of `call` with `status`; `buildLog` and `options` belong to failed program builds.
+    public init(status: OpenCLStatus, call: String, buildLog: String = "", options: String = "") {
         self.status = status
         self.call = call
         self.buildLog = buildLog

@@ -1,7 +1,8 @@
-import CrossEntropy
 import Foundation
 import NPY
 import Testing
+
+@testable import CrossEntropy
 
 /// What happens when things go wrong: kernels that do not build or are missing, devices that do not exist,
 /// batches past one launch, and a failing `xent loss` that must leave no output behind.
@@ -224,24 +225,29 @@ import Testing
         #expect(try folder.entries() == (["loss.npy"] + inputs).sorted())
     }
 
-    #if false
-        /// Needs a hook the library lacks (see the report): `OpenCLBackend.testing.failAllocations(after:)`,
-        /// making the next buffer allocations fail with CL_MEM_OBJECT_ALLOCATION_FAILURE, and
-        /// `CrossEntropyEngine(openCL:family:maxAllocationBytes:)`, capping the chunk size below the device's
-        /// CL_DEVICE_MAX_MEM_ALLOC_SIZE. With them: chunks of a few rows, and the halve-and-retry path of
-        /// `forEachChunk`, give the CPU's answers.
-        @Test(.enabled(if: openCLPresent))
-        func smallAllocationsAndAllocationFailuresGiveTheSameAnswers() throws {
-            let engine = try CrossEntropyEngine(openCL: .opencl, family: .perRow, maxAllocationBytes: 4_096)
-            let x = Tensor<Float>(shape: [1_000, 37], scalars: (0..<37_000).map { Float($0 % 11) / 3 })
-            let target = CrossEntropyTarget<Float>.classIndices(
-                Tensor(shape: [1_000], scalars: (0..<1_000).map { Int64($0 % 37) }))
-            let expected = try Backends.engine("cpu").crossEntropy(x, target: target, options: .init(reduction: .none))
-            #expect(try engine.crossEntropy(x, target: target, options: .init(reduction: .none)) == expected)
-            OpenCLBackend.testing.failAllocations(after: 2)
-            #expect(try engine.crossEntropy(x, target: target, options: .init(reduction: .none)) == expected)
-        }
-    #endif
+    /// Chunks of a few rows (an allocation limit of 4 KiB), and chunks that fail as if the device were
+    /// out of memory (halved and retried), give the CPU's answers, on both kernel families.
+    @Test(.enabled(if: openCLPresent), arguments: [KernelFamily.perRow, .perGroup])
+    func smallAllocationsAndAllocationFailuresGiveTheSameAnswers(family: KernelFamily) throws {
+        let engine = try CrossEntropyEngine(openCL: .opencl, family: family, maxAllocationBytes: 4_096)
+        let backend = try #require(engine.backend as? OpenCLBackend)
+        let x = Tensor<Float>(shape: [1_000, 37], scalars: (0..<37_000).map { Float($0 % 11) / 3 })
+        let target = CrossEntropyTarget<Float>.classIndices(
+            Tensor(shape: [1_000], scalars: (0..<1_000).map { Int64($0 % 37) }))
+        let options = CrossEntropyOptions(reduction: .none)
+        let expected = try Backends.engine("cpu").crossEntropy(x, target: target, options: options)
+        let chunked = try engine.crossEntropy(x, target: target, options: options)
+        #expect(firstMismatch(chunked.scalars.map(Double.init), expected.scalars.map(Double.init), rtol: 1e-6) == nil)
+        backend.simulateAllocationFailures(2)
+        let retried = try engine.crossEntropyWithGradient(x, target: target, options: options)
+        #expect(
+            firstMismatch(retried.loss.scalars.map(Double.init), expected.scalars.map(Double.init), rtol: 1e-6) == nil)
+        let cpuGradient = try Backends.engine("cpu").crossEntropyWithGradient(x, target: target, options: options)
+        #expect(
+            firstMismatch(
+                retried.gradient.scalars.map(Double.init), cpuGradient.gradient.scalars.map(Double.init), rtol: 1e-5,
+                atol: 1e-7) == nil)
+    }
 }
 
 /// The seed notebook's inputs, `Fixtures/seed_notebook`, as `xent loss` arguments; its loss is 1.76029….
