@@ -68,10 +68,11 @@ struct CPUBackend: RowBackend {
         }
     }
 
-    /// About 16 MiB of logits per chunk, in whole `inner` blocks, so the statistics stay small.
+    /// About 16 MiB of logits per chunk, and at most 65,536 rows, in whole `inner` blocks, so the
+    /// statistics stay small.
     static func rowsPerChunk(_ layout: RowLayout, elementBytes: Int) -> Int {
         let rowBytes = max(1, layout.classes * elementBytes)
-        let rows = max(1, (16 << 20) / rowBytes)
+        let rows = min(1 << 16, max(1, (16 << 20) / rowBytes))
         let inner = max(layout.inner, 1)
         return max(inner, rows / inner * inner)
     }

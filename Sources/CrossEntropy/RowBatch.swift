@@ -1,5 +1,11 @@
 import CPURowKernels
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Logits viewed as PyTorch lays them out: `(outer, classes, inner)`, with the class dimension 1.
 /// Row `r` is `(n, k)` with `n = r / inner`, `k = r % inner`; its classes lie `inner` elements apart.
 struct RowLayout: Equatable {
@@ -37,10 +43,29 @@ struct RowLayout: Equatable {
         } else {
             outer = shape[0]
             classes = shape[1]
+            // With no classes the logits hold no data, and the rows can outnumber any memory.
+            let (product, overflow) = shape.dropFirst(2).reduce((shape[0], false)) { acc, dim in
+                let (next, o) = acc.0.multipliedReportingOverflow(by: dim)
+                return (next, acc.1 || o)
+            }
+            guard !overflow, product <= Self.maxRows else {
+                throw CrossEntropyError(
+                    .invalidShape, "logits shape \(shape) has more rows than this machine's memory can hold results for"
+                )
+            }
             inner = shape.dropFirst(2).reduce(1, *)
             rowShape = [shape[0]] + shape.dropFirst(2)
         }
     }
+
+    /// The most rows a call takes: one 8-byte result per row must fit in physical memory.
+    static let maxRows: Int = {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES))
+        let pageSize = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, pageSize > 0 else { return Int.max / 64 }
+        let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageSize)
+        return overflow ? Int.max / 64 : bytes / 8
+    }()
 }
 
 /// One validated batch as the backends see it: caller memory, never copied.
