@@ -340,13 +340,26 @@ XENT_INLINE void FN(write_log_softmax)(const STORAGE *x, STORAGE *out, int64_t c
     }
 }
 
+/// One element of the fused gradient, in the same steps as the vector loop (so that whichever path an
+/// element takes, which depends on the alignment of `out`, its bits are the same).
+XENT_INLINE STORAGE FN(gradient_element)(const ACC *scratch, const ACC *w, int64_t c, int64_t y, ACC a, ACC b, ACC t) {
+    ACC g = a * scratch[c];
+    if (b != 0) {
+        g -= b * (w ? w[c] : (ACC)1);
+    }
+    if (c == y) {
+        g -= t;
+    }
+    return (STORAGE)g;
+}
+
 /// The loss gradient of a contiguous row that fits in cache, with a class-index target y: its maximum,
-/// then e_c = exp(x_c - max) computed once and stored in `out` while summing, then
-/// out_c = a e_c / s - b v_c - [c == y] t in place. Three passes over cached memory, one exp per element
-/// (the general path takes two). `out` may be `x` (in place): x_y is read first. Returns 0, having
-/// written nothing, for a row without a finite maximum, which the general path handles.
+/// then e_c = exp(x_c - max) computed once into `scratch` while summing, then
+/// out_c = a e_c / s - b v_c - [c == y] t, streamed to memory past the cache (no read of `out` first).
+/// One exp per element and one write of `out`. `out` may be `x` (in place): x_y is read first.
+/// Returns 0, having written nothing, for a row without a finite maximum (the general path's case).
 XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, STORAGE *out, int64_t y, ACC scale,
-                                       xent_row_stat *stat) {
+                                       ACC *scratch, xent_row_stat *stat) {
     const int64_t classes = rows->classes;
     const ACC *w = (const ACC *)rows->weight;
     const ACC eps = (ACC)rows->label_smoothing;
@@ -366,9 +379,10 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     const ACC target = (ACC)x[y];
     VEC s = (VEC)0, d = (VEC)0, vs = (VEC)0;
     for (c = 0; c + LANES <= classes; c += LANES) {
+        __builtin_prefetch(x + classes + c);  // the next row, while this loop computes
         const VEC xm = LOAD(x + c) - m;
         const VEC e = VEXP(xm);
-        STORE(out + c, e);
+        memcpy(scratch + c, &e, sizeof e);
         s += e;
         if (smooth) {
             const VEC v = FN(vector_weight)(NULL, w, c, 0, 0);
@@ -379,9 +393,8 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     ACC sum = HSUM(s), dev = smooth ? HSUM(d) : 0, mass = smooth ? HSUM(vs) : 0;
     for (; c < classes; c++) {
         const ACC xm = (ACC)x[c] - m;
-        const ACC e = SEXP(xm);
-        out[c] = (STORAGE)e;
-        sum += e;
+        scratch[c] = SEXP(xm);
+        sum += scratch[c];
         if (smooth) {
             const ACC v = w ? w[c] : (ACC)1;
             dev += v * xm;
@@ -398,17 +411,31 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     const ACC wy = w ? w[y] : (ACC)1;
     const ACC b = scale * eps / (ACC)classes;
     const ACC a = scale * ((1 - eps) * wy + eps * (ACC)rows->weight_total / (ACC)classes) / sum;
-    for (c = 0; c + LANES <= classes; c += LANES) {
-        VEC g = a * LOAD(out + c);
+    const ACC t = scale * (1 - eps) * wy;
+    c = 0;
+    // Single elements up to a 64-byte boundary of `out`, then whole vectors streamed past the cache.
+    for (; c < classes && ((uintptr_t)(out + c) & 63) != 0; c++) {
+        out[c] = FN(gradient_element)(scratch, w, c, y, a, b, t);
+    }
+    for (; c + LANES <= classes; c += LANES) {
+        VEC e;
+        memcpy(&e, scratch + c, sizeof e);
+        VEC g = a * e;
         if (b != 0) {
             g -= b * FN(vector_weight)(NULL, w, c, 0, 0);
         }
-        STORE(out + c, g);
+        if (y >= c && y < c + LANES) {
+            g[y - c] -= t;
+        }
+        if (sizeof(STORAGE) == sizeof(ACC)) {
+            __builtin_nontemporal_store(g, (VEC *)(void *)(out + c));
+        } else {
+            STORE(out + c, g);
+        }
     }
     for (; c < classes; c++) {
-        out[c] = (STORAGE)(a * (ACC)out[c] - (b != 0 ? b * (w ? w[c] : (ACC)1) : 0));
+        out[c] = FN(gradient_element)(scratch, w, c, y, a, b, t);
     }
-    out[y] = (STORAGE)((ACC)out[y] - scale * (1 - eps) * wy);
     return 1;
 }
 
@@ -418,9 +445,13 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
     const ACC *w = (const ACC *)rows->weight;
     const ACC eps = (ACC)rows->label_smoothing;
     const ACC qa = 1 - eps, qb = classes > 0 ? eps / (ACC)classes : 0;
-    // Float and double rows that fit in cache take the fused path (e_c stored at full precision).
-    const int fusable = outputs->kind == XENT_OUTPUT_GRADIENT && !rows->probabilities && inner == 1 &&
-                        sizeof(STORAGE) == sizeof(ACC) && classes * (int64_t)sizeof(STORAGE) <= XENT_CACHED_ROW_BYTES;
+    // Float and double rows that fit in cache take the fused path, with a row of scratch.
+    ACC *scratch = NULL;
+    if (outputs->kind == XENT_OUTPUT_GRADIENT && !rows->probabilities && inner == 1 && classes > 0 &&
+        sizeof(STORAGE) == sizeof(ACC) && classes * (int64_t)sizeof(STORAGE) <= XENT_CACHED_ROW_BYTES) {
+        scratch = (ACC *)malloc((size_t)classes * sizeof(ACC));
+    }
+    const int fusable = scratch != NULL;
     for (int64_t row = begin; row < end; row++) {
         const int64_t base = FN(row_base)(row, classes, inner);
         const STORAGE *x = (const STORAGE *)rows->logits + base;
@@ -429,7 +460,7 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
             const int64_t y = rows->targets[row];
             const ACC scale = (ACC)(outputs->gradient_scale * (outputs->row_upstream ? outputs->row_upstream[row] : 1.0));
             if (y != rows->ignore_index && y >= 0 && y < classes &&
-                FN(fused_gradient_row)(rows, x, out, y, scale, &stats[row - begin])) {
+                FN(fused_gradient_row)(rows, x, out, y, scale, scratch, &stats[row - begin])) {
                 continue;
             }
         }
@@ -467,6 +498,10 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
         }
         }
     }
+    free(scratch);
+#if defined(__x86_64__)
+    __builtin_ia32_sfence();  // order the streamed stores before the caller reads the gradient
+#endif
 }
 
 #undef FN
