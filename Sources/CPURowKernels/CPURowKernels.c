@@ -24,6 +24,7 @@
 #define LOAD xent_load_f16
 #define STORE xent_store_f16
 #define VEXP xent_exp_vf
+#define VLOG xent_log_vf
 #define VMAX xent_max_vf
 #define SEXP expf
 #define SLOG logf
@@ -50,6 +51,7 @@
 #undef LOAD
 #undef STORE
 #undef VEXP
+#undef VLOG
 #undef VMAX
 #undef SEXP
 #undef SLOG
@@ -66,6 +68,7 @@
 #define LOAD xent_load_f64
 #define STORE xent_store_f64
 #define VEXP xent_exp_vd
+#define VLOG xent_log_vd
 #define VMAX xent_max_vd
 #define SEXP exp
 #define SLOG log

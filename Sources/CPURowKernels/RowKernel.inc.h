@@ -278,8 +278,9 @@ XENT_INLINE void FN(small_row_block)(const xent_rows *rows, int64_t row0, xent_r
     for (int64_t c = 0; c < classes; c++) {
         s += VEXP(columns[c] - m);
     }
+    const VEC logSums = VLOG(s);
     for (int lane = 0; lane < LANES; lane++) {
-        const ACC logSum = SLOG(s[lane]);
+        const ACC logSum = logSums[lane];
         xent_row_stat stat = {
             FN(torch_lse)(x + lane * classes, classes, 1, m[lane], logSum), m[lane], logSum, 0, 0, 0};
         if (rows->targets) {

@@ -17,7 +17,7 @@
 
 // Rows up to this size are read twice (maximum, then sums) since the second read hits the L2 cache;
 // longer rows take the single-pass online (max, sum) recurrence.
-#define XENT_CACHED_ROW_BYTES (512 * 1024)
+#define XENT_CACHED_ROW_BYTES (256 * 1024)
 
 // 64-byte vectors passed between always-inlined helpers never cross an ABI boundary.
 #pragma clang diagnostic ignored "-Wpsabi"
@@ -74,6 +74,39 @@ XENT_INLINE xent_vf xent_exp_vf(xent_vf x) {
     return p * f1 * f2;
 }
 
+// log(x) for float lanes (Cephes' logf: x = 2^e m with m in [sqrt(1/2), sqrt(2)), a degree-9
+// polynomial in m - 1, about 1 ulp). log(0) = -inf, log(+inf) = +inf, NaN stays NaN; subnormal and
+// negative arguments, which the kernels never pass, are not handled.
+XENT_INLINE xent_vf xent_log_vf(xent_vf x) {
+    xent_vi bits;
+    memcpy(&bits, &x, sizeof x);
+    xent_vi e = ((bits >> 23) & 0xff) - 126;
+    xent_vi mbits = (bits & 0x807fffff) | 0x3f000000;
+    xent_vf m;
+    memcpy(&m, &mbits, sizeof m);
+    xent_vi small = m < 0.707106781186547524f;
+    e = small ? e - 1 : e;
+    m = small ? m + m - 1.0f : m - 1.0f;
+    xent_vf z = m * m;
+    xent_vf y = 7.0376836292e-2f;
+    y = y * m - 1.1514610310e-1f;
+    y = y * m + 1.1676998740e-1f;
+    y = y * m - 1.2420140846e-1f;
+    y = y * m + 1.4249322787e-1f;
+    y = y * m - 1.6668057665e-1f;
+    y = y * m + 2.0000714765e-1f;
+    y = y * m - 2.4999993993e-1f;
+    y = y * m + 3.3333331174e-1f;
+    y = y * m * z;
+    xent_vf fe = __builtin_convertvector(e, xent_vf);
+    y += -2.12194440e-4f * fe;
+    y += -0.5f * z;
+    xent_vf r = m + y + 0.693359375f * fe;
+    r = x == 0.0f ? (xent_vf)-INFINITY : r;
+    r = x == INFINITY ? (xent_vf)INFINITY : r;
+    return x != x ? x : r;
+}
+
 // exp(x) for double lanes with x <= 0, -inf or NaN: the same reduction with a degree-13 Taylor
 // polynomial (error below 1e-17 relative on |r| <= ln2/2).
 XENT_INLINE xent_vd xent_exp_vd(xent_vd x) {
@@ -107,6 +140,14 @@ XENT_INLINE xent_vd xent_exp_vd(xent_vd x) {
     memcpy(&f1, &b1, sizeof f1);
     memcpy(&f2, &b2, sizeof f2);
     return p * f1 * f2;
+}
+
+// log(x) for double lanes, lane by lane (only the few-classes path takes it, once per row).
+XENT_INLINE xent_vd xent_log_vd(xent_vd x) {
+    for (int lane = 0; lane < 8; lane++) {
+        x[lane] = log(x[lane]);
+    }
+    return x;
 }
 
 // Horizontal reductions by halving. The maximum skips NaN lanes like xent_max_*.
