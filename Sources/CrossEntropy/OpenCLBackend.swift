@@ -257,15 +257,20 @@ final class OpenCLBackend: RowBackend {
                     (elements.lowerBound * MemoryLayout<T>.stride)..<(elements.upperBound * MemoryLayout<T>.stride)])
             try queue.read(destination, into: slice)
         }
-        var rowStats = [xent_row_stat](repeating: xent_row_stat(), count: rows.count)
-        for row in 0..<rows.count {
-            let first = Self.statCount * row
-            rowStats[row] = xent_row_stat(
+        // Converted by concrete, not generic, code: this loop runs once per row.
+        let rowStats = (values as? [Float]).map(Self.rowStatistics) ?? Self.rowStatistics(values as! [Double])
+        try rowStats.withUnsafeBufferPointer { try consume(rows, $0) }
+    }
+
+    /// The kernels' statistics, `statCount` values per row, as the host's per-row statistics.
+    private static func rowStatistics<Value: BinaryFloatingPoint>(_ values: [Value]) -> [xent_row_stat] {
+        (0..<(values.count / statCount)).map { row in
+            let first = statCount * row
+            return xent_row_stat(
                 lse: Double(values[first + 5]), max: Double(values[first]), log_sum: Double(values[first + 1]),
                 target_logit: Double(values[first + 2]), smooth: Double(values[first + 3]),
                 mass: Double(values[first + 4]))
         }
-        try rowStats.withUnsafeBufferPointer { try consume(rows, $0) }
     }
 
     /// Runs `body` over whole `outer` blocks small enough for one allocation, halving the chunk and
