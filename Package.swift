@@ -47,14 +47,12 @@ let package = Package(
         // libFuzzer target for the .npy reader and the option validation (see README, Fuzzing); built
         // without -DFUZZING it replays corpus files given as arguments.
         .executableTarget(name: "xent-fuzz", dependencies: ["CrossEntropy", "NPY"], path: "Fuzz/xent-fuzz"),
+        // The PyTorch fixtures and their manifest, shared by the library's and the command line's tests.
+        .target(name: "FixtureManifest", path: "Tests/FixtureManifest", exclude: ["Fixtures"]),
         .testTarget(name: "OpenCLHostTests", dependencies: ["OpenCLHost"]),
         .testTarget(name: "NPYTests", dependencies: ["NPY"], exclude: ["FuzzCorpus"]),
-        .testTarget(
-            name: "CrossEntropyTests",
-            dependencies: ["CrossEntropy", "NPY"],
-            exclude: ["Fixtures"]
-        ),
-        .testTarget(name: "xentTests", dependencies: ["NPY"]),
+        .testTarget(name: "CrossEntropyTests", dependencies: ["CrossEntropy", "NPY", "FixtureManifest"]),
+        .testTarget(name: "xentTests", dependencies: ["NPY", "FixtureManifest"]),
     ],
     swiftLanguageModes: [.v6]
 )

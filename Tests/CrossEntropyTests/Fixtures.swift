@@ -1,43 +1,18 @@
 import CrossEntropy
+import FixtureManifest
 import Foundation
 import NPY
 import Testing
 
-/// One PyTorch 2.15 case from `Fixtures/` (format in `Fixtures/README.md`).
-struct Fixture: Decodable, Sendable, CustomTestStringConvertible {
-    let name: String
-    let reduction: String
-    let ignoreIndex: Int
-    let labelSmoothing: Double
-    let weight: Bool
-    let targetKind: String
-    let logitsDType: String
-    let shape: [Int]
-    let error: Bool
-    let grad: Bool?
+/// One PyTorch 2.15 case (`Tests/FixtureManifest`), with what the library's tests need of it.
+typealias Fixture = FixtureCase
 
-    enum CodingKeys: String, CodingKey {
-        case name, reduction, weight, shape, error, grad
-        case ignoreIndex = "ignore_index"
-        case labelSmoothing = "label_smoothing"
-        case targetKind = "target_kind"
-        case logitsDType = "logits_dtype"
-    }
+extension FixtureCase: CustomTestStringConvertible {
+    /// Each case shows by its name.
+    public var testDescription: String { name }
+}
 
-    var testDescription: String { name }
-
-    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
-
-    /// Every case of the manifest.
-    static let all: [Fixture] = {
-        let data = try! Data(contentsOf: folder.appendingPathComponent("manifest.json"))
-        return try! JSONDecoder().decode([Fixture].self, from: data)
-    }()
-
-    func path(_ file: String) -> String {
-        Fixture.folder.appendingPathComponent(name).appendingPathComponent(file).path
-    }
-
+extension FixtureCase {
     func file(_ name: String) throws -> NPYFile { try NPYFile(path: path(name)) }
 
     var options: CrossEntropyOptions {

@@ -1,3 +1,4 @@
+import FixtureManifest
 import Foundation
 import Testing
 

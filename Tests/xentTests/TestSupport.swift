@@ -1,35 +1,17 @@
+import FixtureManifest
 import Foundation
 import NPY
 import Testing
 
-/// One case of the PyTorch fixtures, as `manifest.json` lists it.
-struct FixtureCase: Decodable, Sendable, CustomTestStringConvertible {
-    var name: String
-    var reduction: String
-    var ignoreIndex: Int
-    var labelSmoothing: Double
-    var weight: Bool
-    var targetKind: String
-    var logitsDType: String
-    var shape: [Int]
-    var error: Bool
-    var grad: Bool?
+extension FixtureCase: CustomTestStringConvertible {
+    /// Each case shows by its name.
+    public var testDescription: String { name }
+}
 
-    enum CodingKeys: String, CodingKey {
-        case name, reduction, weight, shape, error, grad
-        case ignoreIndex = "ignore_index"
-        case labelSmoothing = "label_smoothing"
-        case targetKind = "target_kind"
-        case logitsDType = "logits_dtype"
-    }
-
-    var testDescription: String { name }
-
-    /// The case's folder.
-    var folder: String { Fixtures.folder + "/" + name }
-
-    /// `folder/file`.
-    func file(_ file: String) -> String { folder + "/" + file }
+/// What the command-line tests need of a fixture case.
+extension FixtureCase {
+    /// The path of `file` in the case's folder.
+    func file(_ file: String) -> String { path(file) }
 
     /// `xent loss` with the case's inputs and options on `device`, then `extra`.
     func lossArguments(device: String, _ extra: [String] = []) -> [String] {
@@ -61,23 +43,13 @@ struct FixtureCase: Decodable, Sendable, CustomTestStringConvertible {
     var outputDType: NPYDType { logitsDType == "float64" ? .float64 : .float32 }
 }
 
-/// The PyTorch fixtures in `Tests/CrossEntropyTests/Fixtures`.
+/// The PyTorch fixtures in `Tests/FixtureManifest/Fixtures`.
 enum Fixtures {
-    /// `../CrossEntropyTests/Fixtures` from this file's folder.
-    static let folder: String = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()
-        .deletingLastPathComponent()
-        .appendingPathComponent("CrossEntropyTests/Fixtures")
-        .path
+    /// The folder holding every case.
+    static let folder: String = FixtureCase.folder.path
 
     /// Every case in `manifest.json`.
-    static func all() throws -> [FixtureCase] {
-        let path = folder + "/manifest.json"
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw HarnessError("cannot read the fixture manifest \(path)")
-        }
-        return try JSONDecoder().decode([FixtureCase].self, from: data)
-    }
+    static func all() throws -> [FixtureCase] { FixtureCase.all }
 
     /// Valid cases reduced with mean or sum.
     static func reducedCases() throws -> [FixtureCase] {
