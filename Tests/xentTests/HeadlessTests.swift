@@ -59,3 +59,37 @@ import Testing
         #expect(result.stdout.components(separatedBy: "1.7603").count - 1 >= 3, "\(result)")
     }
 }
+
+/// `xent` where an OpenCL platform exists but offers no device (PoCL with `POCL_DEVICES` naming no
+/// driver it has). Only where PoCL is the platform (as in CI); elsewhere there is nothing to simulate.
+@Suite(.enabled(if: try PoCLPresence.isPresent()))
+struct PlatformWithoutDevicesTests {
+    static func run(_ arguments: [String]) throws -> XentResult {
+        try XentProcess.run(
+            arguments, environment: ["POCL_DEVICES": "no-such-driver", "XENT_DEVICE": nil])
+    }
+
+    @Test func devicesSaysThereIsNoDevice() throws {
+        let result = try Self.run(["devices"])
+        try #require(result.status == 0, "\(result)")
+        #expect(
+            result.stdout.contains("OpenCL: OpenCL platforms found, but no devices"), "\(result)")
+        #expect(result.stdoutLines.contains { $0.hasPrefix("* cpu") }, "\(result)")
+    }
+
+    @Test func autoUsesTheCPUAndOpenCLIsRefused() throws {
+        let auto = try Self.run(HeadlessTests.seedArguments)
+        #expect(auto.status == 0 && auto.stdout.hasPrefix("1.76029"), "\(auto)")
+        let refused = try Self.run(HeadlessTests.seedArguments + ["--device", "opencl"])
+        expectRefusal(refused, "--device opencl on a platform without devices")
+        #expect(refused.stderr.contains("no devices"), "\(refused)")
+    }
+}
+
+/// Whether the OpenCL platform is PoCL, whose `POCL_DEVICES` can hide every device.
+enum PoCLPresence {
+    static func isPresent() throws -> Bool {
+        try OpenCLPresence.shouldRun(on: "opencl")
+            && XentProcess.run(["devices"]).stdout.contains("Portable Computing Language")
+    }
+}
