@@ -130,7 +130,7 @@ struct CallOutcomes: Sendable {
 }
 
 /// One seeded call of one kind on finite values: a shape ((N, C) with C up to 3000, K-dim or unbatched), a
-/// type, options and a target, checked against `TorchReference` computed by the caller's task or thread.
+/// type, options and a target, checked against `Reference` computed by the caller's task or thread.
 struct MixedCall {
     enum Operation: CaseIterable {
         case loss, lossAndGradient, inPlaceGradient, logSumExp, softmax, logSoftmax
@@ -174,7 +174,7 @@ struct MixedCall {
         default:
             shape = [Int.random(in: 1...3000, using: &random)]
         }
-        let layout = TorchReference(shape: shape, logits: [], target: nil, options: .init())
+        let layout = Reference(shape: shape, logits: [])
         let scale = [1.0, 3, 10].randomElement(using: &random)!
         let values = (0..<shape.reduce(1, *)).map { _ in Double.random(in: -scale...scale, using: &random) }
         logits = isDouble ? values : values.map { Double(Float($0)) }
@@ -223,9 +223,8 @@ struct MixedCall {
     private func run<T: LogitsScalar>(
         _: T.Type, on engine: CrossEntropyEngine, rtol: Double, atol: Double
     ) throws -> String? {
-        let target: TorchReference.Target? =
-            if let probabilities { .probabilities(probabilities) } else { targets.map { .classIndices($0) } }
-        let reference = TorchReference(shape: shape, logits: logits, target: target, options: options)
+        let reference = Reference(
+            shape: shape, logits: logits, targets: targets, probabilities: probabilities, options: options)
         let x = Tensor(shape: shape, scalars: logits.map { T($0) })
         let libraryTarget: CrossEntropyTarget<T> =
             if let probabilities {

@@ -162,11 +162,11 @@ import Testing
         let cpuNLL = try cpu.nllLoss(x, target: target, options: none).scalars
         #expect(nll == cpuNLL, "\(shape) on \(device): nllLoss (a gather) differs from the cpu")
 
-        let layout = TorchReference(shape: shape, logits: [], target: nil, options: .init())
+        let layout = Reference(shape: shape, logits: [])
         for row in seamRows {
             let values = (0..<layout.classes).map { Double(logits[layout.index(row: row, clazz: $0)]) }
-            let expected = TorchReference(
-                shape: [layout.classes], logits: values, target: .classIndices([targets[row]]), options: none
+            let expected = Reference(
+                shape: [layout.classes], logits: values, targets: [targets[row]], options: none
             ).loss()[0]
             #expect(
                 isClose(Double(clRows[row]), expected, rtol: 1e-5, atol: 1e-6),

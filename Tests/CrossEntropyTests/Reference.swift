@@ -1,8 +1,26 @@
 import CrossEntropy
 import Foundation
 
-/// A plain float64 cross-entropy written from PyTorch's definition, independent of the library's
-/// kernels: the reference the backends are checked against.
+/// A plain float64 cross-entropy computed as PyTorch computes it, step by step, independent of the
+/// library's kernels: the reference the backends are checked against. Special values follow PyTorch's
+/// rules by plain IEEE arithmetic:
+///
+/// - `log_softmax` of a row is `(x − max) − log Σ exp(x − max)`, and NaN everywhere when the row holds a NaN
+///   or has no finite maximum (+inf gives inf − inf, a row of −inf gives −inf + inf). Keeping `x − max` apart
+///   from the log-sum keeps a row of ties at ±1e30 exact, where `max + log Σ` would round the log-sum away.
+/// - `logsumexp` of a row is `max + log Σ exp(x − max)`: NaN with a NaN, +inf with +inf, −inf for a row
+///   of −inf.
+/// - The loss is `−w_y·lp_y`, with smoothing `(1 − ε)·(−w_y·lp_y) + ε/C·(−Σ_c w_c·lp_c)`; with probabilities
+///   `−Σ_c lp_c·q'_c·w_c` with `q' = (1 − ε)·q + ε/C`. So −inf at the target is +inf, −inf elsewhere is harmless
+///   without smoothing and +inf with it, and a zero weight (or probability) meeting −inf is NaN.
+/// - Ignored rows contribute 0 and are not counted; `mean` divides by the kept rows' total weight (by the
+///   row count for probabilities), so a mean over nothing is 0/0 = NaN.
+/// - The gradient is PyTorch's backward: `g = d loss / d lp`, then `g − exp(lp)·Σ g`. One documented
+///   difference: the library zeroes an ignored row's gradient (`CrossEntropyOptions.ignoreIndex`), where
+///   PyTorch's log_softmax backward gives `0 − exp(NaN)·0 = NaN` for an ignored row whose log-softmax is NaN.
+///
+/// Each row's maximum and log-sum are computed once, so a row costs O(C) and rows of thousands of
+/// classes are cheap.
 struct Reference {
     var shape: [Int]
     var logits: [Double]
@@ -14,52 +32,105 @@ struct Reference {
     var outer: Int { shape.count == 1 ? 1 : shape[0] }
     var inner: Int { shape.count <= 2 ? 1 : shape.dropFirst(2).reduce(1, *) }
     var rows: Int { outer * inner }
+    /// The shape of per-row values: the loss for `none`, the targets, the logsumexp.
+    var rowShape: [Int] { shape.count == 1 ? [] : [shape[0]] + shape.dropFirst(2) }
 
     func index(row: Int, clazz: Int) -> Int {
         (row / inner) * classes * inner + clazz * inner + row % inner
     }
 
-    func logSumExp(row: Int) -> Double {
-        let values = (0..<classes).map { logits[index(row: row, clazz: $0)] }
-        let m = values.max() ?? -.infinity
-        guard m.isFinite else { return m == -.infinity ? -.infinity : .nan }
-        return m + log(values.map { exp($0 - m) }.reduce(0, +))
-    }
-
-    func logSoftmax(row: Int, clazz: Int) -> Double {
-        logits[index(row: row, clazz: clazz)] - logSumExp(row: row)
-    }
-
     func weight(_ c: Int) -> Double { options.weight?[c] ?? 1 }
 
-    /// Per-row losses and the divisor of `mean`.
+    /// One row of `values` (laid out like the logits).
+    private func rowValues(_ values: [Double], row: Int) -> [Double] {
+        let classes = classes
+        let inner = inner
+        let base = (row / inner) * classes * inner + row % inner
+        var result = [Double]()
+        result.reserveCapacity(classes)
+        for clazz in 0..<classes {
+            result.append(values[base + clazz * inner])
+        }
+        return result
+    }
+
+    /// A row's maximum and `log Σ exp(x − max)`, computed once; `nil` when the row holds a NaN.
+    private func statistics(_ x: [Double]) -> (max: Double, logSum: Double)? {
+        if x.contains(where: \.isNaN) { return nil }
+        guard let m = x.max() else { return (-.infinity, -.infinity) }
+        guard m.isFinite else { return (m, .nan) }
+        var sum = 0.0
+        for value in x {
+            sum += exp(value - m)
+        }
+        return (m, log(sum))
+    }
+
+    /// `torch.logsumexp` of one row: NaN with a NaN, +inf with +inf, −inf for a row of −inf.
+    func logSumExp(row: Int) -> Double {
+        guard let (m, logSum) = statistics(rowValues(logits, row: row)) else { return .nan }
+        return m.isInfinite ? m : m + logSum
+    }
+
+    /// `torch.log_softmax` of one row: `(x − max) − log Σ`.
+    func logSoftmax(row: Int) -> [Double] {
+        let x = rowValues(logits, row: row)
+        guard let (m, logSum) = statistics(x), m.isFinite else {
+            return [Double](repeating: .nan, count: x.count)
+        }
+        return x.map { ($0 - m) - logSum }
+    }
+
+    /// One element of `torch.log_softmax` (O(C): prefer `logSoftmax(row:)` for a whole row).
+    func logSoftmax(row: Int, clazz: Int) -> Double {
+        logSoftmax(row: row)[clazz]
+    }
+
+    /// `torch.softmax` of one row: `exp(log_softmax)`.
+    func softmax(row: Int) -> [Double] {
+        logSoftmax(row: row).map { exp($0) }
+    }
+
+    /// The smoothed probability target of one element.
+    private func smoothed(_ q: Double) -> Double {
+        let epsilon = options.labelSmoothing
+        return epsilon > 0 ? q * (1 - epsilon) + epsilon / Double(classes) : q
+    }
+
+    /// Per-row losses (0 when ignored) and the divisor of `mean`.
     func rowLosses() -> (losses: [Double], divisor: Double) {
         let epsilon = options.labelSmoothing
-        var losses: [Double] = []
+        let classes = classes
+        var losses = [Double](repeating: 0, count: rows)
         var divisor = 0.0
         for row in 0..<rows {
-            let lp = (0..<classes).map { logSoftmax(row: row, clazz: $0) }
             if let probabilities {
-                var loss = 0.0
-                for c in 0..<classes {
-                    let q = (1 - epsilon) * probabilities[index(row: row, clazz: c)] + epsilon / Double(classes)
-                    loss -= weight(c) * q * lp[c]
+                let lp = logSoftmax(row: row)
+                let q = rowValues(probabilities, row: row)
+                var sum = 0.0
+                for clazz in 0..<classes {
+                    sum += lp[clazz] * smoothed(q[clazz]) * weight(clazz)
                 }
-                losses.append(loss)
+                losses[row] = -sum
                 divisor += 1
                 continue
             }
-            let y = Int(targets![row])
-            if y == options.ignoreIndex {
-                losses.append(0)
-                continue
-            }
-            var loss = -(1 - epsilon) * weight(y) * lp[y]
+            guard let targets else { preconditionFailure("a loss needs a target") }
+            let y = targets[row]
+            if y == Int64(options.ignoreIndex) { continue }
+            let lp = logSoftmax(row: row)
+            let wy = weight(Int(y))
+            let nll = -lp[Int(y)] * wy
             if epsilon > 0 {
-                loss -= epsilon / Double(classes) * (0..<classes).map { weight($0) * lp[$0] }.reduce(0, +)
+                var smooth = 0.0
+                for clazz in 0..<classes {
+                    smooth += lp[clazz] * weight(clazz)
+                }
+                losses[row] = (1 - epsilon) * nll + epsilon / Double(classes) * -smooth
+            } else {
+                losses[row] = nll
             }
-            losses.append(loss)
-            divisor += weight(y)
+            divisor += wy
         }
         return (losses, divisor)
     }
@@ -93,6 +164,47 @@ struct Reference {
             copy.logits[i] = logits[i]
             return (up - down) / (2 * step)
         }
+    }
+
+    /// d loss / d logits (for `none`, of the upstream-weighted sum), by PyTorch's backward formulas; an
+    /// ignored row's gradient is 0, as the library gives.
+    func gradient(upstream: UpstreamGradient) -> [Double] {
+        let epsilon = options.labelSmoothing
+        let classes = classes
+        let divisor = options.reduction == .mean ? rowLosses().divisor : 1
+        var gradient = [Double](repeating: 0, count: logits.count)
+        for row in 0..<rows {
+            let scale: Double
+            switch (options.reduction, upstream) {
+            case (.none, .elements(let values)): scale = values[row]
+            case (.mean, .scalar(let value)): scale = value / divisor
+            case (_, .scalar(let value)): scale = value
+            default: preconditionFailure("upstream \(upstream) does not fit reduction \(options.reduction)")
+            }
+            var g = [Double](repeating: 0, count: classes)
+            if let probabilities {
+                let q = rowValues(probabilities, row: row)
+                for clazz in 0..<classes {
+                    g[clazz] = -(scale * smoothed(q[clazz]) * weight(clazz))
+                }
+            } else {
+                guard let targets else { preconditionFailure("a gradient needs a target") }
+                let y = targets[row]
+                if y == Int64(options.ignoreIndex) { continue }
+                g[Int(y)] -= weight(Int(y)) * (epsilon > 0 ? scale * (1 - epsilon) : scale)
+                if epsilon > 0 {
+                    for clazz in 0..<classes {
+                        g[clazz] -= epsilon / Double(classes) * scale * weight(clazz)
+                    }
+                }
+            }
+            let lp = logSoftmax(row: row)
+            let total = g.reduce(0, +)
+            for clazz in 0..<classes {
+                gradient[index(row: row, clazz: clazz)] = g[clazz] - exp(lp[clazz]) * total
+            }
+        }
+        return gradient
     }
 }
 
