@@ -4,6 +4,8 @@
 //   ACC, VEC     accumulation scalar and its vector (LANES lanes)
 //   LOAD, STORE  vector load/store from/to STORAGE
 //   VEXP, VMAX   vector exp and max
+//   VEXP_SUM     vector exp for terms that are only summed (may round results below 2^-126 up)
+//   TRANSPOSE    transpose of LANES vectors (XENT_TRANSPOSE16 or XENT_TRANSPOSE8)
 //   SEXP, SLOG   scalar exp and log of ACC
 //   LOWEST       the most negative finite ACC: the running max starts there, so -inf lanes give no NaN
 
@@ -139,16 +141,16 @@ XENT_INLINE FN(state) FN(scan_two_pass)(const STORAGE *x, const STORAGE *q, cons
                 __builtin_prefetch(x + classes + c + LANES);
                 __builtin_prefetch(x + classes + c + 3 * LANES);
             }
-            s += VEXP(LOAD(x + c) - m);
-            s1 += VEXP(LOAD(x + c + LANES) - m);
-            s2 += VEXP(LOAD(x + c + 2 * LANES) - m);
-            s3 += VEXP(LOAD(x + c + 3 * LANES) - m);
+            s += VEXP_SUM(LOAD(x + c) - m);
+            s1 += VEXP_SUM(LOAD(x + c + LANES) - m);
+            s2 += VEXP_SUM(LOAD(x + c + 2 * LANES) - m);
+            s3 += VEXP_SUM(LOAD(x + c + 3 * LANES) - m);
         }
         s += (s1 + s2) + s3;
     }
     for (; c + LANES <= classes; c += LANES) {
         VEC xm = LOAD(x + c) - m;
-        s += VEXP(xm);
+        s += VEXP_SUM(xm);
         if (smooth) {
             VEC v = FN(vector_weight)(q, w, c, qa, qb);
             d += v * xm;
@@ -258,16 +260,32 @@ XENT_INLINE xent_row_stat FN(row_stat)(const xent_rows *rows, int64_t row, FN(no
     return stat;
 }
 
-/// Rows with few classes, LANES rows at a time with one row per lane: the block is transposed in
-/// registers-sized pieces so that every vector operation serves LANES rows (for contiguous rows without
-/// smoothing terms, classes <= XENT_SMALL_CLASSES).
-XENT_INLINE void FN(small_row_block)(const xent_rows *rows, int64_t row0, xent_row_stat *stats) {
-    const int64_t classes = rows->classes;
+/// Rows with few classes, LANES rows at a time with one row per lane: the block is transposed so that
+/// every vector operation serves LANES rows (for contiguous rows without smoothing terms, classes <=
+/// XENT_SMALL_CLASSES). A class count that is a multiple of LANES is transposed a square of vectors at
+/// a time in registers, any other one element by element.
+/// `classes` is a constant where the caller passes one: the loops unroll and the block stays in
+/// registers.
+XENT_INLINE void FN(small_row_block)(const xent_rows *rows, int64_t classes, int64_t row0, xent_row_stat *stats) {
     const STORAGE *x = (const STORAGE *)rows->logits + row0 * classes;
     VEC columns[XENT_SMALL_CLASSES];
-    for (int64_t c = 0; c < classes; c++) {
-        for (int lane = 0; lane < LANES; lane++) {
-            columns[c][lane] = (ACC)x[lane * classes + c];
+    // Fetch the block 8 blocks ahead: each block is computed long enough for the hardware prefetcher
+    // alone to fall behind.
+    const char *ahead = (const char *)(x + 8 * LANES * classes);
+    for (int64_t offset = 0; offset < LANES * classes * (int64_t)sizeof(STORAGE); offset += 64) {
+        __builtin_prefetch(ahead + offset);
+    }
+    if (classes % LANES == 0) {
+        for (int64_t c = 0; c < classes; c += LANES) {
+#define XENT_ROW_PIECE(lane) LOAD(x + (lane) * classes + c)
+            TRANSPOSE(columns + c, XENT_ROW_PIECE);
+#undef XENT_ROW_PIECE
+        }
+    } else {
+        for (int64_t c = 0; c < classes; c++) {
+            for (int lane = 0; lane < LANES; lane++) {
+                columns[c][lane] = (ACC)x[lane * classes + c];
+            }
         }
     }
     VEC m = (VEC)LOWEST;
@@ -276,7 +294,16 @@ XENT_INLINE void FN(small_row_block)(const xent_rows *rows, int64_t row0, xent_r
     }
     VEC s = (VEC)0;
     for (int64_t c = 0; c < classes; c++) {
-        s += VEXP(columns[c] - m);
+        s += VEXP_SUM(columns[c] - m);
+    }
+    // A lane whose maximum stayed LOWEST may hold no element equal to it (only -inf and NaN): its sum
+    // lacks the term 1 that VEXP_SUM relies on, so it is summed again exactly (0 for a row of -inf).
+    if (__builtin_reduce_or((m == (VEC)LOWEST) != 0)) {
+        VEC exact = (VEC)0;
+        for (int64_t c = 0; c < classes; c++) {
+            exact += VEXP(columns[c] - m);
+        }
+        s = m == (VEC)LOWEST ? exact : s;
     }
     const VEC logSums = VLOG(s);
     for (int lane = 0; lane < LANES; lane++) {
@@ -297,7 +324,11 @@ XENT_INLINE void FN(statistics)(const xent_rows *rows, int64_t begin, int64_t en
     int64_t row = begin;
     if (rows->inner == 1 && rows->classes <= XENT_SMALL_CLASSES && !rows->accumulate_smooth) {
         for (; row + LANES <= end; row += LANES) {
-            FN(small_row_block)(rows, row, stats + (row - begin));
+            if (rows->classes == LANES) {
+                FN(small_row_block)(rows, LANES, row, stats + (row - begin));
+            } else {
+                FN(small_row_block)(rows, rows->classes, row, stats + (row - begin));
+            }
         }
     }
     for (; row < end; row++) {
@@ -440,18 +471,24 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     return 1;
 }
 
-XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs, int64_t begin, int64_t end,
-                        xent_row_stat *stats) {
+/// A row of scratch for the fused gradient path, or NULL when these rows and outputs do not take it
+/// (only float and double gradients of contiguous rows with class-index targets that fit in cache).
+XENT_INLINE ACC *FN(fused_scratch)(const xent_rows *rows, const xent_outputs *outputs) {
+    const int64_t classes = rows->classes;
+    if (outputs->kind == XENT_OUTPUT_GRADIENT && !rows->probabilities && rows->inner == 1 && classes > 0 &&
+        sizeof(STORAGE) == sizeof(ACC) && classes * (int64_t)sizeof(STORAGE) <= XENT_CACHED_ROW_BYTES) {
+        return (ACC *)malloc((size_t)classes * sizeof(ACC));
+    }
+    return NULL;
+}
+
+/// Statistics and outputs of rows [begin, end); `scratch` from FN(fused_scratch).
+XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs, ACC *scratch, int64_t begin,
+                             int64_t end, xent_row_stat *stats) {
     const int64_t classes = rows->classes, inner = rows->inner;
     const ACC *w = (const ACC *)rows->weight;
     const ACC eps = (ACC)rows->label_smoothing;
     const ACC qa = 1 - eps, qb = classes > 0 ? eps / (ACC)classes : 0;
-    // Float and double rows that fit in cache take the fused path, with a row of scratch.
-    ACC *scratch = NULL;
-    if (outputs->kind == XENT_OUTPUT_GRADIENT && !rows->probabilities && inner == 1 && classes > 0 &&
-        sizeof(STORAGE) == sizeof(ACC) && classes * (int64_t)sizeof(STORAGE) <= XENT_CACHED_ROW_BYTES) {
-        scratch = (ACC *)malloc((size_t)classes * sizeof(ACC));
-    }
     const int fusable = scratch != NULL;
     for (int64_t row = begin; row < end; row++) {
         const int64_t base = FN(row_base)(row, classes, inner);
@@ -499,10 +536,30 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
         }
         }
     }
+}
+
+/// Rows [begin, end) in blocks whose statistics stay in L1, each folded into `results` as it is done.
+XENT_INLINE double FN(run)(const xent_rows *rows, const xent_outputs *outputs, const xent_row_results *results,
+                           int64_t begin, int64_t end) {
+    xent_row_stat stats[XENT_FOLD_ROWS];
+    ACC *scratch = outputs ? FN(fused_scratch)(rows, outputs) : NULL;
+    xent_fold fold = {0, 0};
+    for (int64_t first = begin; first < end; first += XENT_FOLD_ROWS) {
+        const int64_t last = end - first > XENT_FOLD_ROWS ? first + XENT_FOLD_ROWS : end;
+        if (outputs) {
+            FN(outputs)(rows, outputs, scratch, first, last, stats);
+        } else {
+            FN(statistics)(rows, first, last, stats);
+        }
+        fold_rows(&fold, results, first, stats, last - first);
+    }
     free(scratch);
 #if defined(__x86_64__)
-    __builtin_ia32_sfence();  // order the streamed stores before the caller reads the gradient
+    if (outputs) {
+        __builtin_ia32_sfence();  // order the streamed stores before the caller reads the outputs
+    }
 #endif
+    return fold_total(fold);
 }
 
 #undef FN

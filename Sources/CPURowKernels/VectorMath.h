@@ -74,6 +74,31 @@ XENT_INLINE xent_vf xent_exp_vf(xent_vf x) {
     return p * f1 * f2;
 }
 
+// exp(x) for float lanes whose results are only summed into a total of at least 1 (the terms
+// exp(x - max) of a row, whose maximum contributes 1): arguments below -87.3 give 2^-126 instead of a
+// smaller number, which changes such a sum by less than 2^-100 of itself, so every result is normal
+// and 2^n is added to the exponent without a check. The degree-5 polynomial of ARM's
+// optimized-routines (about 2 ulp) on the same range reduction. exp(-inf) is 2^-126 and NaN stays NaN.
+XENT_INLINE xent_vf xent_exp_sum_vf(xent_vf x) {
+    const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+    x = x < -87.3f ? -87.3f : x;        // a comparison with NaN is false: NaN stays
+    xent_vf t = x * 1.44269504088896341f + shifter;
+    xent_vf n = t - shifter;
+    xent_vi ti;
+    memcpy(&ti, &t, sizeof t);  // n sits in the low bits, so ti << 23 is n << 23
+    xent_vf r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    xent_vf r2 = r * r;
+    xent_vf p = 0x1.0e4020p-7f * r + 0x1.573e2ep-5f;
+    xent_vf q = 0x1.555e66p-3f * r + 0x1.fffdb6p-2f;
+    q = p * r2 + q;
+    xent_vf poly = q * r2 + 0x1.ffffecp-1f * r;
+    xent_vi scaleBits = (ti << 23) + 0x3f800000;
+    xent_vf scale;
+    memcpy(&scale, &scaleBits, sizeof scale);
+    return poly * scale + scale;
+}
+
 // log(x) for float lanes (Cephes' logf: x = 2^e m with m in [sqrt(1/2), sqrt(2)), a degree-9
 // polynomial in m - 1, about 1 ulp). log(0) = -inf, log(+inf) = +inf, NaN stays NaN; subnormal and
 // negative arguments, which the kernels never pass, are not handled.
@@ -150,6 +175,8 @@ XENT_INLINE xent_vd xent_log_vd(xent_vd x) {
     return x;
 }
 
+#define XENT_ARGS(...) __VA_ARGS__
+
 // Horizontal reductions by halving. The maximum skips NaN lanes like xent_max_*.
 typedef float xent_vf8 __attribute__((ext_vector_type(8)));
 typedef float xent_vf4 __attribute__((ext_vector_type(4)));
@@ -182,6 +209,46 @@ XENT_INLINE double xent_hmax_vd(xent_vd v) {
     double c = a[1] > a[0] ? a[1] : a[0], d = a[3] > a[2] ? a[3] : a[2];
     return d > c ? d : c;
 }
+
+// Transposes of a square block of vectors into `block` (row i, lane j becomes row j, lane i), row i
+// of the input being `in(i)`: at each level b, every pair of rows (i, i + b) swaps its off-diagonal
+// b-wide blocks. The first level takes its rows straight from `in`, so no copy of the block is made.
+#define XENT_SWAP_BLOCKS(rows, in, count, b, lo, hi)                        \
+    for (int i = 0; i < (count); i++) {                                     \
+        if ((i & (b)) == 0) {                                               \
+            const __typeof__(rows[0]) top = in(i), bottom = in(i + (b));    \
+            rows[i] = __builtin_shufflevector(top, bottom, lo);             \
+            rows[i + (b)] = __builtin_shufflevector(top, bottom, hi);       \
+        }                                                                   \
+    }
+#define XENT_IN_PLACE(k) xent_block_[k]
+
+#define XENT_TRANSPOSE16(block, in)                                                                                \
+    do {                                                                                                           \
+        __typeof__(&(block)[0]) xent_block_ = (block);                                                             \
+        XENT_SWAP_BLOCKS(xent_block_, in, 16, 8, XENT_ARGS(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), \
+                         XENT_ARGS(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))                  \
+        XENT_SWAP_BLOCKS(xent_block_, XENT_IN_PLACE, 16, 4,                                                        \
+                         XENT_ARGS(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),                      \
+                         XENT_ARGS(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))                    \
+        XENT_SWAP_BLOCKS(xent_block_, XENT_IN_PLACE, 16, 2,                                                        \
+                         XENT_ARGS(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),                      \
+                         XENT_ARGS(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))                    \
+        XENT_SWAP_BLOCKS(xent_block_, XENT_IN_PLACE, 16, 1,                                                        \
+                         XENT_ARGS(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),                     \
+                         XENT_ARGS(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))                     \
+    } while (0)
+
+#define XENT_TRANSPOSE8(block, in)                                                                             \
+    do {                                                                                                       \
+        __typeof__(&(block)[0]) xent_block_ = (block);                                                         \
+        XENT_SWAP_BLOCKS(xent_block_, in, 8, 4, XENT_ARGS(0, 1, 2, 3, 8, 9, 10, 11),                           \
+                         XENT_ARGS(4, 5, 6, 7, 12, 13, 14, 15))                                                \
+        XENT_SWAP_BLOCKS(xent_block_, XENT_IN_PLACE, 8, 2, XENT_ARGS(0, 1, 8, 9, 4, 5, 12, 13),                \
+                         XENT_ARGS(2, 3, 10, 11, 6, 7, 14, 15))                                                \
+        XENT_SWAP_BLOCKS(xent_block_, XENT_IN_PLACE, 8, 1, XENT_ARGS(0, 8, 2, 10, 4, 12, 6, 14),               \
+                         XENT_ARGS(1, 9, 3, 11, 5, 13, 7, 15))                                                 \
+    } while (0)
 
 XENT_INLINE xent_vf xent_load_f16(const _Float16 *p) {
     xent_vh h;

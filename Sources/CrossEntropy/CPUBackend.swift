@@ -8,7 +8,7 @@ import Dispatch
 #endif
 
 /// The fallback that needs no OpenCL: the C row kernels (one build per ISA, picked at load time) over
-/// all cores, each thread taking one contiguous slab of rows.
+/// all cores, each thread taking one contiguous slab of rows and folding its rows' statistics itself.
 struct CPUBackend: RowBackend {
     /// Worker threads: the number of online cores.
     let threads: Int
@@ -23,36 +23,22 @@ struct CPUBackend: RowBackend {
     func unsupportedReason(for dtype: LogitsDType) -> String? { nil }
 
     func run<T: LogitsScalar>(
-        _ batch: RowBatch<T>, output: RowOutput<T>?, consume: RowStatisticsConsumer
-    ) throws {
-        let layout = batch.layout
-        let rowsPerChunk = Self.rowsPerChunk(layout, elementBytes: MemoryLayout<T>.stride)
-        var stats = [xent_row_stat](repeating: xent_row_stat(), count: min(rowsPerChunk, layout.rows))
+        _ batch: RowBatch<T>, output: RowOutput<T>?, results: UnsafePointer<xent_row_results>
+    ) throws -> Double {
         let dtype = T.dtype.cDType
-        var first = 0
-        while first < layout.rows {
-            let chunk = first..<min(first + rowsPerChunk, layout.rows)
-            try stats.withUnsafeMutableBufferPointer { statsBuffer in
-                batch.withRows { rows in
-                    withUnsafePointer(to: rows) { rowsPointer in
-                        forEachSlab(of: chunk, classes: layout.classes) { slab in
-                            let out = statsBuffer.baseAddress! + (slab.lowerBound - chunk.lowerBound)
-                            if let output {
-                                withOutputs(output) { outputs in
-                                    xent_row_outputs(
-                                        dtype, rowsPointer, outputs, Int64(slab.lowerBound), Int64(slab.upperBound), out
-                                    )
-                                }
-                            } else {
-                                xent_row_statistics(
-                                    dtype, rowsPointer, Int64(slab.lowerBound), Int64(slab.upperBound), out)
-                            }
-                        }
+        return batch.withRows { rows in
+            withUnsafePointer(to: rows) { rowsPointer in
+                sumOverSlabs(of: batch.layout.rows, classes: batch.layout.classes) { slab in
+                    guard let output else {
+                        return xent_run_rows(
+                            dtype, rowsPointer, nil, results, Int64(slab.lowerBound), Int64(slab.upperBound))
+                    }
+                    return withOutputs(output) { outputs in
+                        xent_run_rows(
+                            dtype, rowsPointer, outputs, results, Int64(slab.lowerBound), Int64(slab.upperBound))
                     }
                 }
-                try consume(chunk, UnsafeBufferPointer(rebasing: statsBuffer[..<chunk.count]))
             }
-            first = chunk.upperBound
         }
     }
 
@@ -68,38 +54,32 @@ struct CPUBackend: RowBackend {
         }
     }
 
-    /// About 16 MiB of logits per chunk, and at most 65,536 rows, in whole `inner` blocks, so the
-    /// statistics stay small.
-    static func rowsPerChunk(_ layout: RowLayout, elementBytes: Int) -> Int {
-        let rowBytes = max(1, layout.classes * elementBytes)
-        let rows = min(1 << 16, max(1, (16 << 20) / rowBytes))
-        let inner = max(layout.inner, 1)
-        return max(inner, rows / inner * inner)
-    }
-
-    /// Splits `rows` into one contiguous slab per thread and runs them in parallel; small work stays on
-    /// the calling thread.
-    private func forEachSlab(of rows: Range<Int>, classes: Int, _ body: (Range<Int>) -> Void) {
-        let work = rows.count * max(classes, 1)
-        let slabs = min(threads, rows.count, max(1, work / 32_768))
-        guard slabs > 1 else { return body(rows) }
-        // concurrentPerform returns only after every iteration has finished, so `body` does not outlive
-        // this call, and the slabs are disjoint: sharing it across the workers is safe.
-        nonisolated(unsafe) let body = body
-        DispatchQueue.concurrentPerform(iterations: slabs) { slab in
-            let begin = rows.lowerBound + rows.count * slab / slabs
-            let end = rows.lowerBound + rows.count * (slab + 1) / slabs
-            body(begin..<end)
+    /// Splits `0..<rows` into one contiguous slab per thread, runs them in parallel and adds up what
+    /// they return, in slab order; small work stays on the calling thread.
+    private func sumOverSlabs(of rows: Int, classes: Int, _ body: (Range<Int>) -> Double) -> Double {
+        let work = rows * max(classes, 1)
+        let slabs = min(threads, rows, max(1, work / 32_768))
+        guard slabs > 1 else { return body(0..<rows) }
+        var sums = [Double](repeating: 0, count: slabs)
+        sums.withUnsafeMutableBufferPointer { sums in
+            // concurrentPerform returns only after every iteration has finished, so neither `body` nor
+            // `sums` outlives this call, and each iteration writes its own slab and its own sum.
+            nonisolated(unsafe) let body = body
+            nonisolated(unsafe) let sums = sums
+            DispatchQueue.concurrentPerform(iterations: slabs) { slab in
+                sums[slab] = body((rows * slab / slabs)..<(rows * (slab + 1) / slabs))
+            }
         }
+        return sums.reduce(0, +)
     }
 
-    private func withOutputs<T>(_ output: RowOutput<T>, _ body: (UnsafePointer<xent_outputs>) -> Void) {
+    private func withOutputs<T, R>(_ output: RowOutput<T>, _ body: (UnsafePointer<xent_outputs>) -> R) -> R {
         let outputs = xent_outputs(
             destination: UnsafeMutableRawPointer(output.destination.baseAddress),
             kind: output.kind,
             gradient_scale: output.gradientScale,
             row_upstream: output.rowUpstream?.baseAddress)
-        withUnsafePointer(to: outputs, body)
+        return withUnsafePointer(to: outputs, body)
     }
 }
 

@@ -39,11 +39,7 @@ extension CrossEntropyEngine {
         options: CrossEntropyOptions = .init()
     ) throws -> Tensor<T.Accumulator> {
         try withLossProblem(logits: logits, shape: shape, target: target, options: options) { problem in
-            var accumulator = LossAccumulator(problem)
-            try backend(for: T.dtype).run(problem.batch, output: nil) { rows, stats in
-                accumulator.add(rows: rows, stats: stats)
-            }
-            return problem.lossTensor(accumulator)
+            try problem.run(on: backend(for: T.dtype), output: nil).loss
         }
     }
 
@@ -81,16 +77,12 @@ extension CrossEntropyEngine {
         }
         return try withLossProblem(logits: logits, shape: shape, target: target, options: options) { problem in
             let (scale, rowUpstream) = try problem.gradientScale(upstream: upstream)
-            var accumulator = LossAccumulator(problem, keepingLogSumExp: true)
-            try (rowUpstream ?? []).withUnsafeBufferPointer { upstreamBuffer in
+            let (loss, logSumExp) = try (rowUpstream ?? []).withUnsafeBufferPointer { upstreamBuffer in
                 let output = RowOutput(
                     gradientInto: gradient, scale: scale, rowUpstream: rowUpstream == nil ? nil : upstreamBuffer)
-                try backend(for: T.dtype).run(problem.batch, output: output) { rows, stats in
-                    accumulator.add(rows: rows, stats: stats)
-                }
+                return try problem.run(on: backend(for: T.dtype), output: output, keepingLogSumExp: true)
             }
-            return LossAndLogSumExp(
-                loss: problem.lossTensor(accumulator), logSumExp: problem.logSumExpTensor(accumulator))
+            return LossAndLogSumExp(loss: loss, logSumExp: logSumExp!)
         }
     }
 
@@ -103,63 +95,5 @@ extension CrossEntropyEngine {
         try crossEntropyWithGradient(
             logits: UnsafeBufferPointer(logits), shape: shape, target: target, options: options, upstream: upstream,
             gradientInto: logits)
-    }
-}
-
-/// Folds the per-row statistics into the reduced loss, chunk by chunk. Not generic, so that its per-row
-/// loop is compiled for concrete types.
-struct LossAccumulator {
-    let rule: RowLossRule
-    let reduction: LossReduction
-    let divisor: Double
-    private(set) var rowLosses: [Double]
-    private(set) var logSumExp: [Double]
-    private var sum = 0.0
-
-    init<T>(_ problem: LossProblem<T>, keepingLogSumExp: Bool = false) {
-        rule = problem.rule
-        reduction = problem.reduction
-        divisor = problem.divisor
-        let rows = problem.batch.layout.rows
-        rowLosses = problem.reduction == .none ? [Double](repeating: 0, count: rows) : []
-        logSumExp = keepingLogSumExp ? [Double](repeating: 0, count: rows) : []
-    }
-
-    mutating func add(rows: Range<Int>, stats: UnsafeBufferPointer<xent_row_stat>) {
-        if reduction == .none {
-            for (offset, stat) in stats.enumerated() {
-                rowLosses[rows.lowerBound + offset] = rule.loss(stat, row: rows.lowerBound + offset)
-            }
-        } else {
-            for (offset, stat) in stats.enumerated() {
-                sum += rule.loss(stat, row: rows.lowerBound + offset)
-            }
-        }
-        if !logSumExp.isEmpty {
-            for (offset, stat) in stats.enumerated() {
-                logSumExp[rows.lowerBound + offset] = stat.lse
-            }
-        }
-    }
-
-    /// The reduced loss.
-    var reduced: [Double] {
-        switch reduction {
-        case .none: rowLosses
-        case .sum: [sum]
-        case .mean: [sum / divisor]
-        }
-    }
-}
-
-extension LossProblem {
-    /// The accumulated loss as a tensor of the loss's shape.
-    func lossTensor(_ accumulator: LossAccumulator) -> Tensor<T.Accumulator> {
-        Tensor(shape: lossShape, scalars: accumulator.reduced.map { T.Accumulator($0) })
-    }
-
-    /// The accumulated logsumexp of each row, in the target's shape.
-    func logSumExpTensor(_ accumulator: LossAccumulator) -> Tensor<T.Accumulator> {
-        Tensor(shape: batch.layout.rowShape, scalars: accumulator.logSumExp.map { T.Accumulator($0) })
     }
 }

@@ -5,13 +5,13 @@ extension CrossEntropyEngine {
     public func logSumExp<T: LogitsScalar>(_ logits: Tensor<T>) throws -> Tensor<T.Accumulator> {
         try logits.scalars.withUnsafeBufferPointer { buffer in
             let layout = try RowLayout(logitsShape: logits.shape, count: buffer.count)
-            var values = [T.Accumulator](repeating: 0, count: layout.rows)
-            try backend(for: T.dtype).run(RowBatch(logits: buffer, layout: layout), output: nil) { rows, stats in
-                for (offset, stat) in stats.enumerated() {
-                    values[rows.lowerBound + offset] = T.Accumulator(stat.lse)
-                }
+            var values = [Double](repeating: 0, count: layout.rows)
+            try values.withUnsafeMutableBufferPointer { values in
+                var results = xent_row_results(rule: nil, row_losses: nil, lse: values.baseAddress)
+                _ = try backend(for: T.dtype).run(
+                    RowBatch(logits: buffer, layout: layout), output: nil, results: &results)
             }
-            return Tensor(shape: layout.rowShape, scalars: values)
+            return Tensor(shape: layout.rowShape, scalars: values.map { T.Accumulator($0) })
         }
     }
 
@@ -73,9 +73,16 @@ extension CrossEntropyEngine {
                     let stats = gathered.map {
                         xent_row_stat(lse: 0, max: 0, log_sum: 0, target_logit: $0, smooth: 0, mass: 0)
                     }
-                    var accumulator = LossAccumulator(problem)
-                    stats.withUnsafeBufferPointer { accumulator.add(rows: 0..<rows, stats: $0) }
-                    return problem.lossTensor(accumulator)
+                    var rowLosses = [Double](repeating: 0, count: problem.reduction == .none ? rows : 0)
+                    let sum = problem.withLossRule { rule in
+                        rowLosses.withUnsafeMutableBufferPointer { rowLosses in
+                            var results = xent_row_results(
+                                rule: rule, row_losses: problem.reduction == .none ? rowLosses.baseAddress : nil,
+                                lse: nil)
+                            return xent_fold_rows(&results, 0, stats, Int64(rows))
+                        }
+                    }
+                    return problem.reducedLoss(sum: sum, rowLosses: rowLosses)
                 }
             }
         }
@@ -86,9 +93,10 @@ extension CrossEntropyEngine {
         try logits.scalars.withUnsafeBufferPointer { buffer in
             let layout = try RowLayout(logitsShape: logits.shape, count: buffer.count)
             try result.withUnsafeMutableBufferPointer { destination in
-                try backend(for: T.dtype).run(
-                    RowBatch(logits: buffer, layout: layout), output: RowOutput(destination: destination, kind: kind)
-                ) { _, _ in }
+                var results = xent_row_results(rule: nil, row_losses: nil, lse: nil)
+                _ = try backend(for: T.dtype).run(
+                    RowBatch(logits: buffer, layout: layout), output: RowOutput(destination: destination, kind: kind),
+                    results: &results)
             }
         }
         return Tensor(shape: logits.shape, scalars: result)

@@ -13,11 +13,49 @@ struct LossProblem<T: LogitsScalar> {
     /// The loss's shape: the target's for `none` (a scalar for unbatched logits), else a scalar.
     var lossShape: [Int] { reduction == .none ? batch.layout.rowShape : [] }
 
-    /// The per-row loss formula of this call, free of the element type so its loop runs specialised.
-    var rule: RowLossRule {
-        RowLossRule(
-            targets: batch.targets, weight: weight, ignoreIndex: batch.ignoreIndex,
-            labelSmoothing: batch.labelSmoothing, classes: batch.layout.classes)
+    /// Calls `body` with the C loss formula of this call (valid only inside `body`).
+    func withLossRule<R>(_ body: (UnsafePointer<xent_loss_rule>) throws -> R) rethrows -> R {
+        try withUnsafeDoubles(weight) { weightPointer in
+            var rule = xent_loss_rule(
+                targets: batch.targets?.baseAddress, weight: weightPointer, ignore_index: batch.ignoreIndex,
+                label_smoothing: batch.labelSmoothing, classes: Int64(batch.layout.classes))
+            return try body(&rule)
+        }
+    }
+
+    /// Runs the rows on `backend`, each row's statistics folded into its loss. Returns the loss in the
+    /// loss's shape and, when `keepingLogSumExp`, each row's logsumexp in the target's shape.
+    func run(
+        on backend: any RowBackend, output: RowOutput<T>?, keepingLogSumExp: Bool = false
+    ) throws -> (loss: Tensor<T.Accumulator>, logSumExp: Tensor<T.Accumulator>?) {
+        let rows = batch.layout.rows
+        var rowLosses = [Double](repeating: 0, count: reduction == .none ? rows : 0)
+        var logSumExp = [Double](repeating: 0, count: keepingLogSumExp ? rows : 0)
+        let sum = try withLossRule { rule in
+            try rowLosses.withUnsafeMutableBufferPointer { rowLosses in
+                try logSumExp.withUnsafeMutableBufferPointer { logSumExp in
+                    // An empty array may still have an address: only kept results get one.
+                    var results = xent_row_results(
+                        rule: rule, row_losses: reduction == .none ? rowLosses.baseAddress : nil,
+                        lse: keepingLogSumExp ? logSumExp.baseAddress : nil)
+                    return try backend.run(batch, output: output, results: &results)
+                }
+            }
+        }
+        let logSumExpTensor =
+            keepingLogSumExp ? Tensor(shape: batch.layout.rowShape, scalars: logSumExp.map { T.Accumulator($0) }) : nil
+        return (reducedLoss(sum: sum, rowLosses: rowLosses), logSumExpTensor)
+    }
+
+    /// The loss of the reduction, from the sum of the row losses and, for `none`, the row losses.
+    func reducedLoss(sum: Double, rowLosses: [Double]) -> Tensor<T.Accumulator> {
+        let values: [Double] =
+            switch reduction {
+            case .none: rowLosses
+            case .sum: [sum]
+            case .mean: [sum / divisor]
+            }
+        return Tensor(shape: lossShape, scalars: values.map { T.Accumulator($0) })
     }
 
     /// The factor every row's gradient is multiplied by, and the per-row factors for `none`.
@@ -38,29 +76,6 @@ struct LossProblem<T: LogitsScalar> {
                 .invalidOption,
                 "upstream gradient of reduction '\(reduction)' must be a scalar, not one value per element")
         }
-    }
-}
-
-/// One row's loss from its statistics: `(1 − ε)·w[y]·(lse − x[y]) + (ε/C)·Σ_c w_c (lse − x_c)` for class
-/// indices (0 for an ignored row), `Σ_c w_c q'_c (lse − x_c)` for probabilities.
-struct RowLossRule {
-    var targets: UnsafeBufferPointer<Int64>?
-    var weight: [Double]?
-    var ignoreIndex: Int64
-    var labelSmoothing: Double
-    var classes: Int
-
-    func loss(_ stat: xent_row_stat, row: Int) -> Double {
-        guard let targets else { return stat.smooth }
-        let y = targets[row]
-        guard y != ignoreIndex else { return 0 }
-        let wy = weight?[Int(y)] ?? 1
-        // (max - x_y) + log_sum, never lse - x_y: lse rounds away log_sum next to a large max.
-        var loss = (1 - labelSmoothing) * wy * ((stat.max - stat.target_logit) + stat.log_sum)
-        if labelSmoothing > 0 {
-            loss += labelSmoothing / Double(classes) * stat.smooth
-        }
-        return loss
     }
 }
 
@@ -121,13 +136,14 @@ private func withCheckedIndices<T: LogitsScalar, R>(
     try checkTargetShape(targetShape, count: indices.count, layout: layout)
     let ignoreIndex = Int64(options.ignoreIndex)
     var divisor = 0.0
-    for (position, y) in indices.enumerated() where y != ignoreIndex {
-        guard y >= 0, y < layout.classes else {
-            throw CrossEntropyError(
-                .targetOutOfBounds,
-                "Target \(y) is out of bounds (target index \(position), \(layout.classes) classes).")
-        }
-        divisor += options.weight?[Int(y)] ?? 1
+    let position = withUnsafeDoubles(options.weight) { weight in
+        xent_check_targets(
+            indices.baseAddress, Int64(indices.count), Int64(layout.classes), ignoreIndex, weight, &divisor)
+    }
+    if position >= 0 {
+        throw CrossEntropyError(
+            .targetOutOfBounds,
+            "Target \(indices[Int(position)]) is out of bounds (target index \(position), \(layout.classes) classes).")
     }
     problem.batch.targets = indices
     problem.batch.ignoreIndex = ignoreIndex
@@ -156,4 +172,10 @@ func checkTargetShape(_ targetShape: [Int], count: Int, layout: RowLayout) throw
         throw CrossEntropyError(
             .invalidShape, "target shape \(targetShape) needs \(layout.rows) elements, got \(count)")
     }
+}
+
+/// Calls `body` with the address of `values`, or NULL for `nil`.
+func withUnsafeDoubles<R>(_ values: [Double]?, _ body: (UnsafePointer<Double>?) throws -> R) rethrows -> R {
+    guard let values else { return try body(nil) }
+    return try values.withUnsafeBufferPointer { try body($0.baseAddress) }
 }

@@ -133,17 +133,20 @@ final class OpenCLBackend: RowBackend {
     }
 
     func run<T: LogitsScalar>(
-        _ batch: RowBatch<T>, output: RowOutput<T>?, consume: RowStatisticsConsumer
-    ) throws {
+        _ batch: RowBatch<T>, output: RowOutput<T>?, results: UnsafePointer<xent_row_results>
+    ) throws -> Double {
         let program = try program(for: T.dtype)
         let weight = try batch.weight.map { weight in
             try weight.withUnsafeBytes {
                 try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0)
             }
         }
+        var lossSum = 0.0
         try forEachChunk(of: batch.layout, elementBytes: MemoryLayout<T>.stride) { outer in
-            try runChunk(batch, output: output, outer: outer, program: program, weight: weight, consume: consume)
+            lossSum += try runChunk(
+                batch, output: output, outer: outer, program: program, weight: weight, results: results)
         }
+        return lossSum
     }
 
     func gather<T: LogitsScalar>(
@@ -182,8 +185,8 @@ final class OpenCLBackend: RowBackend {
 
     private func runChunk<T: LogitsScalar>(
         _ batch: RowBatch<T>, output: RowOutput<T>?, outer: Range<Int>, program: Program, weight: Buffer?,
-        consume: RowStatisticsConsumer
-    ) throws {
+        results: UnsafePointer<xent_row_results>
+    ) throws -> Double {
         typealias Acc = T.Accumulator
         let layout = batch.layout
         let rows = (outer.lowerBound * layout.inner)..<(outer.upperBound * layout.inner)
@@ -259,7 +262,9 @@ final class OpenCLBackend: RowBackend {
         }
         // Converted by concrete, not generic, code: this loop runs once per row.
         let rowStats = (values as? [Float]).map(Self.rowStatistics) ?? Self.rowStatistics(values as! [Double])
-        try rowStats.withUnsafeBufferPointer { try consume(rows, $0) }
+        return rowStats.withUnsafeBufferPointer {
+            xent_fold_rows(results, Int64(rows.lowerBound), $0.baseAddress, Int64(rows.count))
+        }
     }
 
     /// The kernels' statistics, `statCount` values per row, as the host's per-row statistics.

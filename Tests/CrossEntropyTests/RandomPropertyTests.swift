@@ -57,7 +57,7 @@ import Testing
         }
         let expected: Set<String> = [
             "+inf", "-inf", "nan", "+1e30", "-1e30", "subnormal", "-0.0", "tie", "row of -inf", "row of ties",
-            "float", "double", "unbatched", "k-dim", "empty", "lane blocks", "probabilities", "int32", "ignore",
+            "float", "double", "unbatched", "k-dim", "empty", "lane blocks", "lane squares", "probabilities", "int32", "ignore",
             "weight", "zero weight", "smoothing", "smoothing 1",
         ]
         #expect(expected.subtracting(seen).isEmpty, "never generated: \(expected.subtracting(seen).sorted())")
@@ -243,8 +243,11 @@ struct RandomLossCase {
             shape = [Int.random(in: 0...4, using: &random), drawnClasses] + dims
             features.insert("k-dim")
         case 6..<8:
-            shape = [Int.random(in: 10...40, using: &random), Int.random(in: 1...32, using: &random)]
-            features.insert("lane blocks")
+            // Half of them with 8, 16, 24 or 32 classes: whole squares of lanes, transposed in registers.
+            let squares = Bool.random(using: &random)
+            let classes = squares ? 8 * Int.random(in: 1...4, using: &random) : Int.random(in: 1...32, using: &random)
+            shape = [Int.random(in: 10...40, using: &random), classes]
+            features.insert(squares ? "lane squares" : "lane blocks")
         default:
             shape = [Int.random(in: 0...9, using: &random), drawnClasses]
         }

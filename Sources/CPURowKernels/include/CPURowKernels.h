@@ -1,7 +1,8 @@
 #ifndef CPU_ROW_KERNELS_H
 #define CPU_ROW_KERNELS_H
 
-// The CPU fallback's innermost row loops. Everything else (validation, threading, reductions) is Swift.
+// The CPU fallback's row loops and the loss formula both backends fold their statistics with. Threading,
+// option checks and the API are Swift.
 //
 // Logits are laid out as PyTorch's (outer, classes, inner): row r = (n, k) with n = r / inner and
 // k = r % inner starts at n * classes * inner + k, and its classes lie `inner` elements apart.
@@ -63,14 +64,42 @@ typedef struct xent_outputs {
     const double *row_upstream;
 } xent_outputs;
 
-/// Fills `stats[r - begin]` for the rows [begin, end) in one read of each row.
-void xent_row_statistics(xent_dtype dtype, const xent_rows *rows, int64_t begin, int64_t end,
-                         xent_row_stat *stats);
+/// How a row's loss follows from its statistics, as PyTorch's cross_entropy: for class indices
+/// `(1 - eps) w_y ((max - x_y) + log_sum) + (eps / C) smooth`, and 0 for a row whose target is
+/// `ignore_index`; for probability targets (`targets` NULL) `smooth`.
+typedef struct xent_loss_rule {
+    const int64_t *targets;
+    /// `classes` per-class weights, or NULL for all ones.
+    const double *weight;
+    int64_t ignore_index;
+    double label_smoothing;
+    int64_t classes;
+} xent_loss_rule;
 
-/// Computes each row's statistics, then writes its outputs: one launch, the row read twice
-/// (the second time from cache) and written once.
-void xent_row_outputs(xent_dtype dtype, const xent_rows *rows, const xent_outputs *outputs,
-                      int64_t begin, int64_t end, xent_row_stat *stats);
+/// Where the per-row results of a run go, each indexed by row; any pointer may be NULL.
+typedef struct xent_row_results {
+    /// The loss formula, or NULL when no loss is wanted (logsumexp, softmax).
+    const xent_loss_rule *rule;
+    double *row_losses;
+    double *lse;
+} xent_row_results;
+
+/// Computes the statistics of rows [begin, end) in one read of each row, and with `outputs` (may be
+/// NULL) writes their outputs in the same launch (the row read twice, the second time from cache, and
+/// written once). Folds the statistics into `results` and returns the sum of the rows' losses.
+double xent_run_rows(xent_dtype dtype, const xent_rows *rows, const xent_outputs *outputs,
+                     const xent_row_results *results, int64_t begin, int64_t end);
+
+/// Folds the statistics of rows [first, first + count) into `results` and returns the sum of their
+/// losses (compensated, so that the order of rows barely matters).
+double xent_fold_rows(const xent_row_results *results, int64_t first, const xent_row_stat *stats,
+                      int64_t count);
+
+/// Checks class-index targets: returns the position of the first one outside [0, classes) that is not
+/// `ignore_index`, or -1 with `*divisor` set to the total weight (the count without `weight`) of the
+/// targets not ignored.
+int64_t xent_check_targets(const int64_t *targets, int64_t count, int64_t classes, int64_t ignore_index,
+                           const double *weight, double *divisor);
 
 /// Sums `count` floats: a read-only pass over memory, the yardstick for the kernels' bandwidth.
 float xent_read_sum(const float *values, int64_t count);
