@@ -57,7 +57,8 @@ import Testing
         }
         let expected: Set<String> = [
             "+inf", "-inf", "nan", "+1e30", "-1e30", "subnormal", "-0.0", "tie", "row of -inf", "row of ties",
-            "float", "double", "unbatched", "k-dim", "empty", "lane blocks", "lane squares", "probabilities", "int32", "ignore",
+            "float", "double", "unbatched", "k-dim", "empty", "lane blocks", "lane squares", "probabilities", "int32",
+            "ignore",
             "weight", "zero weight", "smoothing", "smoothing 1",
         ]
         #expect(expected.subtracting(seen).isEmpty, "never generated: \(expected.subtracting(seen).sorted())")
