@@ -113,6 +113,11 @@ inline ACC horizontal_max(VEC v) {
     return result;
 }
 
+// max(a, b) that keeps `a` unless b > a: one comparison, cheaper than fmax's NaN handling. A NaN may
+// hide other lanes from the maximum, but it reaches the row's sum through exp(NaN - m) and makes the
+// row NaN whatever the maximum is.
+#define MAX_KEEP(a, b) select(a, b, (b) > (a))
+
 // A contiguous row that fits in cache, in two passes: its maximum m, then sum exp(x - m) (and the
 // deviation terms) from cache: one exp per element and no rescaling. fmax skips NaN, which still
 // reaches the sum; a row of -inf (or empty) gets s = 0 and lse = -inf.
@@ -122,11 +127,11 @@ inline row_state scan_two_pass(__global const STORAGE *x, __global const STORAGE
     VEC mv = (VEC)(-INFINITY);
     long c = 0;
     for (; c + 4 * XENT_VEC <= classes; c += 4 * XENT_VEC) {
-        mv = fmax(mv, fmax(fmax(LOAD_VEC(x + c), LOAD_VEC(x + c + XENT_VEC)),
-                           fmax(LOAD_VEC(x + c + 2 * XENT_VEC), LOAD_VEC(x + c + 3 * XENT_VEC))));
+        mv = MAX_KEEP(mv, MAX_KEEP(MAX_KEEP(LOAD_VEC(x + c), LOAD_VEC(x + c + XENT_VEC)),
+                           MAX_KEEP(LOAD_VEC(x + c + 2 * XENT_VEC), LOAD_VEC(x + c + 3 * XENT_VEC))));
     }
     for (; c + XENT_VEC <= classes; c += XENT_VEC) {
-        mv = fmax(mv, LOAD_VEC(x + c));
+        mv = MAX_KEEP(mv, LOAD_VEC(x + c));
     }
     ACC m = horizontal_max(mv);
     for (; c < classes; c++) {
