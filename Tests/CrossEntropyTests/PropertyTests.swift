@@ -194,6 +194,27 @@ import Testing
         try gatherCheck(Float16.self, shape: shape, engine)
     }
 
+    /// Float16 logits accumulate in Float: on the same values (all exact in Float16) every row's loss
+    /// and logsumexp equal the Float call's, bit for bit; shapes whose rows the CPU runs a square of
+    /// lanes at a time (16 and 32 classes) and one it transposes element by element (20).
+    @Test(arguments: [[40, 16], [40, 32], [40, 20], [3, 1001]], Backends.names)
+    func float16AccumulatesLikeFloat(shape: [Int], device: String) throws {
+        let engine = Backends.engine(device)
+        let layout = Layout(shape)
+        var random = SeededRandom(seed: UInt64(shape.reduce(3) { $0 * 13 + $1 }))
+        let halves = (0..<layout.count).map { _ in Float16(Float.random(in: -8...8, using: &random)) }
+        let targets = Tensor(shape: layout.rowShape, scalars: layout.randomTargets(&random))
+        let options = CrossEntropyOptions(reduction: .none)
+        let half = try engine.crossEntropy(
+            Tensor(shape: shape, scalars: halves), target: .classIndices(targets), options: options)
+        let float = try engine.crossEntropy(
+            Tensor(shape: shape, scalars: halves.map(Float.init)), target: .classIndices(targets), options: options)
+        #expect(half.scalars == float.scalars, "\(shape) on \(device): losses differ")
+        let halfLogSumExp = try engine.logSumExp(Tensor(shape: shape, scalars: halves))
+        let floatLogSumExp = try engine.logSumExp(Tensor(shape: shape, scalars: halves.map(Float.init)))
+        #expect(halfLogSumExp.scalars == floatLogSumExp.scalars, "\(shape) on \(device): logsumexp differs")
+    }
+
     /// nll_loss(log_softmax(x), y) == cross_entropy(x, y), for every reduction, with weights and an
     /// ignored target.
     @Test(arguments: [[7, 37], [13], [2, 5, 3], [3, 1001]], Backends.names)
