@@ -34,20 +34,25 @@ typedef int64_t xent_vl __attribute__((ext_vector_type(8)));
 XENT_INLINE xent_vf xent_max_vf(xent_vf a, xent_vf b) { return b > a ? b : a; }
 XENT_INLINE xent_vd xent_max_vd(xent_vd a, xent_vd b) { return b > a ? b : a; }
 
+// Cody-Waite range reduction for exp: x = n ln2 + r with n an integer and |r| <= ln2/2. Returns r and
+// sets *n (garbage for NaN lanes, whose r is NaN).
+XENT_INLINE xent_vf xent_exp_reduce_vf(xent_vf x, xent_vi *n) {
+    const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+    const xent_vf t = x * 1.44269504088896341f + shifter;
+    const xent_vf nf = t - shifter;
+    memcpy(n, &t, sizeof t);
+    *n -= 0x4B400000;  // the bits of the shifter: what is left is n
+    const xent_vf r = x - nf * 0.693359375f;
+    return r - nf * -2.12194440e-4f;
+}
+
 // exp(x) for float lanes with x <= 0, -inf or NaN: every argument the kernels take (x - max,
 // x - lse). Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, Cephes' degree-7 polynomial
 // (about 1 ulp), and 2^n built as 2^(n/2) * 2^(n - n/2) so results that are subnormal are rounded,
 // not flushed. exp(-inf) = 0 and exp(NaN) = NaN.
 XENT_INLINE xent_vf xent_exp_vf(xent_vf x) {
-    const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-    x = x < -104.0f ? -104.0f : x;      // a comparison with NaN is false: NaN stays
-    xent_vf t = x * 1.44269504088896341f + shifter;
-    xent_vf n = t - shifter;
     xent_vi ni;
-    memcpy(&ni, &t, sizeof t);
-    ni -= 0x4B400000;  // the bits of the shifter: what is left is n
-    xent_vf r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
+    xent_vf r = xent_exp_reduce_vf(x < -104.0f ? -104.0f : x, &ni);  // NaN < -104 is false: NaN stays
     xent_vf p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
@@ -80,20 +85,14 @@ XENT_INLINE xent_vf xent_exp_vf(xent_vf x) {
 // and 2^n is added to the exponent without a check. The degree-5 polynomial of ARM's
 // optimized-routines (about 2 ulp) on the same range reduction. exp(-inf) is 2^-126 and NaN stays NaN.
 XENT_INLINE xent_vf xent_exp_sum_vf(xent_vf x) {
-    const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-    x = x < -87.3f ? -87.3f : x;        // a comparison with NaN is false: NaN stays
-    xent_vf t = x * 1.44269504088896341f + shifter;
-    xent_vf n = t - shifter;
-    xent_vi ti;
-    memcpy(&ti, &t, sizeof t);  // n sits in the low bits, so ti << 23 is n << 23
-    xent_vf r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
+    xent_vi ni;
+    xent_vf r = xent_exp_reduce_vf(x < -87.3f ? -87.3f : x, &ni);  // NaN < -87.3 is false: NaN stays
     xent_vf r2 = r * r;
     xent_vf p = 0x1.0e4020p-7f * r + 0x1.573e2ep-5f;
     xent_vf q = 0x1.555e66p-3f * r + 0x1.fffdb6p-2f;
     q = p * r2 + q;
     xent_vf poly = q * r2 + 0x1.ffffecp-1f * r;
-    xent_vi scaleBits = (ti << 23) + 0x3f800000;
+    xent_vi scaleBits = (ni + 127) << 23;
     xent_vf scale;
     memcpy(&scale, &scaleBits, sizeof scale);
     return poly * scale + scale;
