@@ -39,7 +39,8 @@ extension CrossEntropyEngine {
         options: CrossEntropyOptions = .init()
     ) throws -> Tensor<T.Accumulator> {
         try withLossProblem(logits: logits, shape: shape, target: target, options: options) { problem in
-            try problem.run(on: backend(for: T.dtype), output: nil).loss
+            let backend = try backend(for: T.dtype)
+            return try problem.loss { try backend.run(problem.batch, output: nil, results: $0) }.loss
         }
     }
 
@@ -80,9 +81,14 @@ extension CrossEntropyEngine {
             let (loss, logSumExp) = try (rowUpstream ?? []).withUnsafeBufferPointer { upstreamBuffer in
                 let output = RowOutput(
                     gradientInto: gradient, scale: scale, rowUpstream: rowUpstream == nil ? nil : upstreamBuffer)
-                return try problem.run(on: backend(for: T.dtype), output: output, keepingLogSumExp: true)
+                let backend = try backend(for: T.dtype)
+                return try problem.loss(keepingLogSumExp: true) {
+                    try backend.run(problem.batch, output: output, results: $0)
+                }
             }
-            return LossAndLogSumExp(loss: loss, logSumExp: logSumExp!)
+            return LossAndLogSumExp(
+                loss: loss,
+                logSumExp: Tensor(shape: problem.batch.layout.rowShape, scalars: logSumExp.map { T.Accumulator($0) }))
         }
     }
 

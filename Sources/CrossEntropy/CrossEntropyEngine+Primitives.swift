@@ -73,16 +73,7 @@ extension CrossEntropyEngine {
                     let stats = gathered.map {
                         xent_row_stat(lse: 0, max: 0, log_sum: 0, target_logit: $0, smooth: 0, mass: 0)
                     }
-                    var rowLosses = [Double](repeating: 0, count: problem.reduction == .none ? rows : 0)
-                    let sum = problem.withLossRule { rule in
-                        rowLosses.withUnsafeMutableBufferPointer { rowLosses in
-                            var results = xent_row_results(
-                                rule: rule, row_losses: problem.reduction == .none ? rowLosses.baseAddress : nil,
-                                lse: nil)
-                            return xent_fold_rows(&results, 0, stats, Int64(rows))
-                        }
-                    }
-                    return problem.reducedLoss(sum: sum, rowLosses: rowLosses)
+                    return problem.loss { xent_fold_rows($0, 0, stats, Int64(rows)) }.loss
                 }
             }
         }

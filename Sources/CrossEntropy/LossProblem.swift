@@ -23,32 +23,31 @@ struct LossProblem<T: LogitsScalar> {
         }
     }
 
-    /// Runs the rows on `backend`, each row's statistics folded into its loss. Returns the loss in the
-    /// loss's shape and, when `keepingLogSumExp`, each row's logsumexp in the target's shape.
-    func run(
-        on backend: any RowBackend, output: RowOutput<T>?, keepingLogSumExp: Bool = false
-    ) throws -> (loss: Tensor<T.Accumulator>, logSumExp: Tensor<T.Accumulator>?) {
+    /// The loss of rows whose statistics `fold` turns into row results (on a backend, or with
+    /// `xent_fold_rows`): `fold` gets where they go and returns the sum of the row losses. Returns the
+    /// loss in the loss's shape and, when `keepingLogSumExp`, each row's logsumexp (else nothing).
+    func loss(
+        keepingLogSumExp: Bool = false, _ fold: (UnsafePointer<xent_row_results>) throws -> Double
+    ) rethrows -> (loss: Tensor<T.Accumulator>, logSumExp: [Double]) {
         let rows = batch.layout.rows
         var rowLosses = [Double](repeating: 0, count: reduction == .none ? rows : 0)
         var logSumExp = [Double](repeating: 0, count: keepingLogSumExp ? rows : 0)
         let sum = try withLossRule { rule in
             try rowLosses.withUnsafeMutableBufferPointer { rowLosses in
                 try logSumExp.withUnsafeMutableBufferPointer { logSumExp in
-                    // An empty array may still have an address: only kept results get one.
+                    // An empty array may still have an address: results not kept get none.
                     var results = xent_row_results(
-                        rule: rule, row_losses: reduction == .none ? rowLosses.baseAddress : nil,
-                        lse: keepingLogSumExp ? logSumExp.baseAddress : nil)
-                    return try backend.run(batch, output: output, results: &results)
+                        rule: rule, row_losses: rowLosses.isEmpty ? nil : rowLosses.baseAddress,
+                        lse: logSumExp.isEmpty ? nil : logSumExp.baseAddress)
+                    return try fold(&results)
                 }
             }
         }
-        let logSumExpTensor =
-            keepingLogSumExp ? Tensor(shape: batch.layout.rowShape, scalars: logSumExp.map { T.Accumulator($0) }) : nil
-        return (reducedLoss(sum: sum, rowLosses: rowLosses), logSumExpTensor)
+        return (reducedLoss(sum: sum, rowLosses: rowLosses), logSumExp)
     }
 
     /// The loss of the reduction, from the sum of the row losses and, for `none`, the row losses.
-    func reducedLoss(sum: Double, rowLosses: [Double]) -> Tensor<T.Accumulator> {
+    private func reducedLoss(sum: Double, rowLosses: [Double]) -> Tensor<T.Accumulator> {
         let values: [Double] =
             switch reduction {
             case .none: rowLosses
