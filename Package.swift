@@ -47,12 +47,13 @@ let package = Package(
         // libFuzzer target for the .npy reader and the option validation (see README, Fuzzing); built
         // without -DFUZZING it replays corpus files given as arguments.
         .executableTarget(name: "xent-fuzz", dependencies: ["CrossEntropy", "NPY"], path: "Fuzz/xent-fuzz"),
-        // The PyTorch fixtures and their manifest, shared by the library's and the command line's tests.
-        .target(name: "FixtureManifest", path: "Tests/FixtureManifest", exclude: ["Fixtures"]),
+        // What the test targets share: the PyTorch fixtures and their manifest, the `xent` child-process
+        // runner, temporary folders and a seeded generator.
+        .target(name: "XentTestSupport", path: "Tests/XentTestSupport", exclude: ["Fixtures"]),
         .testTarget(name: "OpenCLHostTests", dependencies: ["OpenCLHost"]),
-        .testTarget(name: "NPYTests", dependencies: ["NPY"], exclude: ["FuzzCorpus"]),
-        .testTarget(name: "CrossEntropyTests", dependencies: ["CrossEntropy", "NPY", "FixtureManifest"]),
-        .testTarget(name: "xentTests", dependencies: ["NPY", "FixtureManifest"]),
+        .testTarget(name: "NPYTests", dependencies: ["NPY", "XentTestSupport"], exclude: ["FuzzCorpus"]),
+        .testTarget(name: "CrossEntropyTests", dependencies: ["CrossEntropy", "NPY", "XentTestSupport"]),
+        .testTarget(name: "xentTests", dependencies: ["NPY", "XentTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Synchronization
 import Testing
+import XentTestSupport
 
 @testable import CrossEntropy
 
@@ -74,14 +75,14 @@ import Testing
     /// loss and exit 0. A second round then reads the warm cache.
     @Test(.enabled(if: !openCLNames.isEmpty))
     func processesShareOneColdKernelCache() throws {
-        let cache = try ScratchDirectory(prefix: "xent-pocl-cache")
+        let cache = try TemporaryFolder(prefix: "xent-pocl-cache")
         defer { cache.remove() }
         let environment: [String: String?] = [
             "POCL_CACHE_DIR": cache.path, "XENT_KERNEL_DIR": nil, "XENT_DEVICE": nil,
         ]
         let arguments = ["loss", "--device", "opencl"] + SeedNotebookFiles.arguments
         for round in ["cold", "warm"] {
-            let children = try (0..<4).map { _ in try XentChildProcess.start(arguments, environment: environment) }
+            let children = try (0..<4).map { _ in try XentProcess.start(arguments, environment: environment) }
             for (index, child) in children.enumerated() {
                 let result = try child.wait()
                 #expect(result.status == 0, "\(round) cache, process \(index): \(result)")

@@ -1,6 +1,7 @@
 import Foundation
 import NPY
 import Testing
+import XentTestSupport
 
 @testable import CrossEntropy
 
@@ -20,8 +21,8 @@ import Testing
     /// options and build log on standard error; the CPU is not affected by the same environment.
     @Test(.enabled(if: openCLPresent))
     func brokenKernelFailsWithItsBuildLogAndOptions() throws {
-        let kernels = try ScratchDirectory(prefix: "xent-broken-kernel")
-        let cache = try ScratchDirectory(prefix: "xent-pocl-cache")
+        let kernels = try TemporaryFolder(prefix: "xent-broken-kernel")
+        let cache = try TemporaryFolder(prefix: "xent-pocl-cache")
         defer {
             kernels.remove()
             cache.remove()
@@ -34,7 +35,7 @@ import Testing
             "XENT_KERNEL_DIR": kernels.path, "POCL_CACHE_DIR": cache.path, "XENT_DEVICE": nil,
         ]
 
-        let result = try XentChildProcess.run(
+        let result = try XentProcess.run(
             ["loss", "--device", "opencl"] + SeedNotebookFiles.arguments, environment: environment)
         #expect(result.status == 1, "\(result)")
         #expect(result.stdout.isEmpty, "\(result)")
@@ -44,7 +45,7 @@ import Testing
         #expect(log.contains("error"), "the compiler's errors after 'build log:': \(result)")
         #expect(log.contains(marker), "the build log quotes the broken source: \(result)")
 
-        let cpu = try XentChildProcess.run(
+        let cpu = try XentProcess.run(
             ["loss", "--device", "cpu"] + SeedNotebookFiles.arguments, environment: environment)
         #expect(cpu.status == 0, "\(cpu)")
         #expect(cpu.stdout.hasPrefix("1.76029"), "\(cpu)")
@@ -53,11 +54,11 @@ import Testing
     /// `XENT_KERNEL_DIR` without one of the kernel files is a clear error naming the missing file.
     @Test(.enabled(if: openCLPresent), arguments: (try? KernelFiles.names()) ?? ["cross_entropy_rows.cl"])
     func missingKernelFileIsAClearError(missing: String) throws {
-        let kernels = try ScratchDirectory(prefix: "xent-missing-kernel")
+        let kernels = try TemporaryFolder(prefix: "xent-missing-kernel")
         defer { kernels.remove() }
         try KernelFiles.copy(into: kernels)
         try FileManager.default.removeItem(atPath: kernels.file(missing))
-        let result = try XentChildProcess.run(
+        let result = try XentProcess.run(
             ["loss", "--device", "opencl"] + SeedNotebookFiles.arguments,
             environment: ["XENT_KERNEL_DIR": kernels.path, "XENT_DEVICE": nil])
         #expect(result.status == 1, "\(result)")
@@ -87,7 +88,7 @@ import Testing
             }
         }
 
-        let result = try XentChildProcess.run(
+        let result = try XentProcess.run(
             ["loss", "--device", "opencl:\(platform):\(device)"] + SeedNotebookFiles.arguments,
             environment: ["XENT_DEVICE": nil])
         #expect(result.status == 1, "\(result)")
@@ -178,15 +179,15 @@ import Testing
     /// of range fails before anything is written, and a gradient that cannot be written takes the already
     /// staged loss with it. An existing output file stays as it was.
     @Test func failingRunLeavesNoPartialOutput() throws {
-        let folder = try ScratchDirectory(prefix: "xent-failing-run")
+        let folder = try TemporaryFolder(prefix: "xent-failing-run")
         defer { folder.remove() }
         try NPYWriter.write([Float](repeating: 0.5, count: 12), shape: [3, 4], to: folder.file("logits.npy"))
         try NPYWriter.write([Int64]([0, 7, 1]), shape: [3], to: folder.file("bad_target.npy"))
         try NPYWriter.write([Int64]([0, 3, 1]), shape: [3], to: folder.file("target.npy"))
         try FileManager.default.createDirectory(atPath: folder.file("a_folder"), withIntermediateDirectories: false)
         let inputs = ["a_folder", "bad_target.npy", "logits.npy", "target.npy"]
-        func run(_ extra: [String], target: String) throws -> XentChildResult {
-            try XentChildProcess.run(
+        func run(_ extra: [String], target: String) throws -> XentResult {
+            try XentProcess.run(
                 ["loss", "--device", "cpu", "--logits", folder.file("logits.npy"), "--target", folder.file(target)]
                     + extra, environment: ["XENT_DEVICE": nil])
         }
@@ -270,120 +271,10 @@ enum KernelFiles {
     }
 
     /// Copies every kernel file into `directory`, as `XENT_KERNEL_DIR` wants them.
-    static func copy(into directory: ScratchDirectory) throws {
+    static func copy(into directory: TemporaryFolder) throws {
         for name in try names() {
             try FileManager.default.copyItem(
                 atPath: folder.appendingPathComponent(name).path, toPath: directory.file(name))
         }
-    }
-}
-
-/// What one run of `xent` did.
-struct XentChildResult: Sendable, CustomStringConvertible {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-
-    var description: String {
-        "exit status \(status)\n--- stdout ---\n\(stdout)--- stderr ---\n\(stderr)"
-    }
-}
-
-/// A failure of the test harness itself, not of `xent`.
-struct HarnessFailure: Error, CustomStringConvertible {
-    let description: String
-}
-
-/// The `xent` binary built beside this test bundle, run as a child process whose output goes to files, so
-/// that several can run at once.
-struct XentChildProcess {
-    private let process: Process
-    private let output: ScratchDirectory
-    private let arguments: [String]
-
-    /// `<folder of /proc/self/exe>/xent`; throws, failing the test, when it is not there.
-    static func binaryPath() throws -> String {
-        let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let path = URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("xent").path
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw HarnessFailure(
-                description: "no xent binary at \(path) beside the test executable; run swift build --build-tests")
-        }
-        return path
-    }
-
-    /// Starts `xent arguments…` with the inherited environment changed by `environment` (a value sets the
-    /// variable, `nil` removes it).
-    static func start(_ arguments: [String], environment: [String: String?] = [:]) throws -> XentChildProcess {
-        let output = try ScratchDirectory(prefix: "xent-child")
-        try Data().write(to: URL(fileURLWithPath: output.file("stdout")))
-        try Data().write(to: URL(fileURLWithPath: output.file("stderr")))
-        guard let stdout = FileHandle(forWritingAtPath: output.file("stdout")),
-            let stderr = FileHandle(forWritingAtPath: output.file("stderr"))
-        else {
-            throw HarnessFailure(description: "cannot open the output files in \(output.path)")
-        }
-        var childEnvironment = ProcessInfo.processInfo.environment
-        for (name, value) in environment {
-            childEnvironment[name] = value
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try binaryPath())
-        process.arguments = arguments
-        process.environment = childEnvironment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        try? stdout.close()
-        try? stderr.close()
-        return XentChildProcess(process: process, output: output, arguments: arguments)
-    }
-
-    /// Starts `xent arguments…` and waits for it.
-    static func run(_ arguments: [String], environment: [String: String?] = [:]) throws -> XentChildResult {
-        try start(arguments, environment: environment).wait()
-    }
-
-    /// Waits for the process (killing it after `timeout` seconds, which fails the test) and reads its output.
-    func wait(timeout: TimeInterval = 120) throws -> XentChildResult {
-        defer { output.remove() }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline {
-            usleep(2_000)
-        }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-            throw HarnessFailure(description: "xent \(arguments.joined(separator: " ")) ran past \(timeout) s")
-        }
-        process.waitUntilExit()
-        func read(_ name: String) throws -> String {
-            String(decoding: try Data(contentsOf: URL(fileURLWithPath: output.file(name))), as: UTF8.self)
-        }
-        return XentChildResult(
-            status: process.terminationStatus, stdout: try read("stdout"), stderr: try read("stderr"))
-    }
-}
-
-/// A new empty folder under the system's temporary folder; `remove()` deletes it and everything in it.
-struct ScratchDirectory: Sendable {
-    let path: String
-
-    init(prefix: String) throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        path = url.path
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    /// The names in the folder, sorted.
-    func entries() throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: path).sorted()
-    }
-
-    func remove() {
-        try? FileManager.default.removeItem(atPath: path)
     }
 }

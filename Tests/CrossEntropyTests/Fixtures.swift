@@ -1,10 +1,10 @@
 import CrossEntropy
-import FixtureManifest
 import Foundation
 import NPY
 import Testing
+import XentTestSupport
 
-/// One PyTorch 2.15 case (`Tests/FixtureManifest`), with what the library's tests need of it.
+/// One PyTorch 2.15 case (`Tests/XentTestSupport`), with what the library's tests need of it.
 typealias Fixture = FixtureCase
 
 extension FixtureCase: CustomTestStringConvertible {

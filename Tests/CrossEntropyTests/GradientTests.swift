@@ -1,6 +1,7 @@
 import CrossEntropy
 import Foundation
 import Testing
+import XentTestSupport
 
 /// One combination of the options for the gradient check: weights × ignored row × label smoothing ×
 /// reduction × kind of target × layout.

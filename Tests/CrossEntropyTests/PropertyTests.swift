@@ -1,6 +1,7 @@
 import CrossEntropy
 import Foundation
 import Testing
+import XentTestSupport
 
 /// Identities the loss and its primitives must satisfy whatever the values, on every backend.
 @Suite struct PropertyTests {

@@ -1,6 +1,7 @@
 import CrossEntropy
 import Foundation
 import Testing
+import XentTestSupport
 
 /// Seeded random cases with special values (±inf, NaN, ±1e30, subnormals, -0.0, exact ties) against a float64
 /// reference that follows PyTorch's computation step by step, on every backend.

@@ -1,6 +1,7 @@
 import CrossEntropy
 import Foundation
 import Testing
+import XentTestSupport
 
 /// One random comparison with the float64 reference: a logits shape, a seed, and the logits' range.
 struct ReferenceCase: Sendable, CustomTestStringConvertible {

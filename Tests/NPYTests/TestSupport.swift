@@ -145,18 +145,3 @@ func handMadeFile(
 func handMadeFile(dictionary: String, data: [UInt8] = []) -> [UInt8] {
     handMadeFile(header: dictionary + "\n", data: data)
 }
-
-/// A deterministic random number generator (SplitMix64), so that fuzzing is repeatable.
-struct SplitMix64: RandomNumberGenerator {
-    /// The generator's state.
-    var state: UInt64
-
-    /// Returns the next 64 random bits.
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
-    }
-}

@@ -1,7 +1,7 @@
-import FixtureManifest
 import Foundation
 import NPY
 import Testing
+import XentTestSupport
 
 /// `xent loss` refuses bad input with status 1 or 2, one message on stderr, nothing on stdout,
 /// and no output file created or changed.

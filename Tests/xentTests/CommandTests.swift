@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import XentTestSupport
 
 /// `xent demo`, `xent devices` and `xent bench`.
 @Suite struct CommandTests {

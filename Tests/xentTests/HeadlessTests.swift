@@ -1,6 +1,6 @@
-import FixtureManifest
 import Foundation
 import Testing
+import XentTestSupport
 
 /// `xent` where the OpenCL ICD loader finds no platform (`OCL_ICD_VENDORS` is an empty folder,
 /// in the child's environment only).

@@ -1,7 +1,7 @@
-import FixtureManifest
 import Foundation
 import NPY
 import Testing
+import XentTestSupport
 
 /// `xent loss` on the PyTorch fixtures, on the CPU and (where a platform exists) on OpenCL.
 @Suite struct LossFixtureTests {

@@ -1,6 +1,7 @@
 import Foundation
 import NPY
 import Testing
+import XentTestSupport
 
 /// Losses that are NaN or infinite print as `nan`, `inf` and `-inf` (never `-nan`), on every
 /// device, and `--out` holds the same values.

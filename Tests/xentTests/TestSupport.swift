@@ -1,7 +1,7 @@
-import FixtureManifest
 import Foundation
 import NPY
 import Testing
+import XentTestSupport
 
 extension FixtureCase: CustomTestStringConvertible {
     /// Each case shows by its name.
@@ -43,7 +43,7 @@ extension FixtureCase {
     var outputDType: NPYDType { logitsDType == "float64" ? .float64 : .float32 }
 }
 
-/// The PyTorch fixtures in `Tests/FixtureManifest/Fixtures`.
+/// The PyTorch fixtures in `Tests/XentTestSupport/Fixtures`.
 enum Fixtures {
     /// The folder holding every case.
     static let folder: String = FixtureCase.folder.path
