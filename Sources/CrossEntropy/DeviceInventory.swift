@@ -30,7 +30,7 @@ public struct DeviceInventory: Sendable {
         /// The request that selects exactly this device.
         public var request: DeviceRequest { .openCLDevice(platform: platformIndex, device: deviceIndex) }
         /// Whether `auto` would take it.
-        var isGPU: Bool { device.type.contains(.gpu) || device.type.contains(.accelerator) }
+        var isGPU: Bool { device.type.isGPUOrAccelerator }
     }
 
     /// Every OpenCL device of every platform.

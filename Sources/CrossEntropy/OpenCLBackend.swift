@@ -100,7 +100,7 @@ final class OpenCLBackend: RowBackend {
             }
             return family
         }
-        return device.type.contains(.gpu) || device.type.contains(.accelerator) ? .perGroup : .perRow
+        return device.type.isGPUOrAccelerator ? .perGroup : .perRow
     }
 
     var name: String { device.name }

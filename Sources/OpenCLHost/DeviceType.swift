@@ -21,6 +21,10 @@ public struct DeviceType: OptionSet, Sendable, CustomStringConvertible {
     /// `CL_DEVICE_TYPE_CUSTOM`.
     public static let custom = Self(rawValue: cl_device_type(CL_DEVICE_TYPE_CUSTOM))
 
+    /// Whether the device is a GPU or an accelerator: a wide device that wants work-groups of
+    /// cooperating work-items, where `auto` offloads and the per-group kernels run.
+    public var isGPUOrAccelerator: Bool { !isDisjoint(with: [.gpu, .accelerator]) }
+
     /// The names of the set kinds joined by `", "`, for example `CPU` or `GPU, default`;
     /// bits without a name appear in hexadecimal, and no bits read `none`.
     public var description: String {
