@@ -24,7 +24,7 @@ typedef struct {
     double sum, compensation;
 } xent_fold;
 
-static void fold_add(xent_fold *fold, double value) {
+XENT_INLINE void fold_add(xent_fold *fold, double value) {
     const double total = fold->sum + value;
     fold->compensation += fabs(fold->sum) >= fabs(value) ? (fold->sum - total) + value : (value - total) + fold->sum;
     fold->sum = total;
@@ -32,73 +32,120 @@ static void fold_add(xent_fold *fold, double value) {
 
 /// The sum, with its compensation unless it is not finite (inf - inf in the compensation would make
 /// an infinite loss NaN).
-static double fold_total(xent_fold fold) { return isfinite(fold.sum) ? fold.sum + fold.compensation : fold.sum; }
+XENT_INLINE double fold_total(xent_fold fold) { return isfinite(fold.sum) ? fold.sum + fold.compensation : fold.sum; }
 
-static double row_loss(const xent_loss_rule *rule, int64_t row, const xent_row_stat *stat) {
-    if (!rule->targets) {
-        return stat->smooth;
-    }
-    const int64_t y = rule->targets[row];
-    if (y == rule->ignore_index) {
-        return 0;
-    }
-    const double eps = rule->label_smoothing;
-    const double wy = rule->weight ? rule->weight[y] : 1;
-    // (max - x_y) + log_sum, never lse - x_y: lse rounds log_sum away next to a large max.
-    double loss = (1 - eps) * wy * ((stat->max - stat->target_logit) + stat->log_sum);
-    if (eps > 0) {
-        loss += eps / (double)rule->classes * stat->smooth;
-    }
-    return loss;
+/// The statistics of a block of up to XENT_FOLD_ROWS rows, one array per field of `xent_row_stat`: the
+/// few-classes path stores them a vector at a time and the fold runs over them a vector at a time.
+typedef struct {
+    double lse[XENT_FOLD_ROWS];
+    double max[XENT_FOLD_ROWS];
+    double log_sum[XENT_FOLD_ROWS];
+    double target_logit[XENT_FOLD_ROWS];
+    double smooth[XENT_FOLD_ROWS];
+    double mass[XENT_FOLD_ROWS];
+} xent_stat_block;
+
+XENT_INLINE void store_stat(xent_stat_block *block, int64_t i, xent_row_stat stat) {
+    block->lse[i] = stat.lse;
+    block->max[i] = stat.max;
+    block->log_sum[i] = stat.log_sum;
+    block->target_logit[i] = stat.target_logit;
+    block->smooth[i] = stat.smooth;
+    block->mass[i] = stat.mass;
 }
 
-static void fold_rows(xent_fold *fold, const xent_row_results *results, int64_t first, const xent_row_stat *stats,
-                      int64_t count) {
-    if (results->lse) {
-        for (int64_t i = 0; i < count; i++) {
-            results->lse[first + i] = stats[i].lse;
+/// The losses of class-index rows: `(1 - eps) w_y ((max - x_y) + log_sum) + (eps / C) smooth`, 0 for a
+/// row whose target is `ignore_index`. `weight` is the rule's, passed apart so that without weights
+/// the loop is compiled without their gather.
+XENT_INLINE void class_index_losses(const xent_loss_rule *rule, const double *weight, int64_t first,
+                                    const xent_stat_block *block, int64_t count, double *losses) {
+    const int64_t *targets = rule->targets + first;
+    const double eps = rule->label_smoothing, smoothing = eps / (double)rule->classes;
+    for (int64_t i = 0; i < count; i++) {
+        const int ignored = targets[i] == rule->ignore_index;
+        const double wy = weight && !ignored ? weight[targets[i]] : 1;
+        // (max - x_y) + log_sum, never lse - x_y: lse rounds log_sum away next to a large max.
+        double loss = (1 - eps) * wy * ((block->max[i] - block->target_logit[i]) + block->log_sum[i]);
+        if (eps > 0) {
+            loss += smoothing * block->smooth[i];
         }
+        losses[i] = ignored ? 0 : loss;
     }
-    if (!results->rule) {
+}
+
+/// Folds the block of rows [first, first + count) into `results` and `fold`: each row's loss as
+/// `xent_loss_rule` states it.
+XENT_INLINE void fold_block(xent_fold *fold, const xent_row_results *results, int64_t first,
+                            const xent_stat_block *block, int64_t count) {
+    if (results->lse) {
+        memcpy(results->lse + first, block->lse, (size_t)count * sizeof(double));
+    }
+    const xent_loss_rule *rule = results->rule;
+    if (!rule) {
         return;
     }
-    // The losses of up to XENT_FOLD_ROWS rows are added in four plain sums, which do not wait on each
-    // other, and only their total is added to the compensated sum.
-    double sums[4] = {0, 0, 0, 0};
-    for (int64_t i = 0; i < count; i++) {
-        const double loss = row_loss(results->rule, first + i, &stats[i]);
-        if (results->row_losses) {
-            results->row_losses[first + i] = loss;
-        }
-        sums[i & 3] += loss;
+    double losses[XENT_FOLD_ROWS];
+    if (!rule->targets) {
+        memcpy(losses, block->smooth, (size_t)count * sizeof(double));
+    } else if (rule->weight) {
+        class_index_losses(rule, rule->weight, first, block, count, losses);
+    } else {
+        class_index_losses(rule, NULL, first, block, count, losses);
     }
-    fold_add(fold, (sums[0] + sums[1]) + (sums[2] + sums[3]));
+    if (results->row_losses) {
+        memcpy(results->row_losses + first, losses, (size_t)count * sizeof(double));
+    }
+    // The losses are added a vector at a time, in eight sums that do not wait on each other, and only
+    // their total is added to the compensated sum.
+    xent_vd sums = 0;
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        sums += xent_load_f64(losses + i);
+    }
+    double total = xent_sum_vd(sums);
+    for (; i < count; i++) {
+        total += losses[i];
+    }
+    fold_add(fold, total);
 }
 
 double xent_fold_rows(const xent_row_results *results, int64_t first, const xent_row_stat *stats, int64_t count) {
     xent_fold fold = {0, 0};
+    xent_stat_block block;
     for (int64_t done = 0; done < count; done += XENT_FOLD_ROWS) {
-        const int64_t block = count - done < XENT_FOLD_ROWS ? count - done : XENT_FOLD_ROWS;
-        fold_rows(&fold, results, first + done, stats + done, block);
+        const int64_t size = count - done < XENT_FOLD_ROWS ? count - done : XENT_FOLD_ROWS;
+        for (int64_t i = 0; i < size; i++) {
+            store_stat(&block, i, stats[done + i]);
+        }
+        fold_block(&fold, results, first + done, &block, size);
     }
     return fold_total(fold);
 }
 
+XENT_DISPATCH
 int64_t xent_check_targets(const int64_t *targets, int64_t count, int64_t classes, int64_t ignore_index,
                            const double *weight, double *divisor) {
     int64_t kept = 0;
     double total = 0;
-    for (int64_t i = 0; i < count; i++) {
-        const int64_t y = targets[i];
-        if (y == ignore_index) {
-            continue;
+    // Blocks of targets are checked without a branch per target, so that the loop runs a vector at a
+    // time; a block holding a bad target is looked through again for its position.
+    for (int64_t start = 0; start < count; start += 4096) {
+        const int64_t end = count - start < 4096 ? count : start + 4096;
+        int64_t bad = 0;
+        for (int64_t i = start; i < end; i++) {
+            const int64_t y = targets[i];
+            kept += y != ignore_index;
+            bad |= y != ignore_index && (uint64_t)y >= (uint64_t)classes;
         }
-        if (y < 0 || y >= classes) {
-            return i;
+        if (bad) {
+            for (int64_t i = start;; i++) {
+                if (targets[i] != ignore_index && (uint64_t)targets[i] >= (uint64_t)classes) {
+                    return i;
+                }
+            }
         }
-        kept++;
-        if (weight) {
-            total += weight[y];
+        for (int64_t i = start; weight && i < end; i++) {
+            total += targets[i] != ignore_index ? weight[targets[i]] : 0;
         }
     }
     *divisor = weight ? total : (double)kept;
@@ -123,6 +170,7 @@ int64_t xent_check_targets(const int64_t *targets, int64_t count, int64_t classe
 #define HSUM xent_sum_vf
 #define HMAX xent_hmax_vf
 #define IOTA ((xent_vf){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
+#define VECD xent_vd16
 #include "RowKernel.inc.h"
 #undef SUFFIX
 #undef STORAGE
@@ -152,6 +200,7 @@ int64_t xent_check_targets(const int64_t *targets, int64_t count, int64_t classe
 #undef HSUM
 #undef HMAX
 #undef IOTA
+#undef VECD
 
 #define SUFFIX f64
 #define STORAGE double
@@ -171,6 +220,7 @@ int64_t xent_check_targets(const int64_t *targets, int64_t count, int64_t classe
 #define HSUM xent_sum_vd
 #define HMAX xent_hmax_vd
 #define IOTA ((xent_vd){0, 1, 2, 3, 4, 5, 6, 7})
+#define VECD xent_vd
 #include "RowKernel.inc.h"
 
 XENT_DISPATCH

@@ -8,6 +8,7 @@
 //   TRANSPOSE    transpose of LANES vectors (XENT_TRANSPOSE16 or XENT_TRANSPOSE8)
 //   SEXP, SLOG   scalar exp and log of ACC
 //   LOWEST       the most negative finite ACC: the running max starts there, so -inf lanes give no NaN
+//   VECD         a vector of LANES doubles
 
 #define XENT_CAT_(a, b) a##_##b
 #define XENT_CAT(a, b) XENT_CAT_(a, b)
@@ -260,18 +261,16 @@ XENT_INLINE xent_row_stat FN(row_stat)(const xent_rows *rows, int64_t row, FN(no
     return stat;
 }
 
-/// Rows with few classes, LANES rows at a time with one row per lane: the block is transposed so that
-/// every vector operation serves LANES rows (for contiguous rows without smoothing terms, classes <=
-/// XENT_SMALL_CLASSES). A class count that is a multiple of LANES is transposed a square of vectors at
-/// a time in registers, any other one element by element.
+/// The maxima and sums of exp(x - max) of LANES rows with few classes, one row per lane: the block is
+/// transposed so that every vector operation serves LANES rows. A class count that is a multiple of
+/// LANES is transposed a square of vectors at a time in registers, any other one element by element.
 /// `classes` is a constant where the caller passes one: the loops unroll and the block stays in
 /// registers.
-XENT_INLINE void FN(small_row_block)(const xent_rows *rows, int64_t classes, int64_t row0, xent_row_stat *stats) {
-    const STORAGE *x = (const STORAGE *)rows->logits + row0 * classes;
+XENT_INLINE void FN(small_row_sums)(const STORAGE *x, int64_t classes, VEC *maxes, VEC *sums) {
     VEC columns[XENT_SMALL_CLASSES];
-    // Fetch the block 8 blocks ahead: each block is computed long enough for the hardware prefetcher
+    // Fetch the block 4 blocks ahead: each block is computed long enough for the hardware prefetcher
     // alone to fall behind.
-    const char *ahead = (const char *)(x + 8 * LANES * classes);
+    const char *ahead = (const char *)(x + 4 * LANES * classes);
     for (int64_t offset = 0; offset < LANES * classes * (int64_t)sizeof(STORAGE); offset += 64) {
         __builtin_prefetch(ahead + offset);
     }
@@ -289,10 +288,12 @@ XENT_INLINE void FN(small_row_block)(const xent_rows *rows, int64_t classes, int
         }
     }
     VEC m = (VEC)LOWEST;
+#pragma clang loop unroll_count(8)
     for (int64_t c = 0; c < classes; c++) {
         m = VMAX(m, columns[c]);
     }
     VEC s = (VEC)0;
+#pragma clang loop unroll_count(8)
     for (int64_t c = 0; c < classes; c++) {
         s += VEXP_SUM(columns[c] - m);
     }
@@ -305,35 +306,67 @@ XENT_INLINE void FN(small_row_block)(const xent_rows *rows, int64_t classes, int
         }
         s = m == (VEC)LOWEST ? exact : s;
     }
-    const VEC logSums = VLOG(s);
-    for (int lane = 0; lane < LANES; lane++) {
-        const ACC logSum = logSums[lane];
-        xent_row_stat stat = {
-            FN(torch_lse)(x + lane * classes, classes, 1, m[lane], logSum), m[lane], logSum, 0, 0, 0};
-        if (rows->targets) {
-            const int64_t y = rows->targets[row0 + lane];
-            if (y >= 0 && y < classes) {
-                stat.target_logit = (double)x[lane * classes + y];
-            }
-        }
-        stats[lane] = stat;
-    }
+    *maxes = m;
+    *sums = s;
 }
 
-XENT_INLINE void FN(statistics)(const xent_rows *rows, int64_t begin, int64_t end, xent_row_stat *stats) {
-    int64_t row = begin;
-    if (rows->inner == 1 && rows->classes <= XENT_SMALL_CLASSES && !rows->accumulate_smooth) {
-        for (; row + LANES <= end; row += LANES) {
-            if (rows->classes == LANES) {
-                FN(small_row_block)(rows, LANES, row, stats + (row - begin));
-            } else {
-                FN(small_row_block)(rows, rows->classes, row, stats + (row - begin));
+/// Rows [row0, row0 + count) with few classes, count a multiple of LANES (contiguous rows without
+/// smoothing terms, classes <= XENT_SMALL_CLASSES), into `block` from index i0. The sums of all the
+/// rows come first, then their logs and statistics, so that the logs of different blocks of LANES
+/// rows overlap rather than each waiting on its own sums.
+XENT_INLINE void FN(small_rows)(const xent_rows *rows, int64_t classes, int64_t row0, int64_t count,
+                                xent_stat_block *block, int64_t i0) {
+    const STORAGE *x = (const STORAGE *)rows->logits + row0 * classes;
+    ACC maxes[XENT_FOLD_ROWS], sums[XENT_FOLD_ROWS];
+    for (int64_t r = 0; r < count; r += LANES) {
+        VEC m, s;
+        FN(small_row_sums)(x + r * classes, classes, &m, &s);
+        memcpy(maxes + r, &m, sizeof m);
+        memcpy(sums + r, &s, sizeof s);
+    }
+    for (int64_t r = 0; r < count; r += LANES) {
+        VEC m, s;
+        memcpy(&m, maxes + r, sizeof m);
+        memcpy(&s, sums + r, sizeof s);
+        const VEC logSums = VLOG(s);
+        const VECD maxima = __builtin_convertvector(m, VECD), logs = __builtin_convertvector(logSums, VECD);
+        VECD lse = maxima + logs;
+        if (__builtin_reduce_or((m == (VEC)INFINITY) != 0)) {
+            for (int lane = 0; lane < LANES; lane++) {
+                lse[lane] = FN(torch_lse)(x + (r + lane) * classes, classes, 1, m[lane], logSums[lane]);
             }
         }
+        memcpy(block->lse + i0 + r, &lse, sizeof lse);
+        memcpy(block->max + i0 + r, &maxima, sizeof maxima);
+        memcpy(block->log_sum + i0 + r, &logs, sizeof logs);
+    }
+    if (rows->targets) {
+        const int64_t *targets = rows->targets + row0;
+        for (int64_t r = 0; r < count; r++) {
+            const int64_t y = targets[r];
+            block->target_logit[i0 + r] = y >= 0 && y < classes ? (double)x[r * classes + y] : 0;
+        }
+    } else {
+        memset(block->target_logit + i0, 0, (size_t)count * sizeof(double));
+    }
+    memset(block->smooth + i0, 0, (size_t)count * sizeof(double));
+    memset(block->mass + i0, 0, (size_t)count * sizeof(double));
+}
+
+XENT_INLINE void FN(statistics)(const xent_rows *rows, int64_t begin, int64_t end, xent_stat_block *block) {
+    int64_t row = begin;
+    if (rows->inner == 1 && rows->classes <= XENT_SMALL_CLASSES && !rows->accumulate_smooth) {
+        const int64_t count = (end - begin) / LANES * LANES;
+        if (rows->classes == LANES) {
+            FN(small_rows)(rows, LANES, begin, count, block, 0);
+        } else {
+            FN(small_rows)(rows, rows->classes, begin, count, block, 0);
+        }
+        row += count;
     }
     for (; row < end; row++) {
         FN(norm) norm;
-        stats[row - begin] = FN(row_stat)(rows, row, &norm);
+        store_stat(block, row - begin, FN(row_stat)(rows, row, &norm));
     }
 }
 
@@ -484,7 +517,7 @@ XENT_INLINE ACC *FN(fused_scratch)(const xent_rows *rows, const xent_outputs *ou
 
 /// Statistics and outputs of rows [begin, end); `scratch` from FN(fused_scratch).
 XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs, ACC *scratch, int64_t begin,
-                             int64_t end, xent_row_stat *stats) {
+                             int64_t end, xent_stat_block *block) {
     const int64_t classes = rows->classes, inner = rows->inner;
     const ACC *w = (const ACC *)rows->weight;
     const ACC eps = (ACC)rows->label_smoothing;
@@ -497,14 +530,16 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
         if (fusable) {
             const int64_t y = rows->targets[row];
             const ACC scale = (ACC)(outputs->gradient_scale * (outputs->row_upstream ? outputs->row_upstream[row] : 1.0));
+            xent_row_stat stat;
             if (y != rows->ignore_index && y >= 0 && y < classes &&
-                FN(fused_gradient_row)(rows, x, out, y, scale, scratch, &stats[row - begin])) {
+                FN(fused_gradient_row)(rows, x, out, y, scale, scratch, &stat)) {
+                store_stat(block, row - begin, stat);
                 continue;
             }
         }
         FN(norm) n;
         const xent_row_stat stat = FN(row_stat)(rows, row, &n);
-        stats[row - begin] = stat;
+        store_stat(block, row - begin, stat);
         switch (outputs->kind) {
         case XENT_OUTPUT_LOG_SOFTMAX:
             FN(write_log_softmax)(x, out, classes, inner, n);
@@ -541,17 +576,17 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
 /// Rows [begin, end) in blocks whose statistics stay in L1, each folded into `results` as it is done.
 XENT_INLINE double FN(run)(const xent_rows *rows, const xent_outputs *outputs, const xent_row_results *results,
                            int64_t begin, int64_t end) {
-    xent_row_stat stats[XENT_FOLD_ROWS];
+    xent_stat_block block;
     ACC *scratch = outputs ? FN(fused_scratch)(rows, outputs) : NULL;
     xent_fold fold = {0, 0};
     for (int64_t first = begin; first < end; first += XENT_FOLD_ROWS) {
         const int64_t last = end - first > XENT_FOLD_ROWS ? first + XENT_FOLD_ROWS : end;
         if (outputs) {
-            FN(outputs)(rows, outputs, scratch, first, last, stats);
+            FN(outputs)(rows, outputs, scratch, first, last, &block);
         } else {
-            FN(statistics)(rows, first, last, stats);
+            FN(statistics)(rows, first, last, &block);
         }
-        fold_rows(&fold, results, first, stats, last - first);
+        fold_block(&fold, results, first, &block, last - first);
     }
     free(scratch);
 #if defined(__x86_64__)

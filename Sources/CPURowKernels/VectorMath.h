@@ -27,6 +27,7 @@ typedef int32_t xent_vi __attribute__((ext_vector_type(16)));
 typedef uint32_t xent_vu __attribute__((ext_vector_type(16)));
 typedef _Float16 xent_vh __attribute__((ext_vector_type(16)));
 typedef double xent_vd __attribute__((ext_vector_type(8)));
+typedef double xent_vd16 __attribute__((ext_vector_type(16)));
 typedef int64_t xent_vl __attribute__((ext_vector_type(8)));
 
 // Lane-wise maximum that keeps `a` where the comparison is false, so a NaN in `b` is not taken; the
@@ -34,14 +35,18 @@ typedef int64_t xent_vl __attribute__((ext_vector_type(8)));
 XENT_INLINE xent_vf xent_max_vf(xent_vf a, xent_vf b) { return b > a ? b : a; }
 XENT_INLINE xent_vd xent_max_vd(xent_vd a, xent_vd b) { return b > a ? b : a; }
 
-// Cody-Waite range reduction for exp: x = n ln2 + r with n an integer and |r| <= ln2/2. Returns r and
-// sets *n (garbage for NaN lanes, whose r is NaN).
-XENT_INLINE xent_vf xent_exp_reduce_vf(xent_vf x, xent_vi *n) {
+// Range reduction for exp: x = n ln2 + r with n an integer and |r| <= ln2/2. Returns r and sets *t
+// to the bits of x / ln2 + 1.5 * 2^23, whose low bits hold n (garbage for NaN lanes, whose r is NaN).
+// `exact` subtracts n ln2 in two parts (Cody-Waite), else with ln2 rounded to float, which errs by
+// n * 2e-9 relative: negligible for a term of a sum of at least 1, since such a term is below 2^-n.
+XENT_INLINE xent_vf xent_exp_reduce_vf(xent_vf x, int exact, xent_vi *t) {
     const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-    const xent_vf t = x * 1.44269504088896341f + shifter;
-    const xent_vf nf = t - shifter;
-    memcpy(n, &t, sizeof t);
-    *n -= 0x4B400000;  // the bits of the shifter: what is left is n
+    const xent_vf shifted = x * 1.44269504088896341f + shifter;
+    const xent_vf nf = shifted - shifter;
+    memcpy(t, &shifted, sizeof shifted);
+    if (!exact) {
+        return x - nf * 0.693147182f;
+    }
     const xent_vf r = x - nf * 0.693359375f;
     return r - nf * -2.12194440e-4f;
 }
@@ -52,7 +57,8 @@ XENT_INLINE xent_vf xent_exp_reduce_vf(xent_vf x, xent_vi *n) {
 // not flushed. exp(-inf) = 0 and exp(NaN) = NaN.
 XENT_INLINE xent_vf xent_exp_vf(xent_vf x) {
     xent_vi ni;
-    xent_vf r = xent_exp_reduce_vf(x < -104.0f ? -104.0f : x, &ni);  // NaN < -104 is false: NaN stays
+    xent_vf r = xent_exp_reduce_vf(x < -104.0f ? -104.0f : x, 1, &ni);  // NaN < -104 is false: NaN stays
+    ni -= 0x4B400000;  // the bits of the shifter: what is left is n
     xent_vf p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
@@ -83,16 +89,18 @@ XENT_INLINE xent_vf xent_exp_vf(xent_vf x) {
 // exp(x - max) of a row, whose maximum contributes 1): arguments below -87.3 give 2^-126 instead of a
 // smaller number, which changes such a sum by less than 2^-100 of itself, so every result is normal
 // and 2^n is added to the exponent without a check. The degree-5 polynomial of ARM's
-// optimized-routines (about 2 ulp) on the same range reduction. exp(-inf) is 2^-126 and NaN stays NaN.
+// optimized-routines (about 2 ulp) on the one-constant range reduction. exp(-inf) is 2^-126 and NaN
+// stays NaN.
 XENT_INLINE xent_vf xent_exp_sum_vf(xent_vf x) {
-    xent_vi ni;
-    xent_vf r = xent_exp_reduce_vf(x < -87.3f ? -87.3f : x, &ni);  // NaN < -87.3 is false: NaN stays
+    xent_vi t;
+    xent_vf r = xent_exp_reduce_vf(x < -87.3f ? -87.3f : x, 0, &t);  // NaN < -87.3 is false: NaN stays
     xent_vf r2 = r * r;
     xent_vf p = 0x1.0e4020p-7f * r + 0x1.573e2ep-5f;
     xent_vf q = 0x1.555e66p-3f * r + 0x1.fffdb6p-2f;
     q = p * r2 + q;
     xent_vf poly = q * r2 + 0x1.ffffecp-1f * r;
-    xent_vi scaleBits = (ni + 127) << 23;
+    // 2^n is (n + 127) << 23, and n << 23 is t << 23: the shifter's bits vanish in the shift.
+    xent_vu scaleBits = ((xent_vu)t << 23) + (127u << 23);
     xent_vf scale;
     memcpy(&scale, &scaleBits, sizeof scale);
     return poly * scale + scale;
@@ -213,7 +221,7 @@ XENT_INLINE double xent_hmax_vd(xent_vd v) {
 // of the input being `in(i)`: at each level b, every pair of rows (i, i + b) swaps its off-diagonal
 // b-wide blocks. The first level takes its rows straight from `in`, so no copy of the block is made.
 #define XENT_SWAP_BLOCKS(rows, in, count, b, lo, hi)                        \
-    for (int i = 0; i < (count); i++) {                                     \
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < (count); i++) { \
         if ((i & (b)) == 0) {                                               \
             const __typeof__(rows[0]) top = in(i), bottom = in(i + (b));    \
             rows[i] = __builtin_shufflevector(top, bottom, lo);             \
