@@ -171,6 +171,7 @@ int64_t xent_check_targets(const int64_t *targets, int64_t count, int64_t classe
 #define HMAX xent_hmax_vf
 #define IOTA ((xent_vf){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
 #define VECD xent_vd16
+#define VEC_MASK xent_vi
 #include "RowKernel.inc.h"
 #undef SUFFIX
 #undef STORAGE
@@ -201,6 +202,7 @@ int64_t xent_check_targets(const int64_t *targets, int64_t count, int64_t classe
 #undef HMAX
 #undef IOTA
 #undef VECD
+#undef VEC_MASK
 
 #define SUFFIX f64
 #define STORAGE double
@@ -221,6 +223,7 @@ int64_t xent_check_targets(const int64_t *targets, int64_t count, int64_t classe
 #define HMAX xent_hmax_vd
 #define IOTA ((xent_vd){0, 1, 2, 3, 4, 5, 6, 7})
 #define VECD xent_vd
+#define VEC_MASK xent_vl
 #include "RowKernel.inc.h"
 
 XENT_DISPATCH

@@ -9,6 +9,7 @@
 //   SEXP, SLOG   scalar exp and log of ACC
 //   LOWEST       the most negative finite ACC: the running max starts there, so -inf lanes give no NaN
 //   VECD         a vector of LANES doubles
+//   VEC_MASK     the integer vector a comparison of two VECs gives
 
 #define XENT_CAT_(a, b) a##_##b
 #define XENT_CAT(a, b) XENT_CAT_(a, b)
@@ -405,30 +406,57 @@ XENT_INLINE void FN(write_log_softmax)(const STORAGE *x, STORAGE *out, int64_t c
     }
 }
 
-/// One element of the fused gradient, in the same steps as the vector loop (so that whichever path an
-/// element takes, which depends on the alignment of `out`, its bits are the same).
-XENT_INLINE STORAGE FN(gradient_element)(const ACC *scratch, const ACC *w, int64_t c, int64_t y, ACC a, ACC b, ACC t) {
-    ACC g = a * scratch[c];
+/// The fused gradient of the LANES elements from c: a e_c - b v_c - [c == y] t. Every element takes
+/// the same steps wherever its vector starts, so vectors that overlap agree.
+XENT_INLINE VEC FN(gradient_vector)(const ACC *scratch, const ACC *w, int64_t c, int64_t y, ACC a, ACC b, ACC t) {
+    VEC e;
+    memcpy(&e, scratch + c, sizeof e);
+    VEC g = a * e;
     if (b != 0) {
-        g -= b * (w ? w[c] : (ACC)1);
+        g -= b * FN(vector_weight)(NULL, w, c, 0, 0);
     }
-    if (c == y) {
-        g -= t;
+    return IOTA + (ACC)c == (ACC)y ? g - t : g;
+}
+
+/// e = exp(x_c - m) for the LANES elements from `first` (all in the row) into `scratch + first`; those
+/// in [from, to) are added to `*s` (and their deviation terms to `*d`, `*vs`). `masked` = 0 takes them
+/// all (the caller's `from` and `to` span the vector).
+XENT_INLINE void FN(exp_into_scratch)(const STORAGE *x, const ACC *w, ACC *scratch, int64_t first, int64_t from,
+                                      int64_t to, ACC m, int smooth, int masked, VEC *s, VEC *d, VEC *vs) {
+    const VEC xm = LOAD(x + first) - m;
+    const VEC e = VEXP(xm);
+    memcpy(scratch + first, &e, sizeof e);
+    const VEC at = IOTA + (ACC)first;
+    const VEC_MASK keep = masked ? at >= (ACC)from && at < (ACC)to : (VEC_MASK)-1;
+    *s += keep ? e : (VEC)0;
+    if (smooth) {
+        const VEC v = FN(vector_weight)(NULL, w, first, 0, 0);
+        *d += keep ? v * xm : (VEC)0;
+        *vs += keep ? v : (VEC)0;
     }
-    return (STORAGE)g;
 }
 
 /// The loss gradient of a contiguous row that fits in cache, with a class-index target y: its maximum,
 /// then e_c = exp(x_c - max) computed once into `scratch` while summing, then
 /// out_c = a e_c / s - b v_c - [c == y] t, streamed to memory past the cache (no read of `out` first).
 /// One exp per element and one write of `out`. `out` may be `x` (in place): x_y is read first.
+/// `scratch` is used from an offset that aligns it like `out`, and the streamed stores start at the
+/// first 64-byte boundary of `out`, so that the output pass splits no load or store across two cache
+/// lines when `out` is not aligned, as a Swift array's elements never are.
 /// Returns 0, having written nothing, for a row without a finite maximum (the general path's case).
 XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, STORAGE *out, int64_t y, ACC scale,
-                                       ACC *scratch, xent_row_stat *stat) {
+                                       ACC *scratchBlock, xent_row_stat *stat) {
     const int64_t classes = rows->classes;
     const ACC *w = (const ACC *)rows->weight;
     const ACC eps = (ACC)rows->label_smoothing;
     const int smooth = rows->accumulate_smooth != 0;
+    // The row's scratch lies 2 KiB from `out` modulo 4 KiB: aligned alike, and never at the same page
+    // offset as the gradient being written (whose stores would then look like they feed the loads).
+    ACC *scratch = (ACC *)(void *)((char *)scratchBlock + (((uintptr_t)out + 2048) & 4095));
+    // The first and last lines of `out` take plain stores unless aligned: fetch them for writing now,
+    // so that those stores do not wait on memory at the end of the row.
+    __builtin_prefetch(out, 1);
+    __builtin_prefetch(out + classes - 1, 1);
     VEC mv = (VEC)-INFINITY;
     int64_t c = 0;
     for (; c + LANES <= classes; c += LANES) {
@@ -442,30 +470,19 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
         return 0;
     }
     const ACC target = (ACC)x[y];
+    // Whole vectors from the row's start, then the last LANES elements for what they leave (their exps
+    // are stored whole: the elements they share with the last whole vector get the same values). The
+    // order of the sums depends on the class count alone, not on where the row lies.
     VEC s = (VEC)0, d = (VEC)0, vs = (VEC)0;
-    for (c = 0; c + LANES <= classes; c += LANES) {
+    const int64_t body = classes / LANES * LANES;
+    if (body < classes) {
+        FN(exp_into_scratch)(x, w, scratch, classes - LANES, body, classes, m, smooth, 1, &s, &d, &vs);
+    }
+    for (c = 0; c < body; c += LANES) {
         __builtin_prefetch(x + classes + c);  // the next row, while this loop computes
-        const VEC xm = LOAD(x + c) - m;
-        const VEC e = VEXP(xm);
-        memcpy(scratch + c, &e, sizeof e);
-        s += e;
-        if (smooth) {
-            const VEC v = FN(vector_weight)(NULL, w, c, 0, 0);
-            d += v * xm;
-            vs += v;
-        }
+        FN(exp_into_scratch)(x, w, scratch, c, c, c + LANES, m, smooth, 0, &s, &d, &vs);
     }
-    ACC sum = HSUM(s), dev = smooth ? HSUM(d) : 0, mass = smooth ? HSUM(vs) : 0;
-    for (; c < classes; c++) {
-        const ACC xm = (ACC)x[c] - m;
-        scratch[c] = SEXP(xm);
-        sum += scratch[c];
-        if (smooth) {
-            const ACC v = w ? w[c] : (ACC)1;
-            dev += v * xm;
-            mass += v;
-        }
-    }
+    const ACC sum = HSUM(s), dev = smooth ? HSUM(d) : 0, mass = smooth ? HSUM(vs) : 0;
     const ACC logSum = SLOG(sum);
     stat->lse = (double)m + (double)logSum;
     stat->max = m;
@@ -477,40 +494,37 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     const ACC b = scale * eps / (ACC)classes;
     const ACC a = scale * ((1 - eps) * wy + eps * (ACC)rows->weight_total / (ACC)classes) / sum;
     const ACC t = scale * (1 - eps) * wy;
-    c = 0;
-    // Single elements up to a 64-byte boundary of `out`, then whole vectors streamed past the cache.
-    for (; c < classes && ((uintptr_t)(out + c) & 63) != 0; c++) {
-        out[c] = FN(gradient_element)(scratch, w, c, y, a, b, t);
+    // Whole vectors streamed past the cache from the first 64-byte boundary of `out`; the LANES
+    // elements at each end, if the streamed vectors leave some, with plain stores.
+    const int64_t outHead = (int64_t)(((64 - ((uintptr_t)out & 63)) & 63) / sizeof(STORAGE));
+    const int64_t outBody = outHead + (classes - outHead) / LANES * LANES;
+    if (outHead > 0) {
+        STORE(out, FN(gradient_vector)(scratch, w, 0, y, a, b, t));
     }
-    for (; c + LANES <= classes; c += LANES) {
-        VEC e;
-        memcpy(&e, scratch + c, sizeof e);
-        VEC g = a * e;
-        if (b != 0) {
-            g -= b * FN(vector_weight)(NULL, w, c, 0, 0);
-        }
-        if (y >= c && y < c + LANES) {
-            g[y - c] -= t;
-        }
+    if (outBody < classes) {
+        STORE(out + classes - LANES, FN(gradient_vector)(scratch, w, classes - LANES, y, a, b, t));
+    }
+    for (c = outHead; c < outBody; c += LANES) {
+        const VEC g = FN(gradient_vector)(scratch, w, c, y, a, b, t);
         if (sizeof(STORAGE) == sizeof(ACC)) {
             __builtin_nontemporal_store(g, (VEC *)(void *)(out + c));
         } else {
             STORE(out + c, g);
         }
     }
-    for (; c < classes; c++) {
-        out[c] = FN(gradient_element)(scratch, w, c, y, a, b, t);
-    }
     return 1;
 }
 
 /// A row of scratch for the fused gradient path, or NULL when these rows and outputs do not take it
-/// (only float and double gradients of contiguous rows with class-index targets that fit in cache).
+/// (only float and double gradients of contiguous rows of at least LANES classes with class-index
+/// targets that fit in cache).
 XENT_INLINE ACC *FN(fused_scratch)(const xent_rows *rows, const xent_outputs *outputs) {
     const int64_t classes = rows->classes;
-    if (outputs->kind == XENT_OUTPUT_GRADIENT && !rows->probabilities && rows->inner == 1 && classes > 0 &&
+    if (outputs->kind == XENT_OUTPUT_GRADIENT && !rows->probabilities && rows->inner == 1 && classes >= LANES &&
         sizeof(STORAGE) == sizeof(ACC) && classes * (int64_t)sizeof(STORAGE) <= XENT_CACHED_ROW_BYTES) {
-        return (ACC *)malloc((size_t)classes * sizeof(ACC));
+        // A row and the page offset FN(fused_gradient_row) places it at, in whole pages.
+        const size_t bytes = ((size_t)classes * sizeof(ACC) + 2 * 4096 - 1) / 4096 * 4096;
+        return (ACC *)aligned_alloc(4096, bytes);
     }
     return NULL;
 }
