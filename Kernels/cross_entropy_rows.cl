@@ -118,6 +118,32 @@ inline ACC horizontal_max(VEC v) {
 // row NaN whatever the maximum is.
 #define MAX_KEEP(a, b) select(a, b, (b) > (a))
 
+// exp(x) for terms summed into a total of at least 1 (the terms exp(x - max) of a row or a piece of
+// one, whose maximum contributes 1), as the CPU fallback's xent_exp_sum_vf: arguments below -87.3
+// give 2^-126 instead of a smaller number, which such a sum cannot see, so 2^n is added to the
+// exponent without a range check; x = n ln2 + r with ln2 rounded to float (its error, n * 2e-9
+// relative, is below 1e-9 of the sum), and ARM optimized-routines' degree-5 polynomial (about 2 ulp).
+// NaN stays NaN. Cheaper on CPU devices than the built-in exp, which handles every range.
+#if XENT_DTYPE == 2
+#define EXP_SUM exp
+#else
+#define IVEC CAT(int, XENT_VEC)
+inline VEC exp_sum(VEC x) {
+    x = select(x, (VEC)-87.3f, x < (VEC)-87.3f);  // NaN < -87.3 is false: NaN stays
+    const VEC t = fma(x, (VEC)1.44269504088896341f, (VEC)12582912.0f);  // + 1.5 * 2^23 rounds to n
+    const VEC nf = t - (VEC)12582912.0f;
+    const VEC r = fma(-nf, (VEC)0.693147182f, x);
+    const VEC r2 = r * r;
+    const VEC p = fma((VEC)0x1.0e4020p-7f, r, (VEC)0x1.573e2ep-5f);
+    const VEC q = fma(p, r2, fma((VEC)0x1.555e66p-3f, r, (VEC)0x1.fffdb6p-2f));
+    const VEC poly = fma(q, r2, (VEC)0x1.ffffecp-1f * r);
+    // 2^n is (n + 127) << 23, and n << 23 is t << 23: the shifter's bits vanish in the shift.
+    const VEC scale = CAT(as_float, XENT_VEC)((CAT(as_int, XENT_VEC)(t) << 23) + (IVEC)(127 << 23));
+    return fma(poly, scale, scale);
+}
+#define EXP_SUM exp_sum
+#endif
+
 // A contiguous row that fits in cache, in two passes: its maximum m, then sum exp(x - m) (and the
 // deviation terms) from cache: one exp per element and no rescaling. fmax skips NaN, which still
 // reaches the sum; a row of -inf (or empty) gets s = 0 and lse = -inf.
@@ -141,15 +167,15 @@ inline row_state scan_two_pass(__global const STORAGE *x, __global const STORAGE
     c = 0;
     if (!smooth) {
         for (; c + 4 * XENT_VEC <= classes; c += 4 * XENT_VEC) {
-            s0 += exp(LOAD_VEC(x + c) - m);
-            s1 += exp(LOAD_VEC(x + c + XENT_VEC) - m);
-            s2 += exp(LOAD_VEC(x + c + 2 * XENT_VEC) - m);
-            s3 += exp(LOAD_VEC(x + c + 3 * XENT_VEC) - m);
+            s0 += EXP_SUM(LOAD_VEC(x + c) - m);
+            s1 += EXP_SUM(LOAD_VEC(x + c + XENT_VEC) - m);
+            s2 += EXP_SUM(LOAD_VEC(x + c + 2 * XENT_VEC) - m);
+            s3 += EXP_SUM(LOAD_VEC(x + c + 3 * XENT_VEC) - m);
         }
     }
     for (; c + XENT_VEC <= classes; c += XENT_VEC) {
         VEC xm = LOAD_VEC(x + c) - m;
-        s0 += exp(xm);
+        s0 += EXP_SUM(xm);
         if (smooth) {
             VEC v = vector_weight(q, w, flags, c, qa, qb);
             d += v * xm;
@@ -177,7 +203,7 @@ inline row_state scan_two_pass(__global const STORAGE *x, __global const STORAGE
 }
 
 // Any row: the online (max, sum) recurrence in one read, vector lanes merged at the end. Used for
-// strided (K-dimensional) rows and rows too long for the cache.
+// strided (K-dimensional) rows and for rows too long for the cache that carry deviation terms.
 inline row_state scan_online(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
                              long classes, long stride, int flags, ACC qa, ACC qb) {
     const int smooth = (flags & ACCUMULATE_SMOOTH) != 0;
@@ -217,10 +243,28 @@ inline row_state scan_online(__global const STORAGE *x, __global const STORAGE *
     return st;
 }
 
+// A contiguous row too long for the cache, without deviation terms: pieces that fit, each in two
+// passes, their (max, sum) pairs merged. One exp per element, where the online recurrence takes two.
+// A piece of -inf adds 0 (its max -inf stays below the state's, which starts at LOWEST).
+inline row_state scan_pieces(__global const STORAGE *x, long classes) {
+    const long piece = XENT_CACHED_ROW_BYTES / (long)sizeof(STORAGE);
+    row_state st = {LOWEST, 0, 0, 0};
+    for (long start = 0; start < classes; start += piece) {
+        const row_state p = scan_two_pass(x + start, x, (__global const ACC *)0, min(piece, classes - start), 0, 0, 0);
+        const ACC mn = fmax(st.m, p.m);
+        st.s = st.s * exp(st.m - mn) + p.s * exp(p.m - mn);
+        st.m = mn;
+    }
+    return st;
+}
+
 inline row_state scan_row(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
                           long classes, long stride, int flags, ACC qa, ACC qb) {
     if (stride == 1 && classes * (long)sizeof(STORAGE) <= XENT_CACHED_ROW_BYTES) {
         return scan_two_pass(x, q, w, classes, flags, qa, qb);
+    }
+    if (stride == 1 && !(flags & ACCUMULATE_SMOOTH)) {
+        return scan_pieces(x, classes);
     }
     return scan_online(x, q, w, classes, stride, flags, qa, qb);
 }

@@ -148,6 +148,46 @@ struct ReferenceCase: Sendable, CustomTestStringConvertible {
         }
     }
 
+    /// Rows past the cached-row limit are scanned in pieces of 256 KiB on OpenCL CPU devices (each in two
+    /// passes, the pieces' maxima and sums merged): a piece of only -inf, or a special value confined to
+    /// the second piece, behaves as in a row scanned whole.
+    @Test(arguments: Backends.names)
+    func longRowsWithSpecialValuesInOnePiece(device: String) throws {
+        let engine = Backends.engine(device)
+        let classes = 70_000  // pieces of 65 536 and 4 464 floats
+        let piece = 65_536
+        var random = SeededRandom(seed: 70_000)
+        let base = (0..<classes).map { _ in Float(Double(random.next() >> 11) / Double(1 << 53) * 8 - 4) }
+        let rows: [(name: String, values: [Float], target: Int64)] = [
+            ("first piece -inf", base.indices.map { $0 < piece ? -.infinity : base[$0] }, 66_000),
+            ("second piece -inf", base.indices.map { $0 >= piece ? -.infinity : base[$0] }, 5),
+            ("NaN in the second piece", base.indices.map { $0 == 69_000 ? .nan : base[$0] }, 0),
+            ("+inf in the second piece", base.indices.map { $0 == 68_000 ? .infinity : base[$0] }, 1),
+            ("all -inf", [Float](repeating: -.infinity, count: classes), 0),
+            ("maximum in the second piece", base.indices.map { $0 == 67_000 ? 30 : base[$0] }, 67_000),
+        ]
+        let logits = rows.flatMap(\.values)
+        let targets = rows.map(\.target)
+        let shape = [rows.count, classes]
+        let reference = Reference(
+            shape: shape, logits: logits.map(Double.init), targets: targets, options: .init(reduction: .none))
+        let expectedLoss = reference.loss()
+        let loss = try engine.crossEntropy(
+            Tensor(shape: shape, scalars: logits), target: .classIndices(Tensor(shape: [rows.count], scalars: targets)),
+            options: .init(reduction: .none)
+        ).scalars
+        let lse = try engine.logSumExp(Tensor(shape: shape, scalars: logits)).scalars
+        for (row, kind) in rows.enumerated() {
+            let context = "\(kind.name) on \(device)"
+            #expect(
+                isClose(Double(loss[row]), expectedLoss[row], rtol: 1e-5, atol: 1e-6),
+                "\(context): loss \(loss[row]) vs reference \(expectedLoss[row])")
+            #expect(
+                isClose(Double(lse[row]), reference.logSumExp(row: row), rtol: 1e-6, atol: 1e-6),
+                "\(context): logSumExp \(lse[row]) vs reference \(reference.logSumExp(row: row))")
+        }
+    }
+
     /// `logSumExp` is documented as `torch.logsumexp`, which masks an infinite maximum to 0 before
     /// subtracting it (ATen's `logsumexp_out_impl`): a row holding +inf gives +inf, not NaN. (Cross-entropy
     /// and log-softmax of such a row are NaN in PyTorch, and are checked so above.)
