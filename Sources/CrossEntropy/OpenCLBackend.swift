@@ -260,8 +260,12 @@ final class OpenCLBackend: RowBackend {
                     (elements.lowerBound * MemoryLayout<T>.stride)..<(elements.upperBound * MemoryLayout<T>.stride)])
             try queue.read(destination, into: slice)
         }
-        // Converted by concrete, not generic, code: this loop runs once per row.
-        let rowStats = (values as? [Float]).map(Self.rowStatistics) ?? Self.rowStatistics(values as! [Double])
+        // Converted by concrete, not generic, code: this loop runs once per row. `Acc` is Float or Double,
+        // so the cast names the type the array already has (`as?` would cast element by element).
+        let rowStats =
+            Acc.self == Float.self
+            ? Self.rowStatistics(unsafeBitCast(values, to: [Float].self))
+            : Self.rowStatistics(unsafeBitCast(values, to: [Double].self))
         return rowStats.withUnsafeBufferPointer {
             xent_fold_rows(results, Int64(rows.lowerBound), $0.baseAddress, Int64(rows.count))
         }
