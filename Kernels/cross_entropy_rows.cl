@@ -319,26 +319,71 @@ __kernel void row_statistics(__global const STORAGE *logits, __global const STOR
     row_statistics_of(logits, probabilities, targets, weight, row, classes, inner, label_smoothing, flags, stats);
 }
 
-// out_c = a * exp(x_c - lse) - b * v_c
+// Vector stores that bypass the cache where the compiler offers them (clang, which PoCL uses): the
+// outputs are not read again, and a plain store would first read each line from memory. They are
+// ordered before the host reads the outputs by the runtime's own synchronisation at the end of the
+// launch (locked instructions on x86).
+#if defined(__clang__) && XENT_DTYPE != 0
+#define STREAM_VEC(v, p) __builtin_nontemporal_store((v), (__global VEC *)(p))
+#else
+#define STREAM_VEC(v, p) STORE_VEC(v, p)
+#endif
+
+#if XENT_DTYPE == 2
+#define LANE_MASK CAT(long, XENT_VEC)
+#else
+#define LANE_MASK CAT(int, XENT_VEC)
+#endif
+#if XENT_VEC == 16
+#define LANE_INDEX ((LANE_MASK)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#elif XENT_VEC == 8
+#define LANE_INDEX ((LANE_MASK)(0, 1, 2, 3, 4, 5, 6, 7))
+#else
+#define LANE_INDEX ((LANE_MASK)(0, 1, 2, 3))
+#endif
+
+// out_c = a * exp(x_c - lse) - b * v_c - [c == y] t for the XENT_VEC classes from c.
+inline VEC scaled_softmax_vector(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
+                                 long c, int flags, row_norm n, ACC a, ACC b, ACC qa, ACC qb, long y, ACC t) {
+    VEC g = a * exp((LOAD_VEC(x + c) - n.max) - n.log_sum);
+    if (b != 0) {
+        g -= b * vector_weight(q, w, flags, c, qa, qb);
+    }
+    const int lane = y >= c && y < c + XENT_VEC ? (int)(y - c) : -1;
+    return select(g, g - t, LANE_INDEX == (LANE_MASK)lane);
+}
+
+// out_c = a * exp(x_c - lse) - b * v_c - [c == y] t (y = -1: no target term). `out` may be `x`.
 inline void write_scaled_softmax(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
                                  __global STORAGE *out, long classes, long stride, int flags, row_norm n, ACC a,
-                                 ACC b, ACC qa, ACC qb) {
-    long c = 0;
-    if (stride == 1) {
-        for (; c + XENT_VEC <= classes; c += XENT_VEC) {
-            VEC g = a * exp((LOAD_VEC(x + c) - n.max) - n.log_sum);
-            if (b != 0) {
-                g -= b * vector_weight(q, w, flags, c, qa, qb);
-            }
-            STORE_VEC(g, out + c);
+                                 ACC b, ACC qa, ACC qb, long y, ACC t) {
+    if (stride == 1 && classes >= XENT_VEC) {
+        // Whole vectors streamed from the first boundary of `out` a vector wide; where they leave classes
+        // at either end, the vector there with a plain store. Those two are computed first and stored
+        // last, since in place the streamed vectors overwrite logits they read; overlapping classes get
+        // the same values either way.
+        const long width = XENT_VEC * (long)sizeof(STORAGE);
+        const long head = ((width - (long)((ulong)out % (ulong)width)) % width) / (long)sizeof(STORAGE);
+        const long body = head + (classes - head) / XENT_VEC * XENT_VEC;
+        const VEC first = scaled_softmax_vector(x, q, w, 0, flags, n, a, b, qa, qb, y, t);
+        const VEC last = scaled_softmax_vector(x, q, w, classes - XENT_VEC, flags, n, a, b, qa, qb, y, t);
+        for (long c = head; c < body; c += XENT_VEC) {
+            STREAM_VEC(scaled_softmax_vector(x, q, w, c, flags, n, a, b, qa, qb, y, t), out + c);
         }
+        if (head > 0) {
+            STORE_VEC(first, out);
+        }
+        if (body < classes) {
+            STORE_VEC(last, out + classes - XENT_VEC);
+        }
+        return;
     }
-    for (; c < classes; c++) {
+    for (long c = 0; c < classes; c++) {
         ACC g = a * exp((LOAD(x + c * stride) - n.max) - n.log_sum);
         if (b != 0) {
             g -= b * element_weight(q, w, flags, c * stride, c, qa, qb);
         }
-        STORE(g, out + c * stride);
+        STORE(c == y ? g - t : g, out + c * stride);
     }
 }
 
@@ -372,14 +417,14 @@ __kernel void row_outputs(__global const STORAGE *logits, __global const STORAGE
         return;
     }
     if (kind == OUTPUT_SOFTMAX) {
-        write_scaled_softmax(x, x, weight, out, classes, inner, 0, n, 1, 0, 0, 0);
+        write_scaled_softmax(x, x, weight, out, classes, inner, 0, n, 1, 0, 0, 0, -1, 0);
         return;
     }
     const ACC scale = gradient_scale * (has_upstream ? upstream[row] : (ACC)1);
     if (flags & HAS_PROBABILITIES) {
         const ACC mass = stats[STAT_COUNT * row + STAT_MASS];
         write_scaled_softmax(x, probabilities + base, weight, out, classes, inner, flags, n, scale * mass, scale,
-                             qa, qb);
+                             qa, qb, -1, 0);
         return;
     }
     const long y = targets[row];
@@ -392,9 +437,8 @@ __kernel void row_outputs(__global const STORAGE *logits, __global const STORAGE
     const ACC wy = (flags & HAS_WEIGHT) ? weight[y] : (ACC)1;
     const ACC b = scale * label_smoothing / classes;
     const ACC a = scale * ((1 - label_smoothing) * wy + label_smoothing * weight_total / classes);
-    write_scaled_softmax(x, x, weight, out, classes, inner, flags & HAS_WEIGHT, n, a, b, 0, 0);
-    const ACC target = stats[STAT_COUNT * row + STAT_TARGET];
-    STORE(a * exp((target - n.max) - n.log_sum) - b * wy - scale * (1 - label_smoothing) * wy, out + y * inner);
+    write_scaled_softmax(x, x, weight, out, classes, inner, flags & HAS_WEIGHT, n, a, b, 0, 0, y,
+                         scale * (1 - label_smoothing) * wy);
 }
 
 // The logit of each row's target class (0 for a target outside 0..<classes, such as an ignored row).
