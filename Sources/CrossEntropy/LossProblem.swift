@@ -1,4 +1,5 @@
 import CPURowKernels
+import Dispatch
 
 /// A validated loss call: the batch the backends run and what the host needs to finish the loss.
 struct LossProblem<T: LogitsScalar> {
@@ -134,21 +135,54 @@ private func withCheckedIndices<T: LogitsScalar, R>(
     let layout = problem.batch.layout
     try checkTargetShape(targetShape, count: indices.count, layout: layout)
     let ignoreIndex = Int64(options.ignoreIndex)
-    var divisor = 0.0
-    let position = withUnsafeDoubles(options.weight) { weight in
-        xent_check_targets(
-            indices.baseAddress, Int64(indices.count), Int64(layout.classes), ignoreIndex, weight, &divisor)
+    let (position, divisor) = withUnsafeDoubles(options.weight) { weight in
+        checkTargets(indices, classes: layout.classes, ignoreIndex: ignoreIndex, weight: weight)
     }
-    if position >= 0 {
+    if let position {
         throw CrossEntropyError(
             .targetOutOfBounds,
-            "Target \(indices[Int(position)]) is out of bounds (target index \(position), \(layout.classes) classes).")
+            "Target \(indices[position]) is out of bounds (target index \(position), \(layout.classes) classes).")
     }
     problem.batch.targets = indices
     problem.batch.ignoreIndex = ignoreIndex
     problem.batch.accumulateSmooth = options.labelSmoothing > 0
     problem.divisor = divisor
     return try body(problem)
+}
+
+/// The position of the first target outside `0..<classes` that is not `ignoreIndex`, and what `mean`
+/// divides by: the total weight (the count without weights) of the targets not ignored. Blocks of a
+/// fixed size are checked in parallel and their totals added in order, so the divisor does not
+/// depend on the number of cores.
+private func checkTargets(
+    _ targets: UnsafeBufferPointer<Int64>, classes: Int, ignoreIndex: Int64, weight: UnsafePointer<Double>?
+) -> (position: Int?, divisor: Double) {
+    let blockSize = 1 << 20
+    let blocks = (targets.count + blockSize - 1) / blockSize
+    var positions = [Int64](repeating: -1, count: blocks)
+    var totals = [Double](repeating: 0, count: blocks)
+    positions.withUnsafeMutableBufferPointer { positions in
+        totals.withUnsafeMutableBufferPointer { totals in
+            // concurrentPerform returns only after every block is checked; each block writes its own slots.
+            nonisolated(unsafe) let positions = positions
+            nonisolated(unsafe) let totals = totals
+            nonisolated(unsafe) let weight = weight
+            nonisolated(unsafe) let targets = targets
+            let check: @Sendable (Int) -> Void = { block in
+                let first = block * blockSize
+                let count = min(blockSize, targets.count - first)
+                let position = xent_check_targets(
+                    targets.baseAddress! + first, Int64(count), Int64(classes), ignoreIndex, weight, &totals[block])
+                positions[block] = position < 0 ? -1 : Int64(first) + position
+            }
+            if blocks > 1 {
+                DispatchQueue.concurrentPerform(iterations: blocks, execute: check)
+            } else if blocks == 1 {
+                check(0)
+            }
+        }
+    }
+    return (positions.first { $0 >= 0 }.map(Int.init), totals.reduce(0, +))
 }
 
 /// Class-index targets have the logits' shape without the class dimension: `()` for `(C)` logits.

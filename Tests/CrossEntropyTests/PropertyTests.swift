@@ -186,6 +186,38 @@ import XentTestSupport
         }
     }
 
+    /// Targets are checked in blocks of 2^20, in parallel: the error names the first bad target even
+    /// when a later block holds another, and `mean` divides by the kept weight of every block.
+    @Test func targetsAreCheckedAcrossBlocks() throws {
+        let engine = Backends.engine("cpu")
+        let rows = 2_500_000
+        let weight = [0.5, 2.0]
+        var targets = (0..<rows).map { Int64($0 % 3 == 0 ? -100 : $0 % 2) }
+        let logits = Tensor<Float>(shape: [rows, 2], scalars: (0..<(2 * rows)).map { Float($0 % 5) - 2 })
+        let kept = targets.filter { $0 != -100 }.map { weight[Int($0)] }.reduce(0, +)
+        let sum = try #require(
+            try engine.crossEntropy(
+                logits, target: .classIndices(Tensor(shape: [rows], scalars: targets)),
+                options: .init(reduction: .sum, weight: weight)
+            ).scalar)
+        let mean = try #require(
+            try engine.crossEntropy(
+                logits, target: .classIndices(Tensor(shape: [rows], scalars: targets)), options: .init(weight: weight)
+            ).scalar)
+        #expect(
+            isClose(Double(mean), Double(sum) / kept, rtol: 1e-6),
+            "mean \(mean), sum / kept weight \(Double(sum) / kept)")
+        targets[2_400_000] = 7
+        targets[1_500_001] = 2
+        do {
+            _ = try engine.crossEntropy(logits, target: .classIndices(Tensor(shape: [rows], scalars: targets)))
+            Issue.record("out-of-range targets were accepted")
+        } catch let error as CrossEntropyError {
+            #expect(error.code == .targetOutOfBounds, "\(error)")
+            #expect(error.message.contains("Target 2 is out of bounds (target index 1500001"), "\(error)")
+        }
+    }
+
     /// `gather` picks `x[n, y[n], k…]` exactly, for every logits type and layout.
     @Test(arguments: [[7, 37], [13], [2, 5, 3], [2, 4, 3, 2], [3, 1001]], Backends.names)
     func gatherPicksTargetLogitsExactly(shape: [Int], device: String) throws {
