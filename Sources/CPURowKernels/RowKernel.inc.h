@@ -407,7 +407,8 @@ XENT_INLINE void FN(write_log_softmax)(const STORAGE *x, STORAGE *out, int64_t c
 }
 
 /// The fused gradient of the LANES elements from c: a e_c - b v_c - [c == y] t. Every element takes
-/// the same steps wherever its vector starts, so vectors that overlap agree.
+/// the same steps wherever its vector starts, so vectors that overlap agree. (Class indices compare
+/// exactly as ACC: a row on this path has at most XENT_CACHED_ROW_BYTES / 4 classes.)
 XENT_INLINE VEC FN(gradient_vector)(const ACC *scratch, const ACC *w, int64_t c, int64_t y, ACC a, ACC b, ACC t) {
     VEC e;
     memcpy(&e, scratch + c, sizeof e);
