@@ -111,27 +111,40 @@ XENT_INLINE FN(state) FN(scan_contiguous)(const STORAGE *x, const STORAGE *q, co
     return st;
 }
 
-/// Scans a contiguous row that fits in the core's L2 cache in two passes: its maximum M from memory,
-/// then sum exp(x - M) (and the deviation terms) from cache. One exp per element and no rescaling.
-/// A NaN anywhere reaches the sum; a row of -inf (or empty) gets s = 0, so its logsumexp is -inf, as
-/// PyTorch's.
-XENT_INLINE FN(state) FN(scan_two_pass)(const STORAGE *x, const STORAGE *q, const ACC *w, int64_t classes,
-                                      int smooth, ACC qa, ACC qb) {
-    VEC mv = (VEC)-INFINITY;
-    int64_t c = 0;
+/// The maximum of a contiguous row, NaN skipped (-inf for a row of -inf or of no classes): element by
+/// element up to the first 64-byte boundary, then aligned vectors, then the rest. (A maximum is exact
+/// in any order, so where the row lies changes nothing.)
+XENT_INLINE ACC FN(row_max)(const STORAGE *x, int64_t classes) {
+    const int64_t toBoundary = (int64_t)(((64 - ((uintptr_t)x & 63)) & 63) / sizeof(STORAGE));
+    const int64_t head = toBoundary < classes ? toBoundary : classes;
+    ACC m = -INFINITY;
+    for (int64_t c = 0; c < head; c++) {
+        m = (ACC)x[c] > m ? (ACC)x[c] : m;
+    }
+    VEC mv = (VEC)m;
+    int64_t c = head;
     for (; c + 4 * LANES <= classes; c += 4 * LANES) {
         mv = VMAX(mv, VMAX(VMAX(LOAD(x + c), LOAD(x + c + LANES)), VMAX(LOAD(x + c + 2 * LANES), LOAD(x + c + 3 * LANES))));
     }
     for (; c + LANES <= classes; c += LANES) {
         mv = VMAX(mv, LOAD(x + c));
     }
-    ACC m = HMAX(mv);
+    m = HMAX(mv);
     for (; c < classes; c++) {
-        const ACC xc = (ACC)x[c];
-        m = xc > m ? xc : m;
+        m = (ACC)x[c] > m ? (ACC)x[c] : m;
     }
+    return m;
+}
+
+/// Scans a contiguous row that fits in the core's L2 cache in two passes: its maximum M from memory,
+/// then sum exp(x - M) (and the deviation terms) from cache. One exp per element and no rescaling.
+/// A NaN anywhere reaches the sum; a row of -inf (or empty) gets s = 0, so its logsumexp is -inf, as
+/// PyTorch's.
+XENT_INLINE FN(state) FN(scan_two_pass)(const STORAGE *x, const STORAGE *q, const ACC *w, int64_t classes,
+                                      int smooth, ACC qa, ACC qb) {
+    const ACC m = FN(row_max)(x, classes);
     VEC s = (VEC)0, d = (VEC)0, vs = (VEC)0;
-    c = 0;
+    int64_t c = 0;
     if (!smooth) {
         // Four independent sums, so the loop is not bound by the latency of one chain of adds.
         VEC s1 = (VEC)0, s2 = (VEC)0, s3 = (VEC)0;
@@ -458,15 +471,7 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     // so that those stores do not wait on memory at the end of the row.
     __builtin_prefetch(out, 1);
     __builtin_prefetch(out + classes - 1, 1);
-    VEC mv = (VEC)-INFINITY;
-    int64_t c = 0;
-    for (; c + LANES <= classes; c += LANES) {
-        mv = VMAX(mv, LOAD(x + c));
-    }
-    ACC m = HMAX(mv);
-    for (; c < classes; c++) {
-        m = (ACC)x[c] > m ? (ACC)x[c] : m;
-    }
+    const ACC m = FN(row_max)(x, classes);
     if (!(m > -INFINITY && m < INFINITY)) {
         return 0;
     }
@@ -479,7 +484,7 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     if (body < classes) {
         FN(exp_into_scratch)(x, w, scratch, classes - LANES, body, classes, m, smooth, 1, &s, &d, &vs);
     }
-    for (c = 0; c < body; c += LANES) {
+    for (int64_t c = 0; c < body; c += LANES) {
         __builtin_prefetch(x + classes + c);  // the next row, while this loop computes
         FN(exp_into_scratch)(x, w, scratch, c, c, c + LANES, m, smooth, 0, &s, &d, &vs);
     }
@@ -505,7 +510,7 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     if (outBody < classes) {
         STORE(out + classes - LANES, FN(gradient_vector)(scratch, w, classes - LANES, y, a, b, t));
     }
-    for (c = outHead; c < outBody; c += LANES) {
+    for (int64_t c = outHead; c < outBody; c += LANES) {
         const VEC g = FN(gradient_vector)(scratch, w, c, y, a, b, t);
         if (sizeof(STORAGE) == sizeof(ACC)) {
             __builtin_nontemporal_store(g, (VEC *)(void *)(out + c));
