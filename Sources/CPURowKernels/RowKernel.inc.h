@@ -450,6 +450,17 @@ XENT_INLINE void FN(exp_into_scratch)(const STORAGE *x, const ACC *w, ACC *scrat
     }
 }
 
+/// Stores lanes [from, to) of `v` at `out + from`, one element at a time (no vector store, which would
+/// touch the neighbouring cache line).
+XENT_INLINE void FN(store_lanes)(STORAGE *out, VEC v, int64_t from, int64_t to) {
+    ACC lanes[LANES];
+    memcpy(lanes, &v, sizeof v);
+#pragma clang loop vectorize(disable)
+    for (int64_t lane = from; lane < to; lane++) {
+        out[lane] = (STORAGE)lanes[lane];
+    }
+}
+
 /// The loss gradient of a contiguous row that fits in cache, with a class-index target y: its maximum,
 /// then e_c = exp(x_c - max) computed once into `scratch` while summing, then
 /// out_c = a e_c / s - b v_c - [c == y] t, streamed to memory past the cache (no read of `out` first).
@@ -500,15 +511,17 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     const ACC b = scale * eps / (ACC)classes;
     const ACC a = scale * ((1 - eps) * wy + eps * (ACC)rows->weight_total / (ACC)classes) / sum;
     const ACC t = scale * (1 - eps) * wy;
-    // Whole vectors streamed past the cache from the first 64-byte boundary of `out`; the LANES
-    // elements at each end, if the streamed vectors leave some, with plain stores.
+    // Whole vectors streamed past the cache from the first 64-byte boundary of `out`; the elements they
+    // leave at each end, from the vector there, with plain stores (confined to the lines the streamed
+    // stores do not touch: a plain and a streamed store to one line stall each other).
     const int64_t outHead = (int64_t)(((64 - ((uintptr_t)out & 63)) & 63) / sizeof(STORAGE));
     const int64_t outBody = outHead + (classes - outHead) / LANES * LANES;
     if (outHead > 0) {
-        STORE(out, FN(gradient_vector)(scratch, w, 0, y, a, b, t));
+        FN(store_lanes)(out, FN(gradient_vector)(scratch, w, 0, y, a, b, t), 0, outHead);
     }
     if (outBody < classes) {
-        STORE(out + classes - LANES, FN(gradient_vector)(scratch, w, classes - LANES, y, a, b, t));
+        FN(store_lanes)(out + classes - LANES, FN(gradient_vector)(scratch, w, classes - LANES, y, a, b, t),
+                        outBody - (classes - LANES), LANES);
     }
     for (int64_t c = outHead; c < outBody; c += LANES) {
         const VEC g = FN(gradient_vector)(scratch, w, c, y, a, b, t);
