@@ -359,9 +359,9 @@ inline void write_scaled_softmax(__global const STORAGE *x, __global const STORA
                                  ACC b, ACC qa, ACC qb, long y, ACC t) {
     if (stride == 1 && classes >= XENT_VEC) {
         // Whole vectors streamed from the first boundary of `out` a vector wide; where they leave classes
-        // at either end, the vector there with a plain store. Those two are computed first and stored
-        // last, since in place the streamed vectors overwrite logits they read; overlapping classes get
-        // the same values either way.
+        // at either end, those classes of the vector there, element by element (a plain vector store
+        // into a streamed line would stall both). Those two vectors are computed first and stored last,
+        // since in place the streamed vectors overwrite logits they read.
         const long width = XENT_VEC * (long)sizeof(STORAGE);
         const long head = ((width - (long)((ulong)out % (ulong)width)) % width) / (long)sizeof(STORAGE);
         const long body = head + (classes - head) / XENT_VEC * XENT_VEC;
@@ -370,11 +370,14 @@ inline void write_scaled_softmax(__global const STORAGE *x, __global const STORA
         for (long c = head; c < body; c += XENT_VEC) {
             STREAM_VEC(scaled_softmax_vector(x, q, w, c, flags, n, a, b, qa, qb, y, t), out + c);
         }
-        if (head > 0) {
-            STORE_VEC(first, out);
+        ACC lanes[XENT_VEC];
+        CAT(vstore, XENT_VEC)(first, 0, lanes);
+        for (long c = 0; c < head; c++) {
+            STORE(lanes[c], out + c);
         }
-        if (body < classes) {
-            STORE_VEC(last, out + classes - XENT_VEC);
+        CAT(vstore, XENT_VEC)(last, 0, lanes);
+        for (long c = body; c < classes; c++) {
+            STORE(lanes[c - (classes - XENT_VEC)], out + c);
         }
         return;
     }
