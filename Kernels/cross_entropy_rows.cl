@@ -319,13 +319,16 @@ __kernel void row_statistics(__global const STORAGE *logits, __global const STOR
     row_statistics_of(logits, probabilities, targets, weight, row, classes, inner, label_smoothing, flags, stats);
 }
 
-// Vector stores that bypass the cache where the compiler offers them (clang, which PoCL uses): the
-// outputs are not read again, and a plain store would first read each line from memory. They are
+// Vector stores that bypass the cache where the compiler offers them (clang's builtin, which PoCL has):
+// the outputs are not read again, and a plain store would first read each line from memory. They are
 // ordered before the host reads the outputs by the runtime's own synchronisation at the end of the
 // launch (locked instructions on x86).
-#if defined(__clang__) && XENT_DTYPE != 0
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_nontemporal_store) && XENT_DTYPE != 0
 #define STREAM_VEC(v, p) __builtin_nontemporal_store((v), (__global VEC *)(p))
-#else
+#endif
+#endif
+#ifndef STREAM_VEC
 #define STREAM_VEC(v, p) STORE_VEC(v, p)
 #endif
 
