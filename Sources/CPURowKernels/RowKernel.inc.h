@@ -221,12 +221,13 @@ typedef struct {
     ACC max, log_sum;
 } FN(norm);
 
-/// One row's statistics; `*norm` receives the row's logsumexp in two parts. The statistics' `lse` is
-/// their sum in double precision.
+/// Where row `row` starts in the (outer, classes, inner) layout.
 XENT_INLINE int64_t FN(row_base)(int64_t row, int64_t classes, int64_t inner) {
     return inner == 1 ? row * classes : (row / inner) * classes * inner + row % inner;
 }
 
+/// One row's statistics; `*norm` receives the row's logsumexp in two parts. The statistics' `lse` is
+/// their sum in double precision.
 XENT_INLINE xent_row_stat FN(row_stat)(const xent_rows *rows, int64_t row, FN(norm) * norm) {
     const int64_t classes = rows->classes, inner = rows->inner;
     const int64_t base = FN(row_base)(row, classes, inner);
@@ -325,11 +326,11 @@ XENT_INLINE void FN(small_row_sums)(const STORAGE *x, int64_t classes, VEC *maxe
 }
 
 /// Rows [row0, row0 + count) with few classes, count a multiple of LANES (contiguous rows without
-/// smoothing terms, classes <= XENT_SMALL_CLASSES), into `block` from index i0. The sums of all the
+/// smoothing terms, classes <= XENT_SMALL_CLASSES), into the start of `block`. The sums of all the
 /// rows come first, then their logs and statistics, so that the logs of different blocks of LANES
 /// rows overlap rather than each waiting on its own sums.
 XENT_INLINE void FN(small_rows)(const xent_rows *rows, int64_t classes, int64_t row0, int64_t count,
-                                xent_stat_block *block, int64_t i0) {
+                                xent_stat_block *block) {
     const STORAGE *x = (const STORAGE *)rows->logits + row0 * classes;
     ACC maxes[XENT_FOLD_ROWS], sums[XENT_FOLD_ROWS];
     for (int64_t r = 0; r < count; r += LANES) {
@@ -350,21 +351,21 @@ XENT_INLINE void FN(small_rows)(const xent_rows *rows, int64_t classes, int64_t 
                 lse[lane] = FN(torch_lse)(x + (r + lane) * classes, classes, 1, m[lane], logSums[lane]);
             }
         }
-        memcpy(block->lse + i0 + r, &lse, sizeof lse);
-        memcpy(block->max + i0 + r, &maxima, sizeof maxima);
-        memcpy(block->log_sum + i0 + r, &logs, sizeof logs);
+        memcpy(block->lse + r, &lse, sizeof lse);
+        memcpy(block->max + r, &maxima, sizeof maxima);
+        memcpy(block->log_sum + r, &logs, sizeof logs);
     }
     if (rows->targets) {
         const int64_t *targets = rows->targets + row0;
         for (int64_t r = 0; r < count; r++) {
             const int64_t y = targets[r];
-            block->target_logit[i0 + r] = y >= 0 && y < classes ? (double)x[r * classes + y] : 0;
+            block->target_logit[r] = y >= 0 && y < classes ? (double)x[r * classes + y] : 0;
         }
     } else {
-        memset(block->target_logit + i0, 0, (size_t)count * sizeof(double));
+        memset(block->target_logit, 0, (size_t)count * sizeof(double));
     }
-    memset(block->smooth + i0, 0, (size_t)count * sizeof(double));
-    memset(block->mass + i0, 0, (size_t)count * sizeof(double));
+    memset(block->smooth, 0, (size_t)count * sizeof(double));
+    memset(block->mass, 0, (size_t)count * sizeof(double));
 }
 
 XENT_INLINE void FN(statistics)(const xent_rows *rows, int64_t begin, int64_t end, xent_stat_block *block) {
@@ -372,9 +373,9 @@ XENT_INLINE void FN(statistics)(const xent_rows *rows, int64_t begin, int64_t en
     if (rows->inner == 1 && rows->classes <= XENT_SMALL_CLASSES && !rows->accumulate_smooth) {
         const int64_t count = (end - begin) / LANES * LANES;
         if (rows->classes == LANES) {
-            FN(small_rows)(rows, LANES, begin, count, block, 0);
+            FN(small_rows)(rows, LANES, begin, count, block);
         } else {
-            FN(small_rows)(rows, rows->classes, begin, count, block, 0);
+            FN(small_rows)(rows, rows->classes, begin, count, block);
         }
         row += count;
     }
@@ -450,7 +451,7 @@ XENT_INLINE void FN(exp_into_scratch)(const STORAGE *x, const ACC *w, ACC *scrat
     }
 }
 
-/// Stores lanes [from, to) of `v` at `out + from`, one element at a time (no vector store, which would
+/// Stores lanes [from, to) of `v`, lane i at `out + i`, one element at a time (a vector store would
 /// touch the neighbouring cache line).
 XENT_INLINE void FN(store_lanes)(STORAGE *out, VEC v, int64_t from, int64_t to) {
     ACC lanes[LANES];

@@ -1,5 +1,4 @@
 import CPURowKernels
-import Dispatch
 
 #if canImport(Glibc)
     import Glibc
@@ -60,17 +59,8 @@ struct CPUBackend: RowBackend {
         let work = rows * max(classes, 1)
         let slabs = min(threads, rows, max(1, work / 32_768))
         guard slabs > 1 else { return body(0..<rows) }
-        var sums = [Double](repeating: 0, count: slabs)
-        sums.withUnsafeMutableBufferPointer { sums in
-            // concurrentPerform returns only after every iteration has finished, so neither `body` nor
-            // `sums` outlives this call, and each iteration writes its own slab and its own sum.
-            nonisolated(unsafe) let body = body
-            nonisolated(unsafe) let sums = sums
-            DispatchQueue.concurrentPerform(iterations: slabs) { slab in
-                sums[slab] = body((rows * slab / slabs)..<(rows * (slab + 1) / slabs))
-            }
-        }
-        return sums.reduce(0, +)
+        return concurrentMap(slabs) { slab in body((rows * slab / slabs)..<(rows * (slab + 1) / slabs)) }
+            .reduce(0, +)
     }
 
     private func withOutputs<T, R>(_ output: RowOutput<T>, _ body: (UnsafePointer<xent_outputs>) -> R) -> R {

@@ -1,5 +1,4 @@
 import CPURowKernels
-import Dispatch
 
 /// A validated loss call: the batch the backends run and what the host needs to finish the loss.
 struct LossProblem<T: LogitsScalar> {
@@ -158,31 +157,15 @@ private func checkTargets(
     _ targets: UnsafeBufferPointer<Int64>, classes: Int, ignoreIndex: Int64, weight: UnsafePointer<Double>?
 ) -> (position: Int?, divisor: Double) {
     let blockSize = 1 << 20
-    let blocks = (targets.count + blockSize - 1) / blockSize
-    var positions = [Int64](repeating: -1, count: blocks)
-    var totals = [Double](repeating: 0, count: blocks)
-    positions.withUnsafeMutableBufferPointer { positions in
-        totals.withUnsafeMutableBufferPointer { totals in
-            // concurrentPerform returns only after every block is checked; each block writes its own slots.
-            nonisolated(unsafe) let positions = positions
-            nonisolated(unsafe) let totals = totals
-            nonisolated(unsafe) let weight = weight
-            nonisolated(unsafe) let targets = targets
-            let check: @Sendable (Int) -> Void = { block in
-                let first = block * blockSize
-                let count = min(blockSize, targets.count - first)
-                let position = xent_check_targets(
-                    targets.baseAddress! + first, Int64(count), Int64(classes), ignoreIndex, weight, &totals[block])
-                positions[block] = position < 0 ? -1 : Int64(first) + position
-            }
-            if blocks > 1 {
-                DispatchQueue.concurrentPerform(iterations: blocks, execute: check)
-            } else if blocks == 1 {
-                check(0)
-            }
-        }
+    let blocks = concurrentMap((targets.count + blockSize - 1) / blockSize) { block in
+        let first = block * blockSize
+        var total = 0.0
+        let position = xent_check_targets(
+            targets.baseAddress! + first, Int64(min(blockSize, targets.count - first)), Int64(classes), ignoreIndex,
+            weight, &total)
+        return (position: position < 0 ? nil : first + Int(position), total: total)
     }
-    return (positions.first { $0 >= 0 }.map(Int.init), totals.reduce(0, +))
+    return (blocks.lazy.compactMap(\.position).first, blocks.reduce(0) { $0 + $1.total })
 }
 
 /// Class-index targets have the logits' shape without the class dimension: `()` for `(C)` logits.
