@@ -462,25 +462,127 @@ XENT_INLINE void FN(store_lanes)(STORAGE *out, VEC v, int64_t from, int64_t to) 
     }
 }
 
-/// The loss gradient of a contiguous row that fits in cache, with a class-index target y: its maximum,
-/// then e_c = exp(x_c - max) computed once into `scratch` while summing, then
-/// out_c = a e_c / s - b v_c - [c == y] t, streamed to memory past the cache (no read of `out` first).
-/// One exp per element and one write of `out`. `out` may be `x` (in place): x_y is read first.
-/// `scratch` is used from an offset that aligns it like `out`, and the streamed stores start at the
-/// first 64-byte boundary of `out`, so that the output pass splits no load or store across two cache
-/// lines when `out` is not aligned, as a Swift array's elements never are.
-/// Returns 0, having written nothing, for a row without a finite maximum (the general path's case).
+/// The bytes of scratch one fused gradient row takes: the row and the page offset
+/// FN(fused_gradient_row) places it at, in whole pages.
+XENT_INLINE size_t FN(scratch_row_bytes)(int64_t classes) {
+    return ((size_t)classes * sizeof(ACC) + 2 * 4096 - 1) / 4096 * 4096;
+}
+
+/// A fused gradient row whose statistics are done and whose output is still to be written: it is
+/// streamed out while the next row's exps are computed, so that the writes overlap that work.
+typedef struct {
+    STORAGE *out;       // NULL when no row is pending
+    const ACC *scratch; // the row's e_c, at its offset in the scratch block
+    int64_t y;
+    ACC a, b, t;
+} FN(pending_gradient);
+
+/// The index of the first element of `out` at a 64-byte boundary, where its streamed vectors start.
+XENT_INLINE int64_t FN(out_head)(const STORAGE *out) {
+    return (int64_t)(((64 - ((uintptr_t)out & 63)) & 63) / sizeof(STORAGE));
+}
+
+/// The elements of `p`'s row that its streamed vectors leave at each end, from the vector there, with
+/// plain stores (confined to the lines the streamed stores do not touch: a plain and a streamed store
+/// to one line stall each other).
+XENT_INLINE void FN(store_gradient_ends)(const FN(pending_gradient) * p, const ACC *w, int64_t classes) {
+    const int64_t head = FN(out_head)(p->out);
+    const int64_t body = head + (classes - head) / LANES * LANES;
+    if (head > 0) {
+        FN(store_lanes)(p->out, FN(gradient_vector)(p->scratch, w, 0, p->y, p->a, p->b, p->t), 0, head);
+    }
+    if (body < classes) {
+        const VEC g = FN(gradient_vector)(p->scratch, w, classes - LANES, p->y, p->a, p->b, p->t);
+        FN(store_lanes)(p->out + classes - LANES, g, body - (classes - LANES), LANES);
+    }
+}
+
+/// Streams the vector of `p`'s gradient from element c (at a 64-byte boundary of `out`) past the cache.
+XENT_INLINE void FN(stream_gradient_vector)(const FN(pending_gradient) * p, const ACC *w, int64_t c) {
+    const VEC g = FN(gradient_vector)(p->scratch, w, c, p->y, p->a, p->b, p->t);
+    __builtin_nontemporal_store(g, (VEC *)(void *)(p->out + c));
+}
+
+/// Writes `p`'s whole row, if one is pending, and leaves none pending.
+XENT_INLINE void FN(flush_gradient)(FN(pending_gradient) * p, const ACC *w, int64_t classes) {
+    if (!p->out) {
+        return;
+    }
+    FN(store_gradient_ends)(p, w, classes);
+    const int64_t head = FN(out_head)(p->out);
+    const int64_t vectors = (classes - head) / LANES;
+    for (int64_t k = 0; k < vectors; k++) {
+        FN(stream_gradient_vector)(p, w, head + k * LANES);
+    }
+    p->out = NULL;
+}
+
+/// The exps of the row's vectors from `from` to `to` into `scratch`, summed, with the next row
+/// prefetched; with `p`, the vectors of its gradient from element `streamFrom` on are streamed out
+/// beside them, one per exp vector.
+XENT_INLINE void FN(exp_span)(const STORAGE *x, const ACC *w, ACC *scratch, int64_t classes, int64_t from, int64_t to,
+                              ACC m, int smooth, const FN(pending_gradient) * p, int64_t streamFrom, VEC *s, VEC *d,
+                              VEC *vs) {
+    for (int64_t c = from; c < to; c += LANES) {
+        __builtin_prefetch(x + classes + c);  // the next row, while this loop computes
+        FN(exp_into_scratch)(x, w, scratch, c, c, c + LANES, m, smooth, 0, s, d, vs);
+        if (p) {
+            FN(stream_gradient_vector)(p, w, streamFrom + (c - from));
+        }
+    }
+}
+
+/// The exps of a row's whole vectors into `scratch`, summed, with the whole gradient of `p`, when one
+/// is pending, streamed out beside them. The gradient's vectors start half its vectors, or 2 KiB, from
+/// the exps', so that its stores and the exps' loads and stores fall at different page offsets (the
+/// rows of a batch often lie whole pages apart, and an access at a recent store's page offset waits
+/// on it).
+XENT_INLINE void FN(exp_row_body)(const STORAGE *x, const ACC *w, ACC *scratch, int64_t classes, ACC m, int smooth,
+                                  const FN(pending_gradient) * p, VEC *s, VEC *d, VEC *vs) {
+    const int64_t body = classes / LANES * LANES;
+    if (!p) {
+        FN(exp_span)(x, w, scratch, classes, 0, body, m, smooth, NULL, 0, s, d, vs);
+        return;
+    }
+    const int64_t head = FN(out_head)(p->out);
+    // At most body / LANES: the streamed vectors skip the elements before `head`.
+    const int64_t vectors = (classes - head) / LANES;
+    const int64_t limit = 2048 / (int64_t)sizeof(VEC);
+    const int64_t shift = vectors / 2 < limit ? vectors / 2 : limit;
+    const int64_t wrap = (vectors - shift) * LANES;
+    FN(exp_span)(x, w, scratch, classes, 0, wrap, m, smooth, p, head + shift * LANES, s, d, vs);
+    FN(exp_span)(x, w, scratch, classes, wrap, vectors * LANES, m, smooth, p, head, s, d, vs);
+    FN(exp_span)(x, w, scratch, classes, vectors * LANES, body, m, smooth, NULL, 0, s, d, vs);
+}
+
+/// The statistics of a contiguous row that fits in cache, with a class-index target y, for its loss
+/// gradient: its maximum, then e_c = exp(x_c - max) computed once into its half of `scratchBlock`
+/// while summing (with the smoothing terms when `smooth`, a constant after inlining). Its gradient
+/// out_c = a e_c / s - b v_c - [c == y] t is left pending in `*p`, to be streamed to memory past the
+/// cache (no read of `out` first) while the next fused row's exps are computed, or by
+/// FN(flush_gradient); the row pending before is written here. One exp per element and one write of
+/// `out`. `out` may be `x` (in place): x_y is read first, and a row's gradient is written once its
+/// logits are no longer read. The exps are stored in whole 64-byte lines of scratch, and the streamed
+/// stores start at the first 64-byte boundary of `out`, so that neither splits a store across two
+/// cache lines when `out` is not aligned, as a Swift array's elements never are.
+/// Returns 0, having written and changed nothing, for a row without a finite maximum (the general
+/// path's case).
 XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, STORAGE *out, int64_t y, ACC scale,
-                                       ACC *scratchBlock, xent_row_stat *stat) {
+                                       int smooth, ACC *scratchBlock, FN(pending_gradient) * p, xent_row_stat *stat) {
     const int64_t classes = rows->classes;
     const ACC *w = (const ACC *)rows->weight;
     const ACC eps = (ACC)rows->label_smoothing;
-    const int smooth = rows->accumulate_smooth != 0;
-    // The row's scratch lies 2 KiB from `out` modulo 4 KiB: aligned alike, and never at the same page
-    // offset as the gradient being written (whose stores would then look like they feed the loads).
-    ACC *scratch = (ACC *)(void *)((char *)scratchBlock + (((uintptr_t)out + 2048) & 4095));
+    // Two rows of scratch, this row's and the pending row's. A row's scratch starts at the 64-byte
+    // boundary at or below 2 KiB from `out` modulo 4 KiB: never at the same page offset as the
+    // gradient being written (whose stores would then look like they feed the loads).
+    const size_t half = FN(scratch_row_bytes)(classes);
+    char *base = (char *)scratchBlock;
+    if (p->out && (const char *)p->scratch < base + half) {
+        base += half;
+    }
+    ACC *scratch = (ACC *)(void *)(base + ((((uintptr_t)out + 2048) & 4095) & ~(uintptr_t)63));
     // The first and last lines of `out` take plain stores unless aligned: fetch them for writing now,
-    // so that those stores do not wait on memory at the end of the row.
+    // so that those stores do not wait on memory.
     __builtin_prefetch(out, 1);
     __builtin_prefetch(out + classes - 1, 1);
     const ACC m = FN(row_max)(x, classes);
@@ -496,9 +598,11 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     if (body < classes) {
         FN(exp_into_scratch)(x, w, scratch, classes - LANES, body, classes, m, smooth, 1, &s, &d, &vs);
     }
-    for (int64_t c = 0; c < body; c += LANES) {
-        __builtin_prefetch(x + classes + c);  // the next row, while this loop computes
-        FN(exp_into_scratch)(x, w, scratch, c, c, c + LANES, m, smooth, 0, &s, &d, &vs);
+    if (p->out) {
+        FN(store_gradient_ends)(p, w, classes);
+        FN(exp_row_body)(x, w, scratch, classes, m, smooth, p, &s, &d, &vs);
+    } else {
+        FN(exp_row_body)(x, w, scratch, classes, m, smooth, NULL, &s, &d, &vs);
     }
     const ACC sum = HSUM(s), dev = smooth ? HSUM(d) : 0, mass = smooth ? HSUM(vs) : 0;
     const ACC logSum = SLOG(sum);
@@ -509,42 +613,23 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     stat->smooth = smooth ? (double)(mass * logSum - dev) : 0;
     stat->mass = smooth ? (double)mass : 0;
     const ACC wy = w ? w[y] : (ACC)1;
-    const ACC b = scale * eps / (ACC)classes;
-    const ACC a = scale * ((1 - eps) * wy + eps * (ACC)rows->weight_total / (ACC)classes) / sum;
-    const ACC t = scale * (1 - eps) * wy;
-    // Whole vectors streamed past the cache from the first 64-byte boundary of `out`; the elements they
-    // leave at each end, from the vector there, with plain stores (confined to the lines the streamed
-    // stores do not touch: a plain and a streamed store to one line stall each other).
-    const int64_t outHead = (int64_t)(((64 - ((uintptr_t)out & 63)) & 63) / sizeof(STORAGE));
-    const int64_t outBody = outHead + (classes - outHead) / LANES * LANES;
-    if (outHead > 0) {
-        FN(store_lanes)(out, FN(gradient_vector)(scratch, w, 0, y, a, b, t), 0, outHead);
-    }
-    if (outBody < classes) {
-        FN(store_lanes)(out + classes - LANES, FN(gradient_vector)(scratch, w, classes - LANES, y, a, b, t),
-                        outBody - (classes - LANES), LANES);
-    }
-    for (int64_t c = outHead; c < outBody; c += LANES) {
-        const VEC g = FN(gradient_vector)(scratch, w, c, y, a, b, t);
-        if (sizeof(STORAGE) == sizeof(ACC)) {
-            __builtin_nontemporal_store(g, (VEC *)(void *)(out + c));
-        } else {
-            STORE(out + c, g);
-        }
-    }
+    p->out = out;
+    p->scratch = scratch;
+    p->y = y;
+    p->b = scale * eps / (ACC)classes;
+    p->a = scale * ((1 - eps) * wy + eps * (ACC)rows->weight_total / (ACC)classes) / sum;
+    p->t = scale * (1 - eps) * wy;
     return 1;
 }
 
-/// A row of scratch for the fused gradient path, or NULL when these rows and outputs do not take it
+/// Two rows of scratch for the fused gradient path, or NULL when these rows and outputs do not take it
 /// (only float and double gradients of contiguous rows of at least LANES classes with class-index
 /// targets that fit in cache).
 XENT_INLINE ACC *FN(fused_scratch)(const xent_rows *rows, const xent_outputs *outputs) {
     const int64_t classes = rows->classes;
     if (outputs->kind == XENT_OUTPUT_GRADIENT && !rows->probabilities && rows->inner == 1 && classes >= LANES &&
         sizeof(STORAGE) == sizeof(ACC) && classes * (int64_t)sizeof(STORAGE) <= XENT_CACHED_ROW_BYTES) {
-        // A row and the page offset FN(fused_gradient_row) places it at, in whole pages.
-        const size_t bytes = ((size_t)classes * sizeof(ACC) + 2 * 4096 - 1) / 4096 * 4096;
-        return (ACC *)aligned_alloc(4096, bytes);
+        return (ACC *)aligned_alloc(4096, 2 * FN(scratch_row_bytes)(classes));
     }
     return NULL;
 }
@@ -557,6 +642,7 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
     const ACC eps = (ACC)rows->label_smoothing;
     const ACC qa = 1 - eps, qb = classes > 0 ? eps / (ACC)classes : 0;
     const int fusable = scratch != NULL;
+    FN(pending_gradient) pending = {NULL, NULL, 0, 0, 0, 0};
     for (int64_t row = begin; row < end; row++) {
         const int64_t base = FN(row_base)(row, classes, inner);
         const STORAGE *x = (const STORAGE *)rows->logits + base;
@@ -565,9 +651,14 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
             const int64_t y = rows->targets[row];
             const ACC scale = (ACC)(outputs->gradient_scale * (outputs->row_upstream ? outputs->row_upstream[row] : 1.0));
             xent_row_stat stat;
+            // Without smoothing terms (the usual case) the exp loops are compiled without their sums.
             if (y != rows->ignore_index && y >= 0 && y < classes &&
-                FN(fused_gradient_row)(rows, x, out, y, scale, scratch, &stat)) {
+                (rows->accumulate_smooth ? FN(fused_gradient_row)(rows, x, out, y, scale, 1, scratch, &pending, &stat)
+                                         : FN(fused_gradient_row)(rows, x, out, y, scale, 0, scratch, &pending, &stat))) {
                 store_stat(block, row - begin, stat);
+                if (classes * (int64_t)sizeof(STORAGE) < XENT_PIPELINED_ROW_BYTES) {
+                    FN(flush_gradient)(&pending, w, classes);
+                }
                 continue;
             }
         }
@@ -605,6 +696,7 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
         }
         }
     }
+    FN(flush_gradient)(&pending, w, classes);
 }
 
 /// Rows [begin, end) in blocks whose statistics stay in L1, each folded into `results` as it is done.

@@ -18,6 +18,9 @@
 // Rows up to this size are read twice (maximum, then sums) since the second read hits the L2 cache;
 // longer rows take the single-pass online (max, sum) recurrence.
 #define XENT_CACHED_ROW_BYTES (256 * 1024)
+// Fused gradient rows from this size on are written while the next row's exps are computed (smaller
+// rows are written at once: their writes are short enough to overlap the next row's reads anyway).
+#define XENT_PIPELINED_ROW_BYTES (16 * 1024)
 
 // 64-byte vectors passed between always-inlined helpers never cross an ABI boundary.
 #pragma clang diagnostic ignored "-Wpsabi"

@@ -139,6 +139,34 @@ struct GradientCombination: Sendable, CustomTestStringConvertible {
             "\(context): logSumExp \(inPlace.logSumExp.scalars) vs \(outOfPlace.logSumExp.scalars)")
     }
 
+    /// Rows of 16 KiB and more, whose fused gradient is written while the next row's exps are computed:
+    /// every row against the float64 reference, through an ignored row (a row of the general path
+    /// between fused rows), weights, smoothing and per-row upstream values, in float and double.
+    @Test(arguments: LongRowVariant.all, Backends.names)
+    func longRowGradientsMatchReference(_ variant: LongRowVariant, device: String) throws {
+        let engine = Backends.engine(device)
+        let context = "\(variant.combination.testDescription) on \(device)"
+        let upstream: UpstreamGradient =
+            variant.combination.reduction == .none
+            ? .elements((0..<variant.combination.shape[0]).map { Double($0 % 3) - 0.75 }) : .scalar(1.5)
+        if variant.double {
+            let problem = GradientProblem<Double>(variant.combination)
+            let result = try engine.crossEntropyWithGradient(
+                problem.logits, target: problem.target, options: problem.options, upstream: upstream)
+            let mismatch = firstMismatch(
+                result.gradient.scalars, problem.reference.gradient(upstream: upstream), rtol: 1e-12, atol: 1e-16)
+            #expect(mismatch == nil, "\(context), double: gradient \(mismatch ?? "")")
+        } else {
+            let problem = GradientProblem<Float>(variant.combination)
+            let result = try engine.crossEntropyWithGradient(
+                problem.logits, target: problem.target, options: problem.options, upstream: upstream)
+            let mismatch = firstMismatch(
+                result.gradient.scalars.map(Double.init), problem.reference.gradient(upstream: upstream), rtol: 1e-5,
+                atol: 1e-9)
+            #expect(mismatch == nil, "\(context), float: gradient \(mismatch ?? "")")
+        }
+    }
+
     /// Ignored rows get exactly zero gradient, with weights, label smoothing and any upstream gradient;
     /// the other rows do not.
     @Test(arguments: LossReduction.allCases, Backends.names)
@@ -272,11 +300,37 @@ struct InPlaceVariant: Sendable, CustomTestStringConvertible {
                 GradientCombination.make(reduction: .sum, weighted: true, smoothing: 0.1, probabilities: true)
             ),
             ("K-dim, smoothing 0.1", GradientCombination.make(reduction: .mean, smoothing: 0.1, shape: [2, 37, 4])),
+            (
+                "long rows, ignored row",
+                GradientCombination.make(reduction: .mean, ignoring: true, shape: [5, 4_101])
+            ),
         ] as [(String, GradientCombination)]).enumerated().map { offset, variant in
             var combination = variant.1
             combination.seed = UInt64(500 + offset)
             return InPlaceVariant(name: variant.0, combination: combination)
         }
+}
+
+/// A case of the long-row gradient check: rows of 16 KiB and more, of a class count that is no
+/// multiple of a vector.
+struct LongRowVariant: Sendable, CustomTestStringConvertible {
+    var combination: GradientCombination
+    var double: Bool
+
+    var testDescription: String { "\(double ? "double" : "float") \(combination.testDescription)" }
+
+    static let all: [LongRowVariant] = [
+        (GradientCombination.make(reduction: .mean, shape: [6, 4_100]), false),
+        (
+            GradientCombination.make(
+                reduction: .sum, weighted: true, ignoring: true, smoothing: 0.1, shape: [5, 4_107]), false
+        ),
+        (GradientCombination.make(reduction: .none, ignoring: true, shape: [4, 2_053]), true),
+    ].enumerated().map { offset, variant in
+        var combination = variant.0
+        combination.seed = UInt64(900 + offset)
+        return LongRowVariant(combination: combination, double: variant.1)
+    }
 }
 
 /// A case of the Float16 gradient check.
