@@ -144,6 +144,18 @@ inline VEC exp_sum(VEC x) {
 #define EXP_SUM exp_sum
 #endif
 
+// Fetches the line at p into the cache ahead of its use where the compiler offers a way (clang's
+// builtin, which PoCL has): the passes over a row that fits in cache fetch the next row, so that its
+// maximum pass finds it there rather than waiting on memory.
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_prefetch)
+#define PREFETCH(p) __builtin_prefetch((p))
+#endif
+#endif
+#ifndef PREFETCH
+#define PREFETCH(p)
+#endif
+
 // A contiguous row that fits in cache, in two passes: its maximum m, then sum exp(x - m) (and the
 // deviation terms) from cache: one exp per element and no rescaling. fmax skips NaN, which still
 // reaches the sum; a row of -inf (or empty) gets s = 0 and lse = -inf.
@@ -167,6 +179,10 @@ inline row_state scan_two_pass(__global const STORAGE *x, __global const STORAGE
     c = 0;
     if (!smooth) {
         for (; c + 4 * XENT_VEC <= classes; c += 4 * XENT_VEC) {
+            PREFETCH(x + classes + c);  // the next row
+            PREFETCH(x + classes + c + XENT_VEC);
+            PREFETCH(x + classes + c + 2 * XENT_VEC);
+            PREFETCH(x + classes + c + 3 * XENT_VEC);
             s0 += EXP_SUM(LOAD_VEC(x + c) - m);
             s1 += EXP_SUM(LOAD_VEC(x + c + XENT_VEC) - m);
             s2 += EXP_SUM(LOAD_VEC(x + c + 2 * XENT_VEC) - m);
@@ -174,6 +190,7 @@ inline row_state scan_two_pass(__global const STORAGE *x, __global const STORAGE
         }
     }
     for (; c + XENT_VEC <= classes; c += XENT_VEC) {
+        PREFETCH(x + classes + c);
         VEC xm = LOAD_VEC(x + c) - m;
         s0 += EXP_SUM(xm);
         if (smooth) {
@@ -371,6 +388,7 @@ inline void write_scaled_softmax(__global const STORAGE *x, __global const STORA
         const VEC first = scaled_softmax_vector(x, q, w, 0, flags, n, a, b, qa, qb, y, t);
         const VEC last = scaled_softmax_vector(x, q, w, classes - XENT_VEC, flags, n, a, b, qa, qb, y, t);
         for (long c = head; c < body; c += XENT_VEC) {
+            PREFETCH(x + classes + c);  // the next row
             STREAM_VEC(scaled_softmax_vector(x, q, w, c, flags, n, a, b, qa, qb, y, t), out + c);
         }
         ACC lanes[XENT_VEC];
