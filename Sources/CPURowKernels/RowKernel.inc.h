@@ -333,11 +333,21 @@ XENT_INLINE void FN(small_rows)(const xent_rows *rows, int64_t classes, int64_t 
                                 xent_stat_block *block) {
     const STORAGE *x = (const STORAGE *)rows->logits + row0 * classes;
     ACC maxes[XENT_FOLD_ROWS], sums[XENT_FOLD_ROWS];
+    const int64_t *targets = rows->targets ? rows->targets + row0 : NULL;
     for (int64_t r = 0; r < count; r += LANES) {
         VEC m, s;
         FN(small_row_sums)(x + r * classes, classes, &m, &s);
         memcpy(maxes + r, &m, sizeof m);
         memcpy(sums + r, &s, sizeof s);
+        if (targets) {
+            // The target logits while the block is in L1, and the targets of the block fetched next.
+            __builtin_prefetch(targets + r + 4 * LANES);
+            __builtin_prefetch(targets + r + 5 * LANES - 1);
+            for (int64_t i = r; i < r + LANES; i++) {
+                const int64_t y = targets[i];
+                block->target_logit[i] = y >= 0 && y < classes ? (double)x[i * classes + y] : 0;
+            }
+        }
     }
     for (int64_t r = 0; r < count; r += LANES) {
         VEC m, s;
@@ -355,13 +365,7 @@ XENT_INLINE void FN(small_rows)(const xent_rows *rows, int64_t classes, int64_t 
         memcpy(block->max + r, &maxima, sizeof maxima);
         memcpy(block->log_sum + r, &logs, sizeof logs);
     }
-    if (rows->targets) {
-        const int64_t *targets = rows->targets + row0;
-        for (int64_t r = 0; r < count; r++) {
-            const int64_t y = targets[r];
-            block->target_logit[r] = y >= 0 && y < classes ? (double)x[r * classes + y] : 0;
-        }
-    } else {
+    if (!targets) {
         memset(block->target_logit, 0, (size_t)count * sizeof(double));
     }
     memset(block->smooth, 0, (size_t)count * sizeof(double));

@@ -54,40 +54,44 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
+    /// Times the call and the read-only pass alternately, `repeat` times each after one warm-up of
+    /// both, so that both medians come from the same stretch of time: the machine's bandwidth drifts
+    /// with its neighbours' load, and a probe timed after every call would measure another moment.
     private func measure<T: LogitsScalar>(_: T.Type, _ engine: CrossEntropyEngine) throws -> BenchReport {
         var random = RandomLogits(seed: 7)
         let logits = random.logits(count: rows * classes, as: T.self)
         let targets = random.classIndices(count: rows, classes: classes)
         var gradient = backward ? [T](repeating: 0, count: logits.count) : []
+        let bytes = rows * classes * MemoryLayout<T>.stride
+        let probe = [Float](repeating: 1, count: bytes / 4)
         var loss = Double.nan
         var times: [Double] = []
+        var readTimes: [Double] = []
         try logits.withUnsafeBufferPointer { logitsBuffer in
             try targets.withUnsafeBufferPointer { targetBuffer in
                 let target = CrossEntropyTargetBuffer<T>.classIndices(targetBuffer, shape: [rows])
                 try gradient.withUnsafeMutableBufferPointer { gradientBuffer in
-                    for run in 0...`repeat` {
-                        let seconds = try secondsElapsed {
-                            let value =
-                                backward
-                                ? try engine.crossEntropyWithGradient(
-                                    logits: logitsBuffer, shape: [rows, classes], target: target,
-                                    gradientInto: gradientBuffer
-                                ).loss
-                                : try engine.crossEntropy(logits: logitsBuffer, shape: [rows, classes], target: target)
-                            loss = Double(value.scalar ?? .nan)
+                    try probe.withUnsafeBufferPointer { probeBuffer in
+                        for run in 0...`repeat` {
+                            let seconds = try secondsElapsed {
+                                let value =
+                                    backward
+                                    ? try engine.crossEntropyWithGradient(
+                                        logits: logitsBuffer, shape: [rows, classes], target: target,
+                                        gradientInto: gradientBuffer
+                                    ).loss
+                                    : try engine.crossEntropy(
+                                        logits: logitsBuffer, shape: [rows, classes], target: target)
+                                loss = Double(value.scalar ?? .nan)
+                            }
+                            let readSeconds = ReadBandwidth.measure(probeBuffer).seconds
+                            if run > 0 {
+                                times.append(seconds)
+                                readTimes.append(readSeconds)
+                            }
                         }
-                        if run > 0 { times.append(seconds) }
                     }
                 }
-            }
-        }
-        let bytes = rows * classes * MemoryLayout<T>.stride
-        let probe = [Float](repeating: 1, count: bytes / 4)
-        var readTimes: [Double] = []
-        probe.withUnsafeBufferPointer { buffer in
-            for run in 0...`repeat` {
-                let seconds = ReadBandwidth.measure(buffer).seconds
-                if run > 0 { readTimes.append(seconds) }
             }
         }
         return BenchReport(
