@@ -149,12 +149,16 @@ XENT_INLINE FN(state) FN(scan_two_pass)(const STORAGE *x, const STORAGE *q, cons
         // Four independent sums, so the loop is not bound by the latency of one chain of adds.
         VEC s1 = (VEC)0, s2 = (VEC)0, s3 = (VEC)0;
         for (; c + 4 * LANES <= classes; c += 4 * LANES) {
-            // Fetch the next row (it follows this one) while this loop is busy computing.
+            // Fetch the next row (it follows this one) while this loop is busy computing, and the
+            // lines XENT_FAR_PREFETCH_BYTES beyond into L2.
             __builtin_prefetch(x + classes + c);
             __builtin_prefetch(x + classes + c + 2 * LANES);
             if (sizeof(STORAGE) * LANES >= 64) {
                 __builtin_prefetch(x + classes + c + LANES);
                 __builtin_prefetch(x + classes + c + 3 * LANES);
+            }
+            for (int64_t line = 0; line < 4 * LANES * (int64_t)sizeof(STORAGE); line += 64) {
+                __builtin_prefetch((const char *)(x + classes + c) + XENT_FAR_PREFETCH_BYTES + line, 0, 1);
             }
             s += VEXP_SUM(LOAD(x + c) - m);
             s1 += VEXP_SUM(LOAD(x + c + LANES) - m);
@@ -533,6 +537,7 @@ XENT_INLINE void FN(exp_span)(const STORAGE *x, const ACC *w, ACC *scratch, int6
                               VEC *vs) {
     for (int64_t c = from; c < to; c += LANES) {
         __builtin_prefetch(x + classes + c);  // the next row, while this loop computes
+        __builtin_prefetch((const char *)(x + classes + c) + XENT_FAR_PREFETCH_BYTES, 0, 1);
         FN(exp_into_scratch)(x, w, scratch, c, c, c + LANES, m, smooth, 0, s, d, vs);
         if (p) {
             FN(stream_gradient_vector)(p, w, streamFrom + (c - from));

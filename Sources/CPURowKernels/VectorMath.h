@@ -18,6 +18,9 @@
 // Rows up to this size are read twice (maximum, then sums) since the second read hits the L2 cache;
 // longer rows take the single-pass online (max, sum) recurrence.
 #define XENT_CACHED_ROW_BYTES (256 * 1024)
+// Loops over a row that fits in cache fetch the next row into L1 as they go, and the lines this far
+// beyond that into L2: one fetch alone, issued a row ahead, arrives too late for rows of a few KiB.
+#define XENT_FAR_PREFETCH_BYTES 8192
 // Fused gradient rows from this size on are written while the next row's exps are computed (smaller
 // rows are written at once: their writes are short enough to overlap the next row's reads anyway).
 #define XENT_PIPELINED_ROW_BYTES (16 * 1024)
