@@ -655,6 +655,8 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
     const ACC eps = (ACC)rows->label_smoothing;
     const ACC qa = 1 - eps, qb = classes > 0 ? eps / (ACC)classes : 0;
     const int fusable = scratch != NULL;
+    // A fused row's gradient waits for the next fused row; rows of the general path in between write
+    // their own rows and leave it pending.
     FN(pending_gradient) pending = {NULL, NULL, 0, 0, 0, 0};
     for (int64_t row = begin; row < end; row++) {
         const int64_t base = FN(row_base)(row, classes, inner);

@@ -56,7 +56,7 @@ struct BenchCommand: ParsableCommand {
 
     /// Times the call and the read-only pass alternately, `repeat` times each after one warm-up of
     /// both, so that both medians come from the same stretch of time: the machine's bandwidth drifts
-    /// with its neighbours' load, and a probe timed after every call would measure another moment.
+    /// with its neighbours' load, and probes timed after all the calls would measure another moment.
     private func measure<T: LogitsScalar>(_: T.Type, _ engine: CrossEntropyEngine) throws -> BenchReport {
         var random = RandomLogits(seed: 7)
         let logits = random.logits(count: rows * classes, as: T.self)
