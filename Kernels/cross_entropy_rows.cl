@@ -156,12 +156,8 @@ inline VEC exp_sum(VEC x) {
 #define PREFETCH(p)
 #endif
 
-// A contiguous row that fits in cache, in two passes: its maximum m, then sum exp(x - m) (and the
-// deviation terms) from cache: one exp per element and no rescaling. fmax skips NaN, which still
-// reaches the sum; a row of -inf (or empty) gets s = 0 and lse = -inf.
-inline row_state scan_two_pass(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
-                               long classes, int flags, ACC qa, ACC qb) {
-    const int smooth = (flags & ACCUMULATE_SMOOTH) != 0;
+// The maximum of a contiguous row; -inf for an empty row or one of -inf and NaN only (see MAX_KEEP).
+inline ACC row_max(__global const STORAGE *x, long classes) {
     VEC mv = (VEC)(-INFINITY);
     long c = 0;
     for (; c + 4 * XENT_VEC <= classes; c += 4 * XENT_VEC) {
@@ -175,8 +171,18 @@ inline row_state scan_two_pass(__global const STORAGE *x, __global const STORAGE
     for (; c < classes; c++) {
         m = fmax(m, LOAD(x + c));
     }
+    return m;
+}
+
+// A contiguous row that fits in cache, in two passes: its maximum m, then sum exp(x - m) (and the
+// deviation terms) from cache: one exp per element and no rescaling. fmax skips NaN, which still
+// reaches the sum; a row of -inf (or empty) gets s = 0 and lse = -inf.
+inline row_state scan_two_pass(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
+                               long classes, int flags, ACC qa, ACC qb) {
+    const int smooth = (flags & ACCUMULATE_SMOOTH) != 0;
+    const ACC m = row_max(x, classes);
     VEC s0 = (VEC)0, s1 = (VEC)0, s2 = (VEC)0, s3 = (VEC)0, d = (VEC)0, vs = (VEC)0;
-    c = 0;
+    long c = 0;
     if (!smooth) {
         for (; c + 4 * XENT_VEC <= classes; c += 4 * XENT_VEC) {
             PREFETCH(x + classes + c);  // the next row
@@ -411,17 +417,12 @@ inline void write_scaled_softmax(__global const STORAGE *x, __global const STORA
     }
 }
 
-// One launch per batch: each row's statistics, then its log-softmax, softmax or loss gradient.
-// The gradient of row r is scaled by gradient_scale * (HAS_UPSTREAM ? upstream[r] : 1).
-__kernel void row_outputs(__global const STORAGE *logits, __global const STORAGE *probabilities,
-                          __global const long *targets, __global const ACC *weight, long rows, long classes,
-                          long inner, ACC label_smoothing, int flags, __global ACC *stats,
-                          __global STORAGE *destination, int kind, ACC gradient_scale, ACC weight_total,
-                          long ignore_index, int has_upstream, __global const ACC *upstream) {
-    const long row = get_global_id(0);
-    if (row >= rows) {
-        return;
-    }
+// Row `row`'s statistics, then its log-softmax, softmax or loss gradient (see row_outputs).
+inline void row_output(__global const STORAGE *logits, __global const STORAGE *probabilities,
+                       __global const long *targets, __global const ACC *weight, long row, long classes, long inner,
+                       ACC label_smoothing, int flags, __global ACC *stats, __global STORAGE *destination, int kind,
+                       ACC gradient_scale, ACC weight_total, long ignore_index, int has_upstream,
+                       __global const ACC *upstream) {
     const row_norm n = row_statistics_of(logits, probabilities, targets, weight, row, classes, inner,
                                       label_smoothing, flags, stats);
     const long base = (row / inner) * classes * inner + row % inner;
@@ -463,6 +464,119 @@ __kernel void row_outputs(__global const STORAGE *logits, __global const STORAGE
     const ACC a = scale * ((1 - label_smoothing) * wy + label_smoothing * weight_total / classes);
     write_scaled_softmax(x, x, weight, out, classes, inner, flags & HAS_WEIGHT, n, a, b, 0, 0, y,
                          scale * (1 - label_smoothing) * wy);
+}
+
+// One launch per batch: each row's statistics, then its log-softmax, softmax or loss gradient.
+// The gradient of row r is scaled by gradient_scale * (HAS_UPSTREAM ? upstream[r] : 1).
+__kernel void row_outputs(__global const STORAGE *logits, __global const STORAGE *probabilities,
+                          __global const long *targets, __global const ACC *weight, long rows, long classes,
+                          long inner, ACC label_smoothing, int flags, __global ACC *stats,
+                          __global STORAGE *destination, int kind, ACC gradient_scale, ACC weight_total,
+                          long ignore_index, int has_upstream, __global const ACC *upstream) {
+    const long row = get_global_id(0);
+    if (row < rows) {
+        row_output(logits, probabilities, targets, weight, row, classes, inner, label_smoothing, flags, stats,
+                   destination, kind, gradient_scale, weight_total, ignore_index, has_upstream, upstream);
+    }
+}
+
+// A row whose statistics are written and whose loss gradient is still to be streamed from its
+// exps `e`, vector by vector from `head`, the first element of `out` at a vector boundary (its ends
+// are already stored).
+typedef struct {
+    __local const ACC *e;
+    __global STORAGE *out;
+    ACC a, t;
+    long y, head, vectors;
+} pending_gradient;
+
+// Streams vector k (counted from `head`) of `p`'s gradient, a e_c - [c == y] t, past the cache.
+inline void stream_gradient_vector(pending_gradient p, long k) {
+    const long c = p.head + k * XENT_VEC;
+    const VEC g = p.a * CAT(vload, XENT_VEC)(0, p.e + c);
+    const int lane = p.y >= c && p.y < c + XENT_VEC ? (int)(p.y - c) : -1;
+    STREAM_VEC(select(g, g - p.t, LANE_INDEX == (LANE_MASK)lane), p.out + c);
+}
+
+// Loss gradients of contiguous rows with class-index targets and no smoothing terms, rows
+// [first, first + run_length) per work-item and one work-item per work-group, whose local `scratch`
+// holds two rows: a row's exps are computed once into its half while summing, and its gradient is
+// streamed out of them while the next row's exps are computed, so that the writes overlap that work
+// (the C fallback's pipelined gradient). Rows without a target to fuse or a finite maximum take
+// row_output.
+__kernel void row_gradient_runs(__global const STORAGE *logits, __global const STORAGE *probabilities,
+                                __global const long *targets, __global const ACC *weight, long rows, long classes,
+                                long inner, ACC label_smoothing, int flags, __global ACC *stats,
+                                __global STORAGE *destination, int kind, ACC gradient_scale, ACC weight_total,
+                                long ignore_index, int has_upstream, __global const ACC *upstream,
+                                long run_length, __local ACC *scratch) {
+    const long first = get_global_id(0) * run_length;
+    const long end = min(first + run_length, rows);
+    const long width = XENT_VEC * (long)sizeof(STORAGE);
+    const long vectors = classes / XENT_VEC;
+    pending_gradient p;
+    int pending = 0;
+    for (long row = first; row < end; row++) {
+        __global const STORAGE *x = logits + row * classes;
+        const long y = targets[row];
+        const ACC m = y != ignore_index && y >= 0 && y < classes ? row_max(x, classes) : NAN;
+        if (!(m > -INFINITY && m < INFINITY)) {
+            row_output(logits, probabilities, targets, weight, row, classes, inner, label_smoothing, flags, stats,
+                       destination, kind, gradient_scale, weight_total, ignore_index, has_upstream, upstream);
+            continue;
+        }
+        __local ACC *e = pending && p.e == scratch ? scratch + classes : scratch;
+        VEC s = (VEC)0;
+        if (pending) {
+            // The pending row's vectors start half its vectors, or 2 KiB, on from this row's, so that
+            // its loads and this row's stores fall at different page offsets.
+            const long shift = min(p.vectors / 2, 2048 / width);
+            for (long k = 0; k < vectors; k++) {
+                PREFETCH(x + classes + k * XENT_VEC);  // the next row
+                const VEC ev = exp(LOAD_VEC(x + k * XENT_VEC) - m);
+                CAT(vstore, XENT_VEC)(ev, 0, e + k * XENT_VEC);
+                s += ev;
+                if (k < p.vectors) {
+                    stream_gradient_vector(p, k + shift < p.vectors ? k + shift : k + shift - p.vectors);
+                }
+            }
+        } else {
+            for (long k = 0; k < vectors; k++) {
+                PREFETCH(x + classes + k * XENT_VEC);
+                const VEC ev = exp(LOAD_VEC(x + k * XENT_VEC) - m);
+                CAT(vstore, XENT_VEC)(ev, 0, e + k * XENT_VEC);
+                s += ev;
+            }
+        }
+        ACC sum = horizontal_sum(s);
+        for (long c = vectors * XENT_VEC; c < classes; c++) {
+            e[c] = exp(LOAD(x + c) - m);
+            sum += e[c];
+        }
+        const row_state st = {m, sum, 0, 0};
+        write_row_statistics(logits, targets, row, row * classes, classes, 1, flags, st, log(sum), stats);
+        const ACC scale = gradient_scale * (has_upstream ? upstream[row] : (ACC)1);
+        const ACC wy = (flags & HAS_WEIGHT) ? weight[y] : (ACC)1;
+        p.e = e;
+        p.out = destination + row * classes;
+        p.a = scale * wy / sum;
+        p.t = scale * wy;
+        p.y = y;
+        p.head = ((width - (long)((ulong)p.out % (ulong)width)) % width) / (long)sizeof(STORAGE);
+        p.vectors = (classes - p.head) / XENT_VEC;
+        for (long c = 0; c < p.head; c++) {
+            STORE(c == y ? p.a * e[c] - p.t : p.a * e[c], p.out + c);
+        }
+        for (long c = p.head + p.vectors * XENT_VEC; c < classes; c++) {
+            STORE(c == y ? p.a * e[c] - p.t : p.a * e[c], p.out + c);
+        }
+        pending = 1;
+    }
+    if (pending) {
+        for (long k = 0; k < p.vectors; k++) {
+            stream_gradient_vector(p, k);
+        }
+    }
 }
 
 // The logit of each row's target class (0 for a target outside 0..<classes, such as an ignored row).

@@ -41,6 +41,11 @@ final class OpenCLBackend: RowBackend {
     private let programs = LockedValue<[String: Program]>([:])
     /// Values per row in the kernels' statistics: max, log_sum, target logit, smooth, mass, lse.
     private static let statCount = 6
+    /// Gradient rows from this size on take `row_gradient_runs` (as the C fallback pipelines rows from
+    /// 16 KiB on; smaller rows keep `row_outputs`).
+    private static let gradientRunRowBytes = 16 * 1024
+    /// Consecutive rows per work-item of `row_gradient_runs`: the first row of each run is not overlapped.
+    private static let gradientRunLength = 8
     /// The most rows one launch takes, bounding the statistics read back at once.
     private static let maxRowsPerLaunch = 1 << 20
 
@@ -177,6 +182,20 @@ final class OpenCLBackend: RowBackend {
         }
     }
 
+    /// Whether these gradients take `row_gradient_runs` on the per-row family, which keeps two rows of
+    /// exps in local memory and streams each row's gradient out of them while it computes the next
+    /// row's (one exp per element, writes overlapped with work): class-index targets without label
+    /// smoothing, on contiguous rows of at least `gradientRunRowBytes` that fit in the cache and, twice,
+    /// in the device's local memory.
+    private func takesGradientRuns<T: LogitsScalar>(_ batch: RowBatch<T>, _ output: RowOutput<T>) -> Bool {
+        let rowBytes = batch.layout.classes * MemoryLayout<T>.stride
+        return family == .perRow && output.kind == XENT_OUTPUT_GRADIENT && batch.targets != nil
+            && batch.probabilities == nil && batch.labelSmoothing == 0 && !batch.accumulateSmooth
+            && batch.layout.inner == 1 && batch.layout.classes >= vectorWidth
+            && rowBytes >= Self.gradientRunRowBytes && rowBytes <= cachedRowBytes
+            && 2 * batch.layout.classes * MemoryLayout<T.Accumulator>.stride <= device.localMemoryBytes
+    }
+
     /// Makes the next `count` chunks fail as if the device were out of memory, as NVIDIA reports it at
     /// enqueue: the chunk is halved and retried (a test hook).
     func simulateAllocationFailures(_ count: Int) {
@@ -204,7 +223,9 @@ final class OpenCLBackend: RowBackend {
             context: context, byteCount: Self.statCount * rows.count * MemoryLayout<Acc>.stride, flags: .writeOnly)
 
         let suffix = family == .perGroup ? "_group" : ""
-        let kernel = try Kernel(program: program, name: (output == nil ? "row_statistics" : "row_outputs") + suffix)
+        let runs = output.map { takesGradientRuns(batch, $0) } ?? false
+        let name = output == nil ? "row_statistics" : runs ? "row_gradient_runs" : "row_outputs"
+        let kernel = try Kernel(program: program, name: name + suffix)
         var flags: Int32 = 0
         if targets != nil { flags |= 1 }
         if probabilities != nil { flags |= 2 }
@@ -247,6 +268,12 @@ final class OpenCLBackend: RowBackend {
         }
         if family == .perGroup {
             try queue.enqueue(kernel, globalSize: rows.count * groupSize, localSize: groupSize)
+        } else if runs {
+            try kernel.setArgument(17, Int64(Self.gradientRunLength))
+            try kernel.setLocalArgument(18, byteCount: 2 * layout.classes * MemoryLayout<Acc>.stride)
+            try queue.enqueue(
+                kernel, globalSize: (rows.count + Self.gradientRunLength - 1) / Self.gradientRunLength,
+                localSize: 1)
         } else {
             try queue.enqueue(kernel, globalSize: rows.count)
         }
