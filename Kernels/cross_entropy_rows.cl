@@ -368,6 +368,18 @@ __kernel void row_statistics(__global const STORAGE *logits, __global const STOR
 #define LANE_INDEX ((LANE_MASK)(0, 1, 2, 3))
 #endif
 
+// g - [c' == y] t for the XENT_VEC classes c' from c (y = -1: none).
+inline VEC minus_target(VEC g, long c, long y, ACC t) {
+    const int lane = y >= c && y < c + XENT_VEC ? (int)(y - c) : -1;
+    return select(g, g - t, LANE_INDEX == (LANE_MASK)lane);
+}
+
+// The index of the first element of `out` at a boundary a vector wide: where its streamed vectors start.
+inline long stream_head(__global const STORAGE *out) {
+    const long width = XENT_VEC * (long)sizeof(STORAGE);
+    return ((width - (long)((ulong)out % (ulong)width)) % width) / (long)sizeof(STORAGE);
+}
+
 // out_c = a * exp(x_c - lse) - b * v_c - [c == y] t for the XENT_VEC classes from c.
 inline VEC scaled_softmax_vector(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
                                  long c, int flags, row_norm n, ACC a, ACC b, ACC qa, ACC qb, long y, ACC t) {
@@ -375,8 +387,7 @@ inline VEC scaled_softmax_vector(__global const STORAGE *x, __global const STORA
     if (b != 0) {
         g -= b * vector_weight(q, w, flags, c, qa, qb);
     }
-    const int lane = y >= c && y < c + XENT_VEC ? (int)(y - c) : -1;
-    return select(g, g - t, LANE_INDEX == (LANE_MASK)lane);
+    return minus_target(g, c, y, t);
 }
 
 // out_c = a * exp(x_c - lse) - b * v_c - [c == y] t (y = -1: no target term). `out` may be `x`.
@@ -388,8 +399,7 @@ inline void write_scaled_softmax(__global const STORAGE *x, __global const STORA
         // at either end, those classes of the vector there, element by element (a plain vector store
         // into a streamed line would stall both). Those two vectors are computed first and stored last,
         // since in place the streamed vectors overwrite logits they read.
-        const long width = XENT_VEC * (long)sizeof(STORAGE);
-        const long head = ((width - (long)((ulong)out % (ulong)width)) % width) / (long)sizeof(STORAGE);
+        const long head = stream_head(out);
         const long body = head + (classes - head) / XENT_VEC * XENT_VEC;
         const VEC first = scaled_softmax_vector(x, q, w, 0, flags, n, a, b, qa, qb, y, t);
         const VEC last = scaled_softmax_vector(x, q, w, classes - XENT_VEC, flags, n, a, b, qa, qb, y, t);
@@ -493,9 +503,12 @@ typedef struct {
 // Streams vector k (counted from `head`) of `p`'s gradient, a e_c - [c == y] t, past the cache.
 inline void stream_gradient_vector(pending_gradient p, long k) {
     const long c = p.head + k * XENT_VEC;
-    const VEC g = p.a * CAT(vload, XENT_VEC)(0, p.e + c);
-    const int lane = p.y >= c && p.y < c + XENT_VEC ? (int)(p.y - c) : -1;
-    STREAM_VEC(select(g, g - p.t, LANE_INDEX == (LANE_MASK)lane), p.out + c);
+    STREAM_VEC(minus_target(p.a * CAT(vload, XENT_VEC)(0, p.e + c), c, p.y, p.t), p.out + c);
+}
+
+// Stores element c of `p`'s gradient (one its streamed vectors leave at an end of the row).
+inline void store_gradient_element(pending_gradient p, long c) {
+    STORE(c == p.y ? p.a * p.e[c] - p.t : p.a * p.e[c], p.out + c);
 }
 
 // Loss gradients of contiguous rows with class-index targets and no smoothing terms, rows
@@ -512,7 +525,6 @@ __kernel void row_gradient_runs(__global const STORAGE *logits, __global const S
                                 long run_length, __local ACC *scratch) {
     const long first = get_global_id(0) * run_length;
     const long end = min(first + run_length, rows);
-    const long width = XENT_VEC * (long)sizeof(STORAGE);
     const long vectors = classes / XENT_VEC;
     pending_gradient p;
     int pending = 0;
@@ -526,11 +538,12 @@ __kernel void row_gradient_runs(__global const STORAGE *logits, __global const S
             continue;
         }
         __local ACC *e = pending && p.e == scratch ? scratch + classes : scratch;
+        // Two loops, with and without a pending row: one loop testing `pending` inside measured slower.
         VEC s = (VEC)0;
         if (pending) {
             // The pending row's vectors start half its vectors, or 2 KiB, on from this row's, so that
             // its loads and this row's stores fall at different page offsets.
-            const long shift = min(p.vectors / 2, 2048 / width);
+            const long shift = min(p.vectors / 2, 2048 / (XENT_VEC * (long)sizeof(STORAGE)));
             for (long k = 0; k < vectors; k++) {
                 PREFETCH(x + classes + k * XENT_VEC);  // the next row
                 const VEC ev = exp(LOAD_VEC(x + k * XENT_VEC) - m);
@@ -562,13 +575,13 @@ __kernel void row_gradient_runs(__global const STORAGE *logits, __global const S
         p.a = scale * wy / sum;
         p.t = scale * wy;
         p.y = y;
-        p.head = ((width - (long)((ulong)p.out % (ulong)width)) % width) / (long)sizeof(STORAGE);
+        p.head = stream_head(p.out);
         p.vectors = (classes - p.head) / XENT_VEC;
         for (long c = 0; c < p.head; c++) {
-            STORE(c == y ? p.a * e[c] - p.t : p.a * e[c], p.out + c);
+            store_gradient_element(p, c);
         }
         for (long c = p.head + p.vectors * XENT_VEC; c < classes; c++) {
-            STORE(c == y ? p.a * e[c] - p.t : p.a * e[c], p.out + c);
+            store_gradient_element(p, c);
         }
         pending = 1;
     }

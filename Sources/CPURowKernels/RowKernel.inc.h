@@ -111,11 +111,16 @@ XENT_INLINE FN(state) FN(scan_contiguous)(const STORAGE *x, const STORAGE *q, co
     return st;
 }
 
+/// The index of the first element of `p` at a 64-byte boundary.
+XENT_INLINE int64_t FN(to_line_boundary)(const STORAGE *p) {
+    return (int64_t)(((64 - ((uintptr_t)p & 63)) & 63) / sizeof(STORAGE));
+}
+
 /// The maximum of a contiguous row, NaN skipped (-inf for a row of -inf or of no classes): element by
 /// element up to the first 64-byte boundary, then aligned vectors, then the rest. (A maximum is exact
 /// in any order, so where the row lies changes nothing.)
 XENT_INLINE ACC FN(row_max)(const STORAGE *x, int64_t classes) {
-    const int64_t toBoundary = (int64_t)(((64 - ((uintptr_t)x & 63)) & 63) / sizeof(STORAGE));
+    const int64_t toBoundary = FN(to_line_boundary)(x);
     const int64_t head = toBoundary < classes ? toBoundary : classes;
     ACC m = -INFINITY;
     for (int64_t c = 0; c < head; c++) {
@@ -489,16 +494,11 @@ typedef struct {
     ACC a, b, t;
 } FN(pending_gradient);
 
-/// The index of the first element of `out` at a 64-byte boundary, where its streamed vectors start.
-XENT_INLINE int64_t FN(out_head)(const STORAGE *out) {
-    return (int64_t)(((64 - ((uintptr_t)out & 63)) & 63) / sizeof(STORAGE));
-}
-
 /// The elements of `p`'s row that its streamed vectors leave at each end, from the vector there, with
 /// plain stores (confined to the lines the streamed stores do not touch: a plain and a streamed store
 /// to one line stall each other).
 XENT_INLINE void FN(store_gradient_ends)(const FN(pending_gradient) * p, const ACC *w, int64_t classes) {
-    const int64_t head = FN(out_head)(p->out);
+    const int64_t head = FN(to_line_boundary)(p->out);
     const int64_t body = head + (classes - head) / LANES * LANES;
     if (head > 0) {
         FN(store_lanes)(p->out, FN(gradient_vector)(p->scratch, w, 0, p->y, p->a, p->b, p->t), 0, head);
@@ -521,7 +521,7 @@ XENT_INLINE void FN(flush_gradient)(FN(pending_gradient) * p, const ACC *w, int6
         return;
     }
     FN(store_gradient_ends)(p, w, classes);
-    const int64_t head = FN(out_head)(p->out);
+    const int64_t head = FN(to_line_boundary)(p->out);
     const int64_t vectors = (classes - head) / LANES;
     for (int64_t k = 0; k < vectors; k++) {
         FN(stream_gradient_vector)(p, w, head + k * LANES);
@@ -557,7 +557,7 @@ XENT_INLINE void FN(exp_row_body)(const STORAGE *x, const ACC *w, ACC *scratch, 
         FN(exp_span)(x, w, scratch, classes, 0, body, m, smooth, NULL, 0, s, d, vs);
         return;
     }
-    const int64_t head = FN(out_head)(p->out);
+    const int64_t head = FN(to_line_boundary)(p->out);
     // At most body / LANES: the streamed vectors skip the elements before `head`.
     const int64_t vectors = (classes - head) / LANES;
     const int64_t limit = 2048 / (int64_t)sizeof(VEC);

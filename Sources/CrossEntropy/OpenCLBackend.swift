@@ -190,7 +190,7 @@ final class OpenCLBackend: RowBackend {
     private func takesGradientRuns<T: LogitsScalar>(_ batch: RowBatch<T>, _ output: RowOutput<T>) -> Bool {
         let rowBytes = batch.layout.classes * MemoryLayout<T>.stride
         return family == .perRow && output.kind == XENT_OUTPUT_GRADIENT && batch.targets != nil
-            && batch.probabilities == nil && batch.labelSmoothing == 0 && !batch.accumulateSmooth
+            && batch.probabilities == nil && batch.labelSmoothing == 0
             && batch.layout.inner == 1 && batch.layout.classes >= vectorWidth
             && rowBytes >= Self.gradientRunRowBytes && rowBytes <= cachedRowBytes
             && 2 * batch.layout.classes * MemoryLayout<T.Accumulator>.stride <= device.localMemoryBytes
