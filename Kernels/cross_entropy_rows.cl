@@ -513,16 +513,17 @@ inline void store_gradient_element(pending_gradient p, long c) {
 
 // Loss gradients of contiguous rows with class-index targets and no smoothing terms, rows
 // [first, first + run_length) per work-item and one work-item per work-group, whose local `scratch`
-// holds two rows: a row's exps are computed once into its half while summing, and its gradient is
-// streamed out of them while the next row's exps are computed, so that the writes overlap that work
-// (the C fallback's pipelined gradient). Rows without a target to fuse or a finite maximum take
-// row_output.
+// holds two rows, each padded to whole vectors: a row's exps are computed once into its half while
+// summing, and its gradient is streamed out of them while the next row's exps are computed, so that
+// the writes overlap that work (the C fallback's pipelined gradient). The exps are stored through
+// the vector type, which PoCL compiles to one store where vstore splits it into three. Rows without
+// a target to fuse or a finite maximum take row_output.
 __kernel void row_gradient_runs(__global const STORAGE *logits, __global const STORAGE *probabilities,
                                 __global const long *targets, __global const ACC *weight, long rows, long classes,
                                 long inner, ACC label_smoothing, int flags, __global ACC *stats,
                                 __global STORAGE *destination, int kind, ACC gradient_scale, ACC weight_total,
                                 long ignore_index, int has_upstream, __global const ACC *upstream,
-                                long run_length, __local ACC *scratch) {
+                                long run_length, __local VEC *scratch) {
     const long first = get_global_id(0) * run_length;
     const long end = min(first + run_length, rows);
     const long vectors = classes / XENT_VEC;
@@ -537,7 +538,10 @@ __kernel void row_gradient_runs(__global const STORAGE *logits, __global const S
                        destination, kind, gradient_scale, weight_total, ignore_index, has_upstream, upstream);
             continue;
         }
-        __local ACC *e = pending && p.e == scratch ? scratch + classes : scratch;
+        // This row's half of the scratch: the one the pending row's exps are not in.
+        const long padded_vectors = (classes + XENT_VEC - 1) / XENT_VEC;
+        __local VEC *exps = pending && p.e == (__local const ACC *)scratch ? scratch + padded_vectors : scratch;
+        __local ACC *e = (__local ACC *)exps;
         // Two loops, with and without a pending row: one loop testing `pending` inside measured slower.
         VEC s = (VEC)0;
         if (pending) {
@@ -547,7 +551,7 @@ __kernel void row_gradient_runs(__global const STORAGE *logits, __global const S
             for (long k = 0; k < vectors; k++) {
                 PREFETCH(x + classes + k * XENT_VEC);  // the next row
                 const VEC ev = exp(LOAD_VEC(x + k * XENT_VEC) - m);
-                CAT(vstore, XENT_VEC)(ev, 0, e + k * XENT_VEC);
+                exps[k] = ev;
                 s += ev;
                 if (k < p.vectors) {
                     stream_gradient_vector(p, k + shift < p.vectors ? k + shift : k + shift - p.vectors);
@@ -557,7 +561,7 @@ __kernel void row_gradient_runs(__global const STORAGE *logits, __global const S
             for (long k = 0; k < vectors; k++) {
                 PREFETCH(x + classes + k * XENT_VEC);
                 const VEC ev = exp(LOAD_VEC(x + k * XENT_VEC) - m);
-                CAT(vstore, XENT_VEC)(ev, 0, e + k * XENT_VEC);
+                exps[k] = ev;
                 s += ev;
             }
         }

@@ -193,7 +193,12 @@ final class OpenCLBackend: RowBackend {
             && batch.probabilities == nil && batch.labelSmoothing == 0
             && batch.layout.inner == 1 && batch.layout.classes >= vectorWidth
             && rowBytes >= Self.gradientRunRowBytes && rowBytes <= cachedRowBytes
-            && 2 * batch.layout.classes * MemoryLayout<T.Accumulator>.stride <= device.localMemoryBytes
+            && gradientRunScratchBytes(batch.layout.classes, T.Accumulator.self) <= device.localMemoryBytes
+    }
+
+    /// The local memory of `row_gradient_runs`: two rows of exps, each padded to whole vectors.
+    private func gradientRunScratchBytes<Acc>(_ classes: Int, _: Acc.Type) -> Int {
+        2 * ((classes + vectorWidth - 1) / vectorWidth) * vectorWidth * MemoryLayout<Acc>.stride
     }
 
     /// Makes the next `count` chunks fail as if the device were out of memory, as NVIDIA reports it at
@@ -270,7 +275,7 @@ final class OpenCLBackend: RowBackend {
             try queue.enqueue(kernel, globalSize: rows.count * groupSize, localSize: groupSize)
         } else if runs {
             try kernel.setArgument(17, Int64(Self.gradientRunLength))
-            try kernel.setLocalArgument(18, byteCount: 2 * layout.classes * MemoryLayout<Acc>.stride)
+            try kernel.setLocalArgument(18, byteCount: gradientRunScratchBytes(layout.classes, Acc.self))
             try queue.enqueue(
                 kernel, globalSize: (rows.count + Self.gradientRunLength - 1) / Self.gradientRunLength,
                 localSize: 1)
