@@ -1,5 +1,6 @@
-// The row kernels for one storage type, included once per dtype by CPURowKernels.c with:
-//   SUFFIX       name suffix (f16, f32, f64)
+// The row kernels for one storage type, included once per dtype and ISA level by
+// RowKernelsForISA.inc.h with:
+//   SUFFIX       name suffix (f16_v4, f32_baseline, ...)
 //   STORAGE      element type in memory
 //   ACC, VEC     accumulation scalar and its vector (LANES lanes)
 //   LOAD, STORE  vector load/store from/to STORAGE

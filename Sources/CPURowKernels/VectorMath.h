@@ -2,7 +2,7 @@
 #define CPU_ROW_KERNELS_VECTOR_MATH_H
 
 // Vector types one cache line wide and an exp() for them. Every helper is always inlined, so each
-// ISA clone of an entry point compiles them for its own instruction set.
+// ISA build of the row kernels compiles them for its own instruction set.
 
 #include <float.h>
 #include <math.h>
@@ -41,15 +41,17 @@ typedef int64_t xent_vl __attribute__((ext_vector_type(8)));
 XENT_INLINE xent_vf xent_max_vf(xent_vf a, xent_vf b) { return b > a ? b : a; }
 XENT_INLINE xent_vd xent_max_vd(xent_vd a, xent_vd b) { return b > a ? b : a; }
 
-// Range reduction for exp: x = n ln2 + r with n an integer and |r| <= ln2/2. Returns r and sets *t
-// to the bits of x / ln2 + 1.5 * 2^23, whose low bits hold n (garbage for NaN lanes, whose r is NaN).
-// `exact` subtracts n ln2 in two parts (Cody-Waite), else with ln2 rounded to float, which errs by
-// n * 2e-9 relative: negligible for a term of a sum of at least 1, since such a term is below 2^-n.
-XENT_INLINE xent_vf xent_exp_reduce_vf(xent_vf x, int exact, xent_vi *t) {
+// Range reduction for exp: x = n ln2 + r with n an integer and |r| <= ln2/2. Returns r, sets *n to n
+// and *t to the bits of x / ln2 + 1.5 * 2^23, whose low bits hold n (garbage for NaN lanes, whose r
+// is NaN). `exact` subtracts n ln2 in two parts (Cody-Waite), else with ln2 rounded to float, which
+// errs by n * 2e-9 relative: negligible for a term of a sum of at least 1, since such a term is below
+// 2^-n.
+XENT_INLINE xent_vf xent_exp_reduce_vf(xent_vf x, int exact, xent_vi *t, xent_vf *n) {
     const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
     const xent_vf shifted = x * 1.44269504088896341f + shifter;
     const xent_vf nf = shifted - shifter;
     memcpy(t, &shifted, sizeof shifted);
+    *n = nf;
     if (!exact) {
         return x - nf * 0.693147182f;
     }
@@ -57,21 +59,37 @@ XENT_INLINE xent_vf xent_exp_reduce_vf(xent_vf x, int exact, xent_vi *t) {
     return r - nf * -2.12194440e-4f;
 }
 
-// exp(x) for float lanes with x <= 0, -inf or NaN: every argument the kernels take (x - max,
-// x - lse). Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, Cephes' degree-7 polynomial
-// (about 1 ulp), and 2^n built as 2^(n/2) * 2^(n - n/2) so results that are subnormal are rounded,
-// not flushed. exp(-inf) = 0 and exp(NaN) = NaN.
-XENT_INLINE xent_vf xent_exp_vf(xent_vf x) {
-    xent_vi ni;
-    xent_vf r = xent_exp_reduce_vf(x < -104.0f ? -104.0f : x, 1, &ni);  // NaN < -104 is false: NaN stays
-    ni -= 0x4B400000;  // the bits of the shifter: what is left is n
+// exp(r) for |r| <= ln2/2: Cephes' degree-7 polynomial (about 1 ulp).
+XENT_INLINE xent_vf xent_exp_poly_vf(xent_vf r) {
     xent_vf p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    return p * r * r + r + 1.0f;
+}
+
+// exp(r) - 1 for |r| <= ln2/2: the degree-5 polynomial of ARM's optimized-routines (about 2 ulp once
+// 1 is added).
+XENT_INLINE xent_vf xent_exp_sum_poly_vf(xent_vf r) {
+    xent_vf r2 = r * r;
+    xent_vf p = 0x1.0e4020p-7f * r + 0x1.573e2ep-5f;
+    xent_vf q = 0x1.555e66p-3f * r + 0x1.fffdb6p-2f;
+    q = p * r2 + q;
+    return q * r2 + 0x1.ffffecp-1f * r;
+}
+
+// exp(x) for float lanes with x <= 0, -inf or NaN: every argument the kernels take (x - max,
+// x - lse). Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, xent_exp_poly_vf, and 2^n built
+// as 2^(n/2) * 2^(n - n/2) so results that are subnormal are rounded, not flushed. exp(-inf) = 0 and
+// exp(NaN) = NaN.
+XENT_INLINE xent_vf xent_exp_vf(xent_vf x) {
+    xent_vi ni;
+    xent_vf nf;
+    xent_vf r = xent_exp_reduce_vf(x < -104.0f ? -104.0f : x, 1, &ni, &nf);  // NaN < -104 is false: NaN stays
+    ni -= 0x4B400000;  // the bits of the shifter: what is left is n
+    xent_vf p = xent_exp_poly_vf(r);
     // Usually every lane has -125 <= n <= 0 and the result is normal: add n to p's exponent. A lane
     // outside (a subnormal result, or NaN whose n is garbage) takes the two-step scaling for all.
     xent_vi outside = (xent_vi)((xent_vu)(ni + 125) > 125u);
@@ -94,23 +112,43 @@ XENT_INLINE xent_vf xent_exp_vf(xent_vf x) {
 // exp(x) for float lanes whose results are only summed into a total of at least 1 (the terms
 // exp(x - max) of a row, whose maximum contributes 1): arguments below -87.3 give 2^-126 instead of a
 // smaller number, which changes such a sum by less than 2^-100 of itself, so every result is normal
-// and 2^n is added to the exponent without a check. The degree-5 polynomial of ARM's
-// optimized-routines (about 2 ulp) on the one-constant range reduction. exp(-inf) is 2^-126 and NaN
-// stays NaN.
+// and 2^n is added to the exponent without a check. xent_exp_sum_poly_vf on the one-constant range
+// reduction. exp(-inf) is 2^-126 and NaN stays NaN.
 XENT_INLINE xent_vf xent_exp_sum_vf(xent_vf x) {
     xent_vi t;
-    xent_vf r = xent_exp_reduce_vf(x < -87.3f ? -87.3f : x, 0, &t);  // NaN < -87.3 is false: NaN stays
-    xent_vf r2 = r * r;
-    xent_vf p = 0x1.0e4020p-7f * r + 0x1.573e2ep-5f;
-    xent_vf q = 0x1.555e66p-3f * r + 0x1.fffdb6p-2f;
-    q = p * r2 + q;
-    xent_vf poly = q * r2 + 0x1.ffffecp-1f * r;
+    xent_vf nf;
+    xent_vf r = xent_exp_reduce_vf(x < -87.3f ? -87.3f : x, 0, &t, &nf);  // NaN < -87.3 is false: NaN stays
+    xent_vf poly = xent_exp_sum_poly_vf(r);
     // 2^n is (n + 127) << 23, and n << 23 is t << 23: the shifter's bits vanish in the shift.
     xent_vu scaleBits = ((xent_vu)t << 23) + (127u << 23);
     xent_vf scale;
     memcpy(&scale, &scaleBits, sizeof scale);
     return poly * scale + scale;
 }
+
+#if defined(XENT_AVX512) && XENT_AVX512
+#include <immintrin.h>
+
+// The AVX-512 build's exps (RowKernelsAVX512.c, where every function is compiled for AVX-512): the
+// same reductions and polynomials, with 2^n applied by vscalefps, one instruction that also rounds a
+// subnormal result correctly (no range check, no two-step scaling).
+
+// xent_exp_vf: exp(x) for x <= 0, -inf or NaN, about 1 ulp, subnormal results rounded.
+XENT_INLINE xent_vf xent_exp_avx512_vf(xent_vf x) {
+    xent_vi t;
+    xent_vf n;
+    xent_vf r = xent_exp_reduce_vf(x < -104.0f ? -104.0f : x, 1, &t, &n);  // NaN < -104 is false: NaN stays
+    return (xent_vf)_mm512_scalef_ps((__m512)xent_exp_poly_vf(r), (__m512)n);
+}
+
+// xent_exp_sum_vf: exp(x) for terms summed into a total of at least 1.
+XENT_INLINE xent_vf xent_exp_sum_avx512_vf(xent_vf x) {
+    xent_vi t;
+    xent_vf n;
+    xent_vf r = xent_exp_reduce_vf(x < -87.3f ? -87.3f : x, 0, &t, &n);  // NaN < -87.3 is false: NaN stays
+    return (xent_vf)_mm512_scalef_ps((__m512)(xent_exp_sum_poly_vf(r) + 1.0f), (__m512)n);
+}
+#endif
 
 // log(x) for float lanes (Cephes' logf: x = 2^e m with m in [sqrt(1/2), sqrt(2)), a degree-9
 // polynomial in m - 1, about 1 ulp). log(0) = -inf, log(+inf) = +inf, NaN stays NaN; subnormal and

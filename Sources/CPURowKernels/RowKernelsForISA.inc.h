@@ -1,0 +1,176 @@
+// The row kernels of every storage type and the other entry points for one ISA level, included once
+// per level by RowKernelsAVX512.c, RowKernelsAVX2.c and RowKernelsBaseline.c (inside a `target`
+// attribute region for the first two), with:
+//   XENT_ISA     name suffix of the level (v4, v3, baseline)
+//   XENT_AVX512  1 where the level has AVX-512, whose exp builds 2^n with vscalefps
+// Every helper the entry points call is always inlined: a 64-byte vector never crosses a call in a
+// build without AVX-512, and each helper is compiled for the level it is inlined into.
+
+#include "RowFold.h"
+#include "VectorMath.h"
+
+#if XENT_AVX512
+#define XENT_EXP_VF xent_exp_avx512_vf
+#define XENT_EXP_SUM_VF xent_exp_sum_avx512_vf
+#else
+#define XENT_EXP_VF xent_exp_vf
+#define XENT_EXP_SUM_VF xent_exp_sum_vf
+#endif
+
+#define SUFFIX XENT_ISA_NAME(f16, XENT_ISA)
+#define STORAGE _Float16
+#define ACC float
+#define VEC xent_vf
+#define LANES 16
+#define LOAD xent_load_f16
+#define STORE xent_store_f16
+#define VEXP XENT_EXP_VF
+#define VEXP_SUM XENT_EXP_SUM_VF
+#define TRANSPOSE XENT_TRANSPOSE16
+#define VLOG xent_log_vf
+#define VMAX xent_max_vf
+#define SEXP expf
+#define SLOG logf
+#define LOWEST (-FLT_MAX)
+#define HSUM xent_sum_vf
+#define HMAX xent_hmax_vf
+#define IOTA ((xent_vf){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
+#define VECD xent_vd16
+#define VEC_MASK xent_vi
+#include "RowKernel.inc.h"
+#undef SUFFIX
+#undef STORAGE
+#undef LOAD
+#undef STORE
+
+#define SUFFIX XENT_ISA_NAME(f32, XENT_ISA)
+#define STORAGE float
+#define LOAD xent_load_f32
+#define STORE xent_store_f32
+#include "RowKernel.inc.h"
+#undef SUFFIX
+#undef STORAGE
+#undef ACC
+#undef VEC
+#undef LANES
+#undef LOAD
+#undef STORE
+#undef VEXP
+#undef VEXP_SUM
+#undef TRANSPOSE
+#undef VLOG
+#undef VMAX
+#undef SEXP
+#undef SLOG
+#undef LOWEST
+#undef HSUM
+#undef HMAX
+#undef IOTA
+#undef VECD
+#undef VEC_MASK
+
+#define SUFFIX XENT_ISA_NAME(f64, XENT_ISA)
+#define STORAGE double
+#define ACC double
+#define VEC xent_vd
+#define LANES 8
+#define LOAD xent_load_f64
+#define STORE xent_store_f64
+#define VEXP xent_exp_vd
+#define VEXP_SUM xent_exp_vd
+#define TRANSPOSE XENT_TRANSPOSE8
+#define VLOG xent_log_vd
+#define VMAX xent_max_vd
+#define SEXP exp
+#define SLOG log
+#define LOWEST (-DBL_MAX)
+#define HSUM xent_sum_vd
+#define HMAX xent_hmax_vd
+#define IOTA ((xent_vd){0, 1, 2, 3, 4, 5, 6, 7})
+#define VECD xent_vd
+#define VEC_MASK xent_vl
+#include "RowKernel.inc.h"
+#undef SUFFIX
+#undef STORAGE
+#undef ACC
+#undef VEC
+#undef LANES
+#undef LOAD
+#undef STORE
+#undef VEXP
+#undef VEXP_SUM
+#undef TRANSPOSE
+#undef VLOG
+#undef VMAX
+#undef SEXP
+#undef SLOG
+#undef LOWEST
+#undef HSUM
+#undef HMAX
+#undef IOTA
+#undef VECD
+#undef VEC_MASK
+#undef XENT_EXP_VF
+#undef XENT_EXP_SUM_VF
+
+double XENT_ISA_NAME(xent_run_rows, XENT_ISA)(xent_dtype dtype, const xent_rows *rows, const xent_outputs *outputs,
+                                              const xent_row_results *results, int64_t begin, int64_t end) {
+    switch (dtype) {
+    case XENT_F16:
+        return XENT_ISA_NAME(run_f16, XENT_ISA)(rows, outputs, results, begin, end);
+    case XENT_F32:
+        return XENT_ISA_NAME(run_f32, XENT_ISA)(rows, outputs, results, begin, end);
+    case XENT_F64:
+        return XENT_ISA_NAME(run_f64, XENT_ISA)(rows, outputs, results, begin, end);
+    }
+    return 0;
+}
+
+int64_t XENT_ISA_NAME(xent_check_targets, XENT_ISA)(const int64_t *targets, int64_t count, int64_t classes,
+                                                    int64_t ignore_index, const double *weight, double *divisor) {
+    int64_t kept = 0;
+    double total = 0;
+    // Blocks of targets are checked without a branch per target, so that the loop runs a vector at a
+    // time; a block holding a bad target is looked through again for its position.
+    for (int64_t start = 0; start < count; start += 4096) {
+        const int64_t end = count - start < 4096 ? count : start + 4096;
+        int64_t bad = 0;
+        for (int64_t i = start; i < end; i++) {
+            const int64_t y = targets[i];
+            kept += y != ignore_index;
+            bad |= y != ignore_index && (uint64_t)y >= (uint64_t)classes;
+        }
+        if (bad) {
+            for (int64_t i = start;; i++) {
+                if (targets[i] != ignore_index && (uint64_t)targets[i] >= (uint64_t)classes) {
+                    return i;
+                }
+            }
+        }
+        for (int64_t i = start; weight && i < end; i++) {
+            total += targets[i] != ignore_index ? weight[targets[i]] : 0;
+        }
+    }
+    *divisor = weight ? total : (double)kept;
+    return -1;
+}
+
+float XENT_ISA_NAME(xent_read_sum, XENT_ISA)(const float *values, int64_t count) {
+    xent_vf a = 0, b = 0, c = 0, d = 0;
+    int64_t i = 0;
+    for (; i + 64 <= count; i += 64) {
+        a += xent_load_f32(values + i);
+        b += xent_load_f32(values + i + 16);
+        c += xent_load_f32(values + i + 32);
+        d += xent_load_f32(values + i + 48);
+    }
+    xent_vf sum = (a + b) + (c + d);
+    float total = 0;
+    for (int lane = 0; lane < 16; lane++) {
+        total += sum[lane];
+    }
+    for (; i < count; i++) {
+        total += values[i];
+    }
+    return total;
+}
