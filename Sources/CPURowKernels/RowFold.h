@@ -65,6 +65,32 @@ XENT_INLINE void class_index_losses(const xent_loss_rule *rule, const double *we
     }
 }
 
+/// Counts the targets of `targets[0..<count]` that are not `ignore_index` into `*kept`, adds their
+/// weights to `*total` when `weight` is given (the targets must then be valid), and returns the
+/// position of the first one outside [0, classes), or -1. The count and the test run without a branch
+/// per target, so that the loop runs a vector at a time.
+XENT_INLINE int64_t check_target_block(const int64_t *targets, int64_t count, int64_t classes, int64_t ignore_index,
+                                       const double *weight, int64_t *kept, double *total) {
+    int64_t bad = 0, counted = 0;
+    for (int64_t i = 0; i < count; i++) {
+        const int64_t y = targets[i];
+        counted += y != ignore_index;
+        bad |= y != ignore_index && (uint64_t)y >= (uint64_t)classes;
+    }
+    *kept += counted;
+    if (bad) {
+        for (int64_t i = 0;; i++) {
+            if (targets[i] != ignore_index && (uint64_t)targets[i] >= (uint64_t)classes) {
+                return i;
+            }
+        }
+    }
+    for (int64_t i = 0; weight && i < count; i++) {
+        *total += targets[i] != ignore_index ? weight[targets[i]] : 0;
+    }
+    return -1;
+}
+
 /// Folds the block of rows [first, first + count) into `results` and `fold`: each row's loss as
 /// `xent_loss_rule` states it.
 XENT_INLINE void fold_block(xent_fold *fold, const xent_row_results *results, int64_t first,
@@ -75,6 +101,14 @@ XENT_INLINE void fold_block(xent_fold *fold, const xent_row_results *results, in
     const xent_loss_rule *rule = results->rule;
     if (!rule) {
         return;
+    }
+    xent_target_check *check = results->check;
+    if (check) {
+        const int64_t bad = check_target_block(rule->targets + first, count, rule->classes, rule->ignore_index, NULL,
+                                               &check->kept, NULL);
+        if (check->first_bad < 0 && bad >= 0) {
+            check->first_bad = first + bad;
+        }
     }
     double losses[XENT_FOLD_ROWS];
     if (!rule->targets) {

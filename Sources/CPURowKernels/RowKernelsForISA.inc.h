@@ -130,25 +130,11 @@ int64_t XENT_ISA_NAME(xent_check_targets, XENT_ISA)(const int64_t *targets, int6
                                                     int64_t ignore_index, const double *weight, double *divisor) {
     int64_t kept = 0;
     double total = 0;
-    // Blocks of targets are checked without a branch per target, so that the loop runs a vector at a
-    // time; a block holding a bad target is looked through again for its position.
     for (int64_t start = 0; start < count; start += 4096) {
-        const int64_t end = count - start < 4096 ? count : start + 4096;
-        int64_t bad = 0;
-        for (int64_t i = start; i < end; i++) {
-            const int64_t y = targets[i];
-            kept += y != ignore_index;
-            bad |= y != ignore_index && (uint64_t)y >= (uint64_t)classes;
-        }
-        if (bad) {
-            for (int64_t i = start;; i++) {
-                if (targets[i] != ignore_index && (uint64_t)targets[i] >= (uint64_t)classes) {
-                    return i;
-                }
-            }
-        }
-        for (int64_t i = start; weight && i < end; i++) {
-            total += targets[i] != ignore_index ? weight[targets[i]] : 0;
+        const int64_t size = count - start < 4096 ? count - start : 4096;
+        const int64_t bad = check_target_block(targets + start, size, classes, ignore_index, weight, &kept, &total);
+        if (bad >= 0) {
+            return start + bad;
         }
     }
     *divisor = weight ? total : (double)kept;

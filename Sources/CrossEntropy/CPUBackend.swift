@@ -27,14 +27,15 @@ struct CPUBackend: RowBackend {
         let dtype = T.dtype.cDType
         return batch.withRows { rows in
             withUnsafePointer(to: rows) { rowsPointer in
-                sumOverSlabs(of: batch.layout.rows, classes: batch.layout.classes) { slab in
+                sumOverSlabs(of: batch.layout.rows, classes: batch.layout.classes, results: results) {
+                    slab, slabResults in
                     guard let output else {
                         return xent_run_rows(
-                            dtype, rowsPointer, nil, results, Int64(slab.lowerBound), Int64(slab.upperBound))
+                            dtype, rowsPointer, nil, slabResults, Int64(slab.lowerBound), Int64(slab.upperBound))
                     }
                     return withOutputs(output) { outputs in
                         xent_run_rows(
-                            dtype, rowsPointer, outputs, results, Int64(slab.lowerBound), Int64(slab.upperBound))
+                            dtype, rowsPointer, outputs, slabResults, Int64(slab.lowerBound), Int64(slab.upperBound))
                     }
                 }
             }
@@ -54,13 +55,32 @@ struct CPUBackend: RowBackend {
     }
 
     /// Splits `0..<rows` into one contiguous slab per thread, runs them in parallel and adds up what
-    /// they return, in slab order; small work stays on the calling thread.
-    private func sumOverSlabs(of rows: Int, classes: Int, _ body: (Range<Int>) -> Double) -> Double {
+    /// they return, in slab order; small work stays on the calling thread. Each slab folds into
+    /// `results` through its own target check, if `results` has one, and the slabs' checks are added
+    /// to it in slab order.
+    private func sumOverSlabs(
+        of rows: Int, classes: Int, results: UnsafePointer<xent_row_results>,
+        _ body: (Range<Int>, UnsafePointer<xent_row_results>) -> Double
+    ) -> Double {
         let work = rows * max(classes, 1)
         let slabs = min(threads, rows, max(1, work / 32_768))
-        guard slabs > 1 else { return body(0..<rows) }
-        return concurrentMap(slabs) { slab in body((rows * slab / slabs)..<(rows * (slab + 1) / slabs)) }
-            .reduce(0, +)
+        guard slabs > 1 else { return body(0..<rows, results) }
+        let runs = concurrentMap(slabs) { slab in
+            var slabResults = results.pointee
+            var check = xent_target_check(first_bad: -1, kept: 0)
+            let sum = withUnsafeMutablePointer(to: &check) { check in
+                slabResults.check = slabResults.check == nil ? nil : check
+                return body((rows * slab / slabs)..<(rows * (slab + 1) / slabs), &slabResults)
+            }
+            return (sum: sum, check: check)
+        }
+        if let check = results.pointee.check {
+            for run in runs {
+                check.pointee.first_bad = check.pointee.first_bad >= 0 ? check.pointee.first_bad : run.check.first_bad
+                check.pointee.kept += run.check.kept
+            }
+        }
+        return runs.reduce(0) { $0 + $1.sum }
     }
 
     private func withOutputs<T, R>(_ output: RowOutput<T>, _ body: (UnsafePointer<xent_outputs>) -> R) -> R {

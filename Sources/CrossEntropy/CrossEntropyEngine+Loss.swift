@@ -38,7 +38,9 @@ extension CrossEntropyEngine {
         logits: UnsafeBufferPointer<T>, shape: [Int], target: CrossEntropyTargetBuffer<T>,
         options: CrossEntropyOptions = .init()
     ) throws -> Tensor<T.Accumulator> {
-        try withLossProblem(logits: logits, shape: shape, target: target, options: options) { problem in
+        try withLossProblem(
+            logits: logits, shape: shape, target: target, options: options, checkingTargetsWhileFolding: true
+        ) { problem in
             let backend = try backend(for: T.dtype)
             return try problem.loss { try backend.run(problem.batch, output: nil, results: $0) }.loss
         }

@@ -7,7 +7,7 @@ extension CrossEntropyEngine {
             let layout = try RowLayout(logitsShape: logits.shape, count: buffer.count)
             var values = [Double](repeating: 0, count: layout.rows)
             try values.withUnsafeMutableBufferPointer { values in
-                var results = xent_row_results(rule: nil, row_losses: nil, lse: values.baseAddress)
+                var results = xent_row_results(rule: nil, row_losses: nil, lse: values.baseAddress, check: nil)
                 _ = try backend(for: T.dtype).run(
                     RowBatch(logits: buffer, layout: layout), output: nil, results: &results)
             }
@@ -73,7 +73,7 @@ extension CrossEntropyEngine {
                     let stats = gathered.map {
                         xent_row_stat(lse: 0, max: 0, log_sum: 0, target_logit: $0, smooth: 0, mass: 0)
                     }
-                    return problem.loss { xent_fold_rows($0, 0, stats, Int64(rows)) }.loss
+                    return try problem.loss { xent_fold_rows($0, 0, stats, Int64(rows)) }.loss
                 }
             }
         }
@@ -84,7 +84,7 @@ extension CrossEntropyEngine {
         try logits.scalars.withUnsafeBufferPointer { buffer in
             let layout = try RowLayout(logitsShape: logits.shape, count: buffer.count)
             try result.withUnsafeMutableBufferPointer { destination in
-                var results = xent_row_results(rule: nil, row_losses: nil, lse: nil)
+                var results = xent_row_results(rule: nil, row_losses: nil, lse: nil, check: nil)
                 _ = try backend(for: T.dtype).run(
                     RowBatch(logits: buffer, layout: layout), output: RowOutput(destination: destination, kind: kind),
                     results: &results)

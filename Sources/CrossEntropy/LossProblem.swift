@@ -7,8 +7,11 @@ struct LossProblem<T: LogitsScalar> {
     /// Per-class weights at full precision, or `nil` for all ones.
     var weight: [Double]?
     /// What `mean` divides by: the total weight of the rows not ignored, or the number of rows for
-    /// probability targets.
+    /// probability targets (unknown until the fold when `checksTargetsWhileFolding`).
     var divisor: Double
+    /// Whether the class-index targets are checked (and the rows not ignored counted) as the rows are
+    /// folded, rather than before: see `withLossProblem`.
+    var checksTargetsWhileFolding = false
 
     /// The loss's shape: the target's for `none` (a scalar for unbatched logits), else a scalar.
     var lossShape: [Int] { reduction == .none ? batch.layout.rowShape : [] }
@@ -26,28 +29,40 @@ struct LossProblem<T: LogitsScalar> {
     /// The loss of rows whose statistics `fold` turns into row results (on a backend, or with
     /// `xent_fold_rows`): `fold` gets where they go and returns the sum of the row losses. Returns the
     /// loss in the loss's shape and, when `keepingLogSumExp`, each row's logsumexp (else nothing).
+    /// Throws for a target out of bounds when the targets are checked while folding.
     func loss(
         keepingLogSumExp: Bool = false, _ fold: (UnsafePointer<xent_row_results>) throws -> Double
-    ) rethrows -> (loss: Tensor<T.Accumulator>, logSumExp: [Double]) {
+    ) throws -> (loss: Tensor<T.Accumulator>, logSumExp: [Double]) {
         let rows = batch.layout.rows
         var rowLosses = [Double](repeating: 0, count: reduction == .none ? rows : 0)
         var logSumExp = [Double](repeating: 0, count: keepingLogSumExp ? rows : 0)
+        var check = xent_target_check(first_bad: -1, kept: 0)
         let sum = try withLossRule { rule in
             try rowLosses.withUnsafeMutableBufferPointer { rowLosses in
                 try logSumExp.withUnsafeMutableBufferPointer { logSumExp in
-                    // An empty array may still have an address: results not kept get none.
-                    var results = xent_row_results(
-                        rule: rule, row_losses: rowLosses.isEmpty ? nil : rowLosses.baseAddress,
-                        lse: logSumExp.isEmpty ? nil : logSumExp.baseAddress)
-                    return try fold(&results)
+                    try withUnsafeMutablePointer(to: &check) { check in
+                        // An empty array may still have an address: results not kept get none.
+                        var results = xent_row_results(
+                            rule: rule, row_losses: rowLosses.isEmpty ? nil : rowLosses.baseAddress,
+                            lse: logSumExp.isEmpty ? nil : logSumExp.baseAddress,
+                            check: checksTargetsWhileFolding ? check : nil)
+                        return try fold(&results)
+                    }
                 }
             }
         }
-        return (reducedLoss(sum: sum, rowLosses: rowLosses), logSumExp)
+        var divisor = divisor
+        if checksTargetsWhileFolding, let targets = batch.targets {
+            if check.first_bad >= 0 {
+                throw targetOutOfBounds(targets, at: Int(check.first_bad), classes: batch.layout.classes)
+            }
+            divisor = Double(check.kept)
+        }
+        return (reducedLoss(sum: sum, rowLosses: rowLosses, divisor: divisor), logSumExp)
     }
 
     /// The loss of the reduction, from the sum of the row losses and, for `none`, the row losses.
-    private func reducedLoss(sum: Double, rowLosses: [Double]) -> Tensor<T.Accumulator> {
+    private func reducedLoss(sum: Double, rowLosses: [Double], divisor: Double) -> Tensor<T.Accumulator> {
         let values: [Double] =
             switch reduction {
             case .none: rowLosses
@@ -80,9 +95,14 @@ struct LossProblem<T: LogitsScalar> {
 
 /// Validates a loss call as PyTorch does (with its messages where it has good ones) and calls `body`
 /// with the problem. Checks run in PyTorch's order: options, shapes, weights, then target values.
+///
+/// With `checkingTargetsWhileFolding`, class-index targets without weights are checked as the rows
+/// are folded (`LossProblem.loss` throws for a bad one) instead of in a pass of their own: for a
+/// forward loss, which writes nothing a bad target could leave half-done. Their gather is safe
+/// either way; weights are gathered by target, so weighted targets are always checked first.
 func withLossProblem<T: LogitsScalar, R>(
     logits: UnsafeBufferPointer<T>, shape: [Int], target: CrossEntropyTargetBuffer<T>,
-    options: CrossEntropyOptions, _ body: (LossProblem<T>) throws -> R
+    options: CrossEntropyOptions, checkingTargetsWhileFolding: Bool = false, _ body: (LossProblem<T>) throws -> R
 ) throws -> R {
     let epsilon = options.labelSmoothing
     guard epsilon >= 0, epsilon <= 1 else {
@@ -117,8 +137,10 @@ func withLossProblem<T: LogitsScalar, R>(
         problem.divisor = Double(layout.rows)
         return try body(problem)
     case .classIndices(let indices, let targetShape):
+        problem.checksTargetsWhileFolding = checkingTargetsWhileFolding && options.weight == nil
         return try withCheckedIndices(indices, shape: targetShape, problem: problem, options: options, body)
     case .classIndices32(let indices32, let targetShape):
+        problem.checksTargetsWhileFolding = checkingTargetsWhileFolding && options.weight == nil
         let indices = indices32.map(Int64.init)
         return try indices.withUnsafeBufferPointer {
             try withCheckedIndices($0, shape: targetShape, problem: problem, options: options, body)
@@ -126,6 +148,8 @@ func withLossProblem<T: LogitsScalar, R>(
     }
 }
 
+/// Calls `body` with class-index targets in the problem, checked unless the problem checks them while
+/// folding.
 private func withCheckedIndices<T: LogitsScalar, R>(
     _ indices: UnsafeBufferPointer<Int64>, shape targetShape: [Int], problem: LossProblem<T>,
     options: CrossEntropyOptions, _ body: (LossProblem<T>) throws -> R
@@ -134,19 +158,28 @@ private func withCheckedIndices<T: LogitsScalar, R>(
     let layout = problem.batch.layout
     try checkTargetShape(targetShape, count: indices.count, layout: layout)
     let ignoreIndex = Int64(options.ignoreIndex)
-    let (position, divisor) = withUnsafeDoubles(options.weight) { weight in
-        checkTargets(indices, classes: layout.classes, ignoreIndex: ignoreIndex, weight: weight)
-    }
-    if let position {
-        throw CrossEntropyError(
-            .targetOutOfBounds,
-            "Target \(indices[position]) is out of bounds (target index \(position), \(layout.classes) classes).")
+    if !problem.checksTargetsWhileFolding {
+        let (position, divisor) = withUnsafeDoubles(options.weight) { weight in
+            checkTargets(indices, classes: layout.classes, ignoreIndex: ignoreIndex, weight: weight)
+        }
+        if let position {
+            throw targetOutOfBounds(indices, at: position, classes: layout.classes)
+        }
+        problem.divisor = divisor
     }
     problem.batch.targets = indices
     problem.batch.ignoreIndex = ignoreIndex
     problem.batch.accumulateSmooth = options.labelSmoothing > 0
-    problem.divisor = divisor
     return try body(problem)
+}
+
+/// PyTorch's error for the target at `position`, outside `0..<classes`.
+private func targetOutOfBounds(_ targets: UnsafeBufferPointer<Int64>, at position: Int, classes: Int)
+    -> CrossEntropyError
+{
+    CrossEntropyError(
+        .targetOutOfBounds,
+        "Target \(targets[position]) is out of bounds (target index \(position), \(classes) classes).")
 }
 
 /// The position of the first target outside `0..<classes` that is not `ignoreIndex`, and what `mean`

@@ -186,9 +186,10 @@ import XentTestSupport
         }
     }
 
-    /// Targets are checked in blocks of 2^20, in parallel: the error names the first bad target even
-    /// when a later block holds another, and `mean` divides by the kept weight of every block.
-    @Test func targetsAreCheckedAcrossBlocks() throws {
+    /// Weighted targets are checked before the run, in blocks of 2^20, in parallel: the error names the
+    /// first bad target even when a later block holds another, and `mean` divides by the kept weight of
+    /// every block.
+    @Test func weightedTargetsAreCheckedAcrossBlocks() throws {
         let engine = Backends.engine("cpu")
         let rows = 2_500_000
         let weight = [0.5, 2.0]
@@ -209,12 +210,46 @@ import XentTestSupport
             "mean \(mean), sum / kept weight \(Double(sum) / kept)")
         targets[2_400_000] = 7
         targets[1_500_001] = 2
+        try expectTargetError(
+            engine, logits, targets, .init(weight: weight), "Target 2 is out of bounds (target index 1500001")
+        targets[1_000_003] = -5
+        try expectTargetError(
+            engine, logits, targets, .init(weight: weight), "Target -5 is out of bounds (target index 1000003")
+    }
+
+    /// Unweighted targets of a forward loss are checked as the rows are folded, by each CPU thread in
+    /// its slab (or by the OpenCL backend chunk by chunk): the error names the first bad target also
+    /// when a later slab holds another, and `mean` divides by the count of targets kept in every slab.
+    @Test(arguments: Backends.names)
+    func unweightedTargetsAreCheckedWhileFolding(device: String) throws {
+        let engine = Backends.engine(device)
+        let rows = 100_000
+        var targets = (0..<rows).map { Int64($0 % 3 == 0 ? -100 : $0 % 2) }
+        let logits = Tensor<Float>(shape: [rows, 2], scalars: (0..<(2 * rows)).map { Float($0 % 5) - 2 })
+        let kept = Double(targets.filter { $0 != -100 }.count)
+        let target = CrossEntropyTarget<Float>.classIndices(Tensor(shape: [rows], scalars: targets))
+        let sum = try #require(try engine.crossEntropy(logits, target: target, options: .init(reduction: .sum)).scalar)
+        let mean = try #require(try engine.crossEntropy(logits, target: target).scalar)
+        #expect(isClose(Double(mean), Double(sum) / kept, rtol: 1e-6), "mean \(mean), sum / kept \(Double(sum) / kept)")
+        // Bad targets in the second half only, then in both halves (one slab each on two cores).
+        targets[90_000] = 7
+        targets[60_001] = 2
+        try expectTargetError(engine, logits, targets, .init(), "Target 2 is out of bounds (target index 60001")
+        targets[40_003] = -5
+        try expectTargetError(engine, logits, targets, .init(), "Target -5 is out of bounds (target index 40003")
+    }
+
+    private func expectTargetError(
+        _ engine: CrossEntropyEngine, _ logits: Tensor<Float>, _ targets: [Int64], _ options: CrossEntropyOptions,
+        _ message: String
+    ) throws {
         do {
-            _ = try engine.crossEntropy(logits, target: .classIndices(Tensor(shape: [rows], scalars: targets)))
+            _ = try engine.crossEntropy(
+                logits, target: .classIndices(Tensor(shape: [targets.count], scalars: targets)), options: options)
             Issue.record("out-of-range targets were accepted")
         } catch let error as CrossEntropyError {
             #expect(error.code == .targetOutOfBounds, "\(error)")
-            #expect(error.message.contains("Target 2 is out of bounds (target index 1500001"), "\(error)")
+            #expect(error.message.contains(message), "\(error)")
         }
     }
 

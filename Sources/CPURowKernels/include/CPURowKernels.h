@@ -76,12 +76,25 @@ typedef struct xent_loss_rule {
     int64_t classes;
 } xent_loss_rule;
 
+/// The check of class-index targets made while their rows are folded, for losses whose targets were
+/// not checked beforehand (forward losses without weights: their targets are then read once, from
+/// cache, rather than in a pass of their own). Folds in row order add to it.
+typedef struct xent_target_check {
+    /// The first row whose target is outside [0, classes) and not `ignore_index`, or -1.
+    int64_t first_bad;
+    /// The number of rows whose target is not `ignore_index`: what `mean` divides by.
+    int64_t kept;
+} xent_target_check;
+
 /// Where the per-row results of a run go, each indexed by row; any pointer may be NULL.
 typedef struct xent_row_results {
     /// The loss formula, or NULL when no loss is wanted (logsumexp, softmax).
     const xent_loss_rule *rule;
     double *row_losses;
     double *lse;
+    /// Where the rule's targets are checked as they are folded (only without weights, whose gather
+    /// needs checked targets), or NULL.
+    xent_target_check *check;
 } xent_row_results;
 
 /// Computes the statistics of rows [begin, end) in one read of each row, and with `outputs` (may be
