@@ -3,8 +3,9 @@
 // loss and gradient, with the logits and gradient placed at a chosen offset from a 64-byte boundary
 // (a Swift array's elements sit 32 bytes past one).
 //
-// build: clang -O2 -ISources/CPURowKernels/include -ISources/CPURowKernels \
-//            Sources/CPURowKernels/CPURowKernels.c Benchmarks/row_kernels.c -o /tmp/row_kernels -lm -lpthread
+// build (SwiftPM's flags for the package's C, without which timings differ):
+//        clang -O2 -fPIC -fno-omit-frame-pointer -ISources/CPURowKernels/include -ISources/CPURowKernels \
+//            Sources/CPURowKernels/*.c Benchmarks/row_kernels.c -o /tmp/row_kernels -lm -lpthread
 // usage: /tmp/row_kernels CLASSES [THREADS=2] [GRADIENT=0|1] [OFFSET_BYTES=0]
 #include "CPURowKernels.h"
 
