@@ -3,6 +3,7 @@
 #include "RowFold.h"
 #include "RowKernelsByISA.h"
 
+#if defined(__x86_64__)
 #include <pthread.h>
 #include <stdio.h>
 
@@ -15,12 +16,9 @@ static pthread_once_t level_once = PTHREAD_ONCE_INIT;
 // The best level the CPU has, or a lower one that XENT_CPU_ISA names ("v3" or "baseline"): CI runs the
 // tests on each build that way on an AVX-512 machine.
 static void choose_level(void) {
-    xent_level level = XENT_LEVEL_BASELINE;
-#if defined(__x86_64__)
-    level = __builtin_cpu_supports("x86-64-v4")   ? XENT_LEVEL_V4
-            : __builtin_cpu_supports("x86-64-v3") ? XENT_LEVEL_V3
-                                                  : XENT_LEVEL_BASELINE;
-#endif
+    xent_level level = __builtin_cpu_supports("x86-64-v4")   ? XENT_LEVEL_V4
+                       : __builtin_cpu_supports("x86-64-v3") ? XENT_LEVEL_V3
+                                                             : XENT_LEVEL_BASELINE;
     const char *named = getenv("XENT_CPU_ISA");
     if (named) {
         const xent_level asked = strcmp(named, "v4") == 0   ? XENT_LEVEL_V4
@@ -37,13 +35,13 @@ static void choose_level(void) {
 }
 
 // Calls the build of `name` for the chosen level.
-#if defined(__x86_64__)
 #define XENT_BY_ISA(name, ...)                                                                           \
     (pthread_once(&level_once, choose_level),                                                            \
      chosen_level == XENT_LEVEL_V4   ? XENT_ISA_NAME(name, v4)(__VA_ARGS__)                              \
      : chosen_level == XENT_LEVEL_V3 ? XENT_ISA_NAME(name, v3)(__VA_ARGS__)                              \
                                      : XENT_ISA_NAME(name, baseline)(__VA_ARGS__))
 #else
+// Other architectures have the baseline build only.
 #define XENT_BY_ISA(name, ...) XENT_ISA_NAME(name, baseline)(__VA_ARGS__)
 #endif
 

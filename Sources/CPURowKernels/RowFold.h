@@ -103,7 +103,7 @@ XENT_INLINE void fold_block(xent_fold *fold, const xent_row_results *results, in
         return;
     }
     xent_target_check *check = results->check;
-    if (check) {
+    if (check && rule->targets) {
         const int64_t bad = check_target_block(rule->targets + first, count, rule->classes, rule->ignore_index, NULL,
                                                &check->kept, NULL);
         if (check->first_bad < 0 && bad >= 0) {

@@ -48,26 +48,7 @@
 #define LOAD xent_load_f32
 #define STORE xent_store_f32
 #include "RowKernel.inc.h"
-#undef SUFFIX
-#undef STORAGE
-#undef ACC
-#undef VEC
-#undef LANES
-#undef LOAD
-#undef STORE
-#undef VEXP
-#undef VEXP_SUM
-#undef TRANSPOSE
-#undef VLOG
-#undef VMAX
-#undef SEXP
-#undef SLOG
-#undef LOWEST
-#undef HSUM
-#undef HMAX
-#undef IOTA
-#undef VECD
-#undef VEC_MASK
+#include "RowKernelParametersEnd.inc.h"
 
 #define SUFFIX XENT_ISA_NAME(f64, XENT_ISA)
 #define STORAGE double
@@ -90,26 +71,7 @@
 #define VECD xent_vd
 #define VEC_MASK xent_vl
 #include "RowKernel.inc.h"
-#undef SUFFIX
-#undef STORAGE
-#undef ACC
-#undef VEC
-#undef LANES
-#undef LOAD
-#undef STORE
-#undef VEXP
-#undef VEXP_SUM
-#undef TRANSPOSE
-#undef VLOG
-#undef VMAX
-#undef SEXP
-#undef SLOG
-#undef LOWEST
-#undef HSUM
-#undef HMAX
-#undef IOTA
-#undef VECD
-#undef VEC_MASK
+#include "RowKernelParametersEnd.inc.h"
 #undef XENT_EXP_VF
 #undef XENT_EXP_SUM_VF
 

@@ -41,12 +41,15 @@ typedef int64_t xent_vl __attribute__((ext_vector_type(8)));
 XENT_INLINE xent_vf xent_max_vf(xent_vf a, xent_vf b) { return b > a ? b : a; }
 XENT_INLINE xent_vd xent_max_vd(xent_vd a, xent_vd b) { return b > a ? b : a; }
 
-// Range reduction for exp: x = n ln2 + r with n an integer and |r| <= ln2/2. Returns r, sets *n to n
-// and *t to the bits of x / ln2 + 1.5 * 2^23, whose low bits hold n (garbage for NaN lanes, whose r
-// is NaN). `exact` subtracts n ln2 in two parts (Cody-Waite), else with ln2 rounded to float, which
-// errs by n * 2e-9 relative: negligible for a term of a sum of at least 1, since such a term is below
-// 2^-n.
+// Range reduction for exp: x = n ln2 + r with n an integer and |r| <= ln2/2, after x is raised to at
+// least -104 (`exact`: the results of xent_exp_vf, which reach 0 there) or -87.3 (terms of a sum, see
+// xent_exp_sum_vf); NaN stays, since NaN < bound is false. Returns r, sets *n to n and *t to the bits
+// of x / ln2 + 1.5 * 2^23, whose low bits hold n (garbage for NaN lanes, whose r is NaN). `exact`
+// subtracts n ln2 in two parts (Cody-Waite), else with ln2 rounded to float, which errs by n * 2e-9
+// relative: negligible for a term of a sum of at least 1, since such a term is below 2^-n.
 XENT_INLINE xent_vf xent_exp_reduce_vf(xent_vf x, int exact, xent_vi *t, xent_vf *n) {
+    const float bound = exact ? -104.0f : -87.3f;
+    x = x < bound ? bound : x;
     const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
     const xent_vf shifted = x * 1.44269504088896341f + shifter;
     const xent_vf nf = shifted - shifter;
@@ -87,7 +90,7 @@ XENT_INLINE xent_vf xent_exp_sum_poly_vf(xent_vf r) {
 XENT_INLINE xent_vf xent_exp_vf(xent_vf x) {
     xent_vi ni;
     xent_vf nf;
-    xent_vf r = xent_exp_reduce_vf(x < -104.0f ? -104.0f : x, 1, &ni, &nf);  // NaN < -104 is false: NaN stays
+    xent_vf r = xent_exp_reduce_vf(x, 1, &ni, &nf);
     ni -= 0x4B400000;  // the bits of the shifter: what is left is n
     xent_vf p = xent_exp_poly_vf(r);
     // Usually every lane has -125 <= n <= 0 and the result is normal: add n to p's exponent. A lane
@@ -117,7 +120,7 @@ XENT_INLINE xent_vf xent_exp_vf(xent_vf x) {
 XENT_INLINE xent_vf xent_exp_sum_vf(xent_vf x) {
     xent_vi t;
     xent_vf nf;
-    xent_vf r = xent_exp_reduce_vf(x < -87.3f ? -87.3f : x, 0, &t, &nf);  // NaN < -87.3 is false: NaN stays
+    xent_vf r = xent_exp_reduce_vf(x, 0, &t, &nf);
     xent_vf poly = xent_exp_sum_poly_vf(r);
     // 2^n is (n + 127) << 23, and n << 23 is t << 23: the shifter's bits vanish in the shift.
     xent_vu scaleBits = ((xent_vu)t << 23) + (127u << 23);
@@ -137,7 +140,7 @@ XENT_INLINE xent_vf xent_exp_sum_vf(xent_vf x) {
 XENT_INLINE xent_vf xent_exp_avx512_vf(xent_vf x) {
     xent_vi t;
     xent_vf n;
-    xent_vf r = xent_exp_reduce_vf(x < -104.0f ? -104.0f : x, 1, &t, &n);  // NaN < -104 is false: NaN stays
+    xent_vf r = xent_exp_reduce_vf(x, 1, &t, &n);
     return (xent_vf)_mm512_scalef_ps((__m512)xent_exp_poly_vf(r), (__m512)n);
 }
 
@@ -145,7 +148,7 @@ XENT_INLINE xent_vf xent_exp_avx512_vf(xent_vf x) {
 XENT_INLINE xent_vf xent_exp_sum_avx512_vf(xent_vf x) {
     xent_vi t;
     xent_vf n;
-    xent_vf r = xent_exp_reduce_vf(x < -87.3f ? -87.3f : x, 0, &t, &n);  // NaN < -87.3 is false: NaN stays
+    xent_vf r = xent_exp_reduce_vf(x, 0, &t, &n);
     return (xent_vf)_mm512_scalef_ps((__m512)(xent_exp_sum_poly_vf(r) + 1.0f), (__m512)n);
 }
 #endif

@@ -137,24 +137,27 @@ func withLossProblem<T: LogitsScalar, R>(
         problem.divisor = Double(layout.rows)
         return try body(problem)
     case .classIndices(let indices, let targetShape):
-        problem.checksTargetsWhileFolding = checkingTargetsWhileFolding && options.weight == nil
-        return try withCheckedIndices(indices, shape: targetShape, problem: problem, options: options, body)
+        return try withCheckedIndices(
+            indices, shape: targetShape, problem: problem, options: options,
+            whileFolding: checkingTargetsWhileFolding, body)
     case .classIndices32(let indices32, let targetShape):
-        problem.checksTargetsWhileFolding = checkingTargetsWhileFolding && options.weight == nil
         let indices = indices32.map(Int64.init)
         return try indices.withUnsafeBufferPointer {
-            try withCheckedIndices($0, shape: targetShape, problem: problem, options: options, body)
+            try withCheckedIndices(
+                $0, shape: targetShape, problem: problem, options: options,
+                whileFolding: checkingTargetsWhileFolding, body)
         }
     }
 }
 
-/// Calls `body` with class-index targets in the problem, checked unless the problem checks them while
-/// folding.
+/// Calls `body` with class-index targets in the problem, checked now, or while folding when asked
+/// `whileFolding` and there are no weights.
 private func withCheckedIndices<T: LogitsScalar, R>(
     _ indices: UnsafeBufferPointer<Int64>, shape targetShape: [Int], problem: LossProblem<T>,
-    options: CrossEntropyOptions, _ body: (LossProblem<T>) throws -> R
+    options: CrossEntropyOptions, whileFolding: Bool, _ body: (LossProblem<T>) throws -> R
 ) throws -> R {
     var problem = problem
+    problem.checksTargetsWhileFolding = whileFolding && options.weight == nil
     let layout = problem.batch.layout
     try checkTargetShape(targetShape, count: indices.count, layout: layout)
     let ignoreIndex = Int64(options.ignoreIndex)

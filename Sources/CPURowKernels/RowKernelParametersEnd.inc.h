@@ -1,0 +1,21 @@
+// Ends the parameters of RowKernel.inc.h that RowKernelsForISA.inc.h defines for one storage type.
+#undef SUFFIX
+#undef STORAGE
+#undef ACC
+#undef VEC
+#undef LANES
+#undef LOAD
+#undef STORE
+#undef VEXP
+#undef VEXP_SUM
+#undef TRANSPOSE
+#undef VLOG
+#undef VMAX
+#undef SEXP
+#undef SLOG
+#undef LOWEST
+#undef HSUM
+#undef HMAX
+#undef IOTA
+#undef VECD
+#undef VEC_MASK
