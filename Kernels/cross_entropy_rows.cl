@@ -118,21 +118,33 @@ inline ACC horizontal_max(VEC v) {
 // row NaN whatever the maximum is.
 #define MAX_KEEP(a, b) select(a, b, (b) > (a))
 
+#if XENT_DTYPE == 2
+#define EXP_SUM exp
+#else
+#define IVEC CAT(int, XENT_VEC)
+// Range reduction for exp, as the CPU fallback's xent_exp_reduce_vf: x is raised to at least `bound`
+// (NaN stays, since NaN < bound is false), then x = n ln2 + r with n an integer and |r| <= ln2/2.
+// Returns r, sets *n to n and *t to x / ln2 + 1.5 * 2^23, whose low bits hold n. `exact` subtracts
+// n ln2 in two parts (Cody-Waite), else with ln2 rounded to float.
+inline VEC exp_reduce(VEC x, float bound, int exact, VEC *t, VEC *n) {
+    x = select(x, (VEC)bound, x < (VEC)bound);
+    *t = fma(x, (VEC)1.44269504088896341f, (VEC)12582912.0f);  // + 1.5 * 2^23 rounds to n
+    *n = *t - (VEC)12582912.0f;
+    if (!exact) {
+        return fma(-*n, (VEC)0.693147182f, x);
+    }
+    return fma(-*n, (VEC)-2.12194440e-4f, fma(-*n, (VEC)0.693359375f, x));
+}
+
 // exp(x) for terms summed into a total of at least 1 (the terms exp(x - max) of a row or a piece of
 // one, whose maximum contributes 1), as the CPU fallback's xent_exp_sum_vf: arguments below -87.3
 // give 2^-126 instead of a smaller number, which such a sum cannot see, so 2^n is added to the
 // exponent without a range check; x = n ln2 + r with ln2 rounded to float (its error, n * 2e-9
 // relative, is below 1e-9 of the sum), and ARM optimized-routines' degree-5 polynomial (about 2 ulp).
 // NaN stays NaN. Cheaper on CPU devices than the built-in exp, which handles every range.
-#if XENT_DTYPE == 2
-#define EXP_SUM exp
-#else
-#define IVEC CAT(int, XENT_VEC)
 inline VEC exp_sum(VEC x) {
-    x = select(x, (VEC)-87.3f, x < (VEC)-87.3f);  // NaN < -87.3 is false: NaN stays
-    const VEC t = fma(x, (VEC)1.44269504088896341f, (VEC)12582912.0f);  // + 1.5 * 2^23 rounds to n
-    const VEC nf = t - (VEC)12582912.0f;
-    const VEC r = fma(-nf, (VEC)0.693147182f, x);
+    VEC t, n;
+    const VEC r = exp_reduce(x, -87.3f, 0, &t, &n);
     const VEC r2 = r * r;
     const VEC p = fma((VEC)0x1.0e4020p-7f, r, (VEC)0x1.573e2ep-5f);
     const VEC q = fma(p, r2, fma((VEC)0x1.555e66p-3f, r, (VEC)0x1.fffdb6p-2f));
@@ -151,11 +163,8 @@ inline VEC exp_sum(VEC x) {
 // built-in exp, whose range checks take masks. Elsewhere the built-in exp.
 #if XENT_DTYPE != 2 && XENT_VEC == 16 && defined(__AVX512F__)
 inline VEC exp_output(VEC x) {
-    x = select(x, (VEC)-104.0f, x < (VEC)-104.0f);  // exp(-104) rounds to 0; NaN < -104 is false
-    const VEC t = fma(x, (VEC)1.44269504088896341f, (VEC)12582912.0f);  // + 1.5 * 2^23 rounds to n
-    const VEC n = t - (VEC)12582912.0f;
-    VEC r = fma(-n, (VEC)0.693359375f, x);
-    r = fma(-n, (VEC)-2.12194440e-4f, r);
+    VEC t, n;
+    const VEC r = exp_reduce(x, -104.0f, 1, &t, &n);  // exp(-104) rounds to 0
     VEC p = (VEC)1.9875691500e-4f;
     p = fma(p, r, (VEC)1.3981999507e-3f);
     p = fma(p, r, (VEC)8.3334519073e-3f);

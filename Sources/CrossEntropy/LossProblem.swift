@@ -74,6 +74,7 @@ struct LossProblem<T: LogitsScalar> {
 
     /// The factor every row's gradient is multiplied by, and the per-row factors for `none`.
     func gradientScale(upstream: UpstreamGradient) throws -> (scale: Double, rows: [Double]?) {
+        precondition(!checksTargetsWhileFolding, "a gradient needs its targets checked and its divisor first")
         switch (reduction, upstream) {
         case (.mean, .scalar(let g)): return (g / divisor, nil)
         case (.sum, .scalar(let g)): return (g, nil)
