@@ -17,6 +17,9 @@ let package = Package(
             pkgConfig: "OpenCL",
             providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]
         ),
+        // What the host, the C row kernels and the OpenCL kernels must agree on: one header, whose text
+        // the OpenCL host layer also puts before the kernel sources.
+        .target(name: "KernelContract"),
         // Safe Swift over the OpenCL C API; knows nothing about losses.
         .target(name: "OpenCLHost", dependencies: ["COpenCL"]),
         // The OpenCL C sources, embedded in the binary as bytes at build time.
@@ -30,17 +33,17 @@ let package = Package(
             ]
         ),
         // The CPU fallback's innermost row loops, compiled for several ISAs and dispatched at run time.
-        .target(name: "CPURowKernels"),
+        .target(name: "CPURowKernels", dependencies: ["KernelContract"]),
         // NumPy .npy files: a strict reader and an atomic writer.
         .target(name: "NPY"),
         .target(
             name: "CrossEntropy",
-            dependencies: ["OpenCLHost", "CrossEntropyKernels", "CPURowKernels"]
+            dependencies: ["OpenCLHost", "CrossEntropyKernels", "KernelContract", "CPURowKernels"]
         ),
         .executableTarget(
             name: "xent",
             dependencies: [
-                "CrossEntropy", "NPY",
+                "CrossEntropy", "NPY", "CPURowKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

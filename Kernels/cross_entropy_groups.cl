@@ -1,5 +1,6 @@
-// Row-wise cross-entropy primitives, one work-group per row (the family for GPUs). Built after
-// cross_entropy_rows.cl, whose types, flags and helpers it uses.
+// Row-wise cross-entropy primitives, one work-group per row (the family for GPUs): every row takes this
+// one path. Built after the contract header and cross_entropy_rows.cl, whose types, flags and helpers
+// (the gradient's coefficients among them) it uses.
 //
 // Each of the XENT_GROUP work-items folds the classes c = lid, lid + XENT_GROUP, ... (consecutive
 // work-items read consecutive addresses) into its own online (max, sum) state; the states are merged
@@ -21,7 +22,7 @@ inline void merge_states(row_state *a, row_state b, int smooth) {
 // The row's merged state, in every work-item of the group.
 inline row_state group_scan_row(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
                                 long classes, long stride, int flags, ACC qa, ACC qb, __local ACC *scratch) {
-    const int smooth = (flags & ACCUMULATE_SMOOTH) != 0;
+    const int smooth = (flags & XENT_ACCUMULATE_SMOOTH) != 0;
     const int lid = get_local_id(0);
     row_state st = {LOWEST, 0, 0, 0};
     for (long c = lid; c < classes; c += XENT_GROUP) {
@@ -57,7 +58,7 @@ inline row_state group_row_statistics(__global const STORAGE *logits, __global c
                                      __global ACC *stats, __local ACC *scratch) {
     const long base = (row / inner) * classes * inner + row % inner;
     const ACC qa = 1 - label_smoothing, qb = classes > 0 ? label_smoothing / classes : 0;
-    const row_state st = group_scan_row(logits + base, probabilities + ((flags & HAS_PROBABILITIES) ? base : 0),
+    const row_state st = group_scan_row(logits + base, probabilities + ((flags & XENT_HAS_PROBABILITIES) ? base : 0),
                                         weight, classes, inner, flags, qa, qb, scratch);
     if (get_local_id(0) == 0) {
         write_row_statistics(logits, targets, row, base, classes, inner, flags, st, log(st.s), stats);
@@ -92,34 +93,35 @@ __kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_output
     ACC a = 1, b = 0, t = 0;
     long y = -1;
     int zero = 0;
-    if (kind == OUTPUT_GRADIENT) {
+    if (kind == XENT_OUTPUT_GRADIENT) {
         const ACC scale = gradient_scale * (has_upstream ? upstream[row] : (ACC)1);
-        if (flags & HAS_PROBABILITIES) {
-            a = scale * st.v;  // the row's mass, sum_c v_c
-            b = scale;
+        gradient_coefficients k = {0, 0, 0};
+        if (flags & XENT_HAS_PROBABILITIES) {
+            k = probability_gradient(st.v, scale);  // st.v: the row's mass, sum_c v_c
         } else {
             y = targets[row];
             zero = y == ignore_index || y < 0 || y >= classes;
             if (!zero) {
-                const ACC wy = (flags & HAS_WEIGHT) ? weight[y] : (ACC)1;
-                b = scale * label_smoothing / classes;
-                a = scale * ((1 - label_smoothing) * wy + label_smoothing * weight_total / classes);
-                t = scale * (1 - label_smoothing) * wy;
+                const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
+                k = class_index_gradient(wy, scale, label_smoothing, classes, weight_total);
             }
         }
+        a = k.a;
+        b = k.b;
+        t = k.t;
     }
-    const int weights = (kind == OUTPUT_GRADIENT) ? (flags & (HAS_WEIGHT | HAS_PROBABILITIES)) : 0;
+    const int weights = (kind == XENT_OUTPUT_GRADIENT) ? (flags & (XENT_HAS_WEIGHT | XENT_HAS_PROBABILITIES)) : 0;
     for (long c = get_local_id(0); c < classes; c += XENT_GROUP) {
         const ACC xm = (LOAD(x + c * inner) - n.max) - n.log_sum;
         ACC value;
-        if (kind == OUTPUT_LOG_SOFTMAX) {
+        if (kind == XENT_OUTPUT_LOG_SOFTMAX) {
             value = xm;
         } else if (zero) {
             value = 0;
         } else {
             value = a * exp(xm);
             if (b != 0) {
-                value -= b * element_weight(probabilities + ((flags & HAS_PROBABILITIES) ? base : 0), weight,
+                value -= b * element_weight(probabilities + ((flags & XENT_HAS_PROBABILITIES) ? base : 0), weight,
                                             weights, c * inner, c, qa, qb);
             }
             if (c == y) {

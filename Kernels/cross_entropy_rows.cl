@@ -3,12 +3,14 @@
 // Logits are laid out as PyTorch's (outer, classes, inner): row r = (n, k), n = r / inner, k = r % inner,
 // starts at n * classes * inner + k and its classes lie `inner` elements apart.
 //
+// Built after the contract header xent_contract.h (the host puts its text first), whose statistics
+// slots, flags, output kinds, tunables and path rule these kernels follow.
+//
 // Compile-time options (part of the program cache key):
-//   XENT_DTYPE  0 = half storage, 1 = float, 2 = double (storage and accumulation)
+//   XENT_DTYPE  XENT_F16, XENT_F32 or XENT_F64: the storage type (half is accumulated in float)
 //   XENT_VEC    lanes per vector load on contiguous rows (4, 8 or 16)
-//   XENT_CACHED_ROW_BYTES  rows up to this size are read twice (maximum, then sums) from cache
 
-#if XENT_DTYPE == 2
+#if XENT_DTYPE == XENT_F64
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #define ACC double
 #define STORAGE double
@@ -16,7 +18,7 @@
 #else
 #define ACC float
 #define LOWEST (-FLT_MAX)
-#if XENT_DTYPE == 0
+#if XENT_DTYPE == XENT_F16
 #define STORAGE half
 #else
 #define STORAGE float
@@ -27,7 +29,7 @@
 #define CAT(a, b) CAT_(a, b)
 #define VEC CAT(ACC, XENT_VEC)
 
-#if XENT_DTYPE == 0
+#if XENT_DTYPE == XENT_F16
 #define LOAD_VEC(p) CAT(vload_half, XENT_VEC)(0, p)
 #define STORE_VEC(v, p) CAT(CAT(vstore_half, XENT_VEC), _rte)(v, 0, p)
 #define LOAD(p) vload_half(0, p)
@@ -38,29 +40,6 @@
 #define LOAD(p) (*(p))
 #define STORE(v, p) (*(p) = (v))
 #endif
-
-// Flags telling which optional inputs are real (the host passes a 1-element placeholder otherwise).
-#define HAS_TARGETS 1
-#define HAS_PROBABILITIES 2
-#define HAS_WEIGHT 4
-#define ACCUMULATE_SMOOTH 8
-
-// What the second pass writes.
-#define OUTPUT_LOG_SOFTMAX 0
-#define OUTPUT_SOFTMAX 1
-#define OUTPUT_GRADIENT 2
-
-// The per-row statistics, STAT_COUNT values per row: the logsumexp as max + log_sum (kept apart so
-// that x - lse = (x - max) - log_sum stays exact for logits of large magnitude), the target logit,
-// smooth = sum_c v_c (lse - x_c) and mass = sum_c v_c, with v_c = w_c for class indices and
-// w_c ((1 - eps) q_c + eps / C) for probabilities.
-#define STAT_MAX 0
-#define STAT_LOG_SUM 1
-#define STAT_TARGET 2
-#define STAT_SMOOTH 3
-#define STAT_MASS 4
-#define STAT_LSE 5  // as torch.logsumexp gives it: +inf for a row holding +inf and no NaN
-#define STAT_COUNT 6
 
 typedef struct {
     ACC max, log_sum;
@@ -84,13 +63,13 @@ inline void push(row_state *st, ACC x, ACC v, int smooth) {
 
 inline ACC element_weight(__global const STORAGE *q, __global const ACC *w, int flags, long index, long c,
                           ACC qa, ACC qb) {
-    ACC v = (flags & HAS_WEIGHT) ? w[c] : (ACC)1;
-    return (flags & HAS_PROBABILITIES) ? v * (qa * LOAD(q + index) + qb) : v;
+    ACC v = (flags & XENT_HAS_WEIGHT) ? w[c] : (ACC)1;
+    return (flags & XENT_HAS_PROBABILITIES) ? v * (qa * LOAD(q + index) + qb) : v;
 }
 
 inline VEC vector_weight(__global const STORAGE *q, __global const ACC *w, int flags, long c, ACC qa, ACC qb) {
-    VEC v = (flags & HAS_WEIGHT) ? CAT(vload, XENT_VEC)(0, w + c) : (VEC)1;
-    return (flags & HAS_PROBABILITIES) ? v * (qa * LOAD_VEC(q + c) + qb) : v;
+    VEC v = (flags & XENT_HAS_WEIGHT) ? CAT(vload, XENT_VEC)(0, w + c) : (VEC)1;
+    return (flags & XENT_HAS_PROBABILITIES) ? v * (qa * LOAD_VEC(q + c) + qb) : v;
 }
 
 inline ACC horizontal_sum(VEC v) {
@@ -118,7 +97,7 @@ inline ACC horizontal_max(VEC v) {
 // row NaN whatever the maximum is.
 #define MAX_KEEP(a, b) select(a, b, (b) > (a))
 
-#if XENT_DTYPE == 2
+#if XENT_DTYPE == XENT_F64
 #define EXP_SUM exp
 #else
 #define IVEC CAT(int, XENT_VEC)
@@ -161,7 +140,7 @@ inline VEC exp_sum(VEC x) {
 // fallback's AVX-512 exp: Cody-Waite reduction, Cephes' degree-7 polynomial (about 1 ulp) and 2^n
 // applied by vscalefps, which also rounds subnormal results correctly; cheaper there than the
 // built-in exp, whose range checks take masks. Elsewhere the built-in exp.
-#if XENT_DTYPE != 2 && XENT_VEC == 16 && defined(__AVX512F__)
+#if XENT_DTYPE != XENT_F64 && XENT_VEC == 16 && defined(__AVX512F__)
 inline VEC exp_output(VEC x) {
     VEC t, n;
     const VEC r = exp_reduce(x, -104.0f, 1, &t, &n);  // exp(-104) rounds to 0
@@ -214,7 +193,7 @@ inline ACC row_max(__global const STORAGE *x, long classes) {
 // reaches the sum; a row of -inf (or empty) gets s = 0 and lse = -inf.
 inline row_state scan_two_pass(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
                                long classes, int flags, ACC qa, ACC qb) {
-    const int smooth = (flags & ACCUMULATE_SMOOTH) != 0;
+    const int smooth = (flags & XENT_ACCUMULATE_SMOOTH) != 0;
     const ACC m = row_max(x, classes);
     VEC s0 = (VEC)0, s1 = (VEC)0, s2 = (VEC)0, s3 = (VEC)0, d = (VEC)0, vs = (VEC)0;
     long c = 0;
@@ -264,7 +243,7 @@ inline row_state scan_two_pass(__global const STORAGE *x, __global const STORAGE
 // strided (K-dimensional) rows and for rows too long for the cache that carry deviation terms.
 inline row_state scan_online(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
                              long classes, long stride, int flags, ACC qa, ACC qb) {
-    const int smooth = (flags & ACCUMULATE_SMOOTH) != 0;
+    const int smooth = (flags & XENT_ACCUMULATE_SMOOTH) != 0;
     row_state st = {LOWEST, 0, 0, 0};
     long c = 0;
     if (stride == 1) {
@@ -316,12 +295,17 @@ inline row_state scan_pieces(__global const STORAGE *x, long classes) {
     return st;
 }
 
+// A row's statistics by the contract's path: this family has no lanes-across-rows path, so rows of few
+// classes take the two passes; long rows without smoothing sums are read in pieces, and with them by
+// the online recurrence, as strided rows are.
 inline row_state scan_row(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
                           long classes, long stride, int flags, ACC qa, ACC qb) {
-    if (stride == 1 && classes * (long)sizeof(STORAGE) <= XENT_CACHED_ROW_BYTES) {
+    const int smooth = (flags & XENT_ACCUMULATE_SMOOTH) != 0;
+    const xent_row_path path = xent_statistics_path(classes, stride, (long)sizeof(STORAGE), smooth);
+    if (path == XENT_PATH_TWO_PASS || path == XENT_PATH_FEW_CLASSES) {
         return scan_two_pass(x, q, w, classes, flags, qa, qb);
     }
-    if (stride == 1 && !(flags & ACCUMULATE_SMOOTH)) {
+    if (path == XENT_PATH_LONG_ROW && !smooth) {
         return scan_pieces(x, classes);
     }
     return scan_online(x, q, w, classes, stride, flags, qa, qb);
@@ -332,18 +316,18 @@ inline void write_row_statistics(__global const STORAGE *logits, __global const 
                                  long classes, long inner, int flags, row_state st, ACC log_sum,
                                  __global ACC *stats) {
     ACC target = 0;
-    if (flags & HAS_TARGETS) {
+    if (flags & XENT_HAS_TARGETS) {
         const long y = targets[row];
         if (y >= 0 && y < classes) {
             target = LOAD(logits + base + y * inner);
         }
     }
-    __global ACC *out = stats + STAT_COUNT * row;
-    out[STAT_MAX] = st.m;
-    out[STAT_LOG_SUM] = log_sum;
-    out[STAT_TARGET] = target;
-    out[STAT_SMOOTH] = (flags & ACCUMULATE_SMOOTH) ? st.v * log_sum - st.d : 0;
-    out[STAT_MASS] = (flags & ACCUMULATE_SMOOTH) ? st.v : 0;
+    __global ACC *out = stats + XENT_STAT_COUNT * row;
+    out[XENT_STAT_MAX] = st.m;
+    out[XENT_STAT_LOG_SUM] = log_sum;
+    out[XENT_STAT_TARGET_LOGIT] = target;
+    out[XENT_STAT_SMOOTH] = (flags & XENT_ACCUMULATE_SMOOTH) ? st.v * log_sum - st.d : 0;
+    out[XENT_STAT_MASS] = (flags & XENT_ACCUMULATE_SMOOTH) ? st.v : 0;
     ACC lse = st.m + log_sum;
     if (st.m == INFINITY) {
         lse = INFINITY;
@@ -351,16 +335,16 @@ inline void write_row_statistics(__global const STORAGE *logits, __global const 
             lse = isnan(LOAD(logits + base + c * inner)) ? NAN : lse;
         }
     }
-    out[STAT_LSE] = lse;
+    out[XENT_STAT_LSE] = lse;
 }
 
-// Computes row `row`'s statistics into stats[STAT_COUNT * row ...] and returns its logsumexp's parts.
+// Computes row `row`'s statistics into stats[XENT_STAT_COUNT * row ...] and returns its logsumexp's parts.
 inline row_norm row_statistics_of(__global const STORAGE *logits, __global const STORAGE *probabilities,
                              __global const long *targets, __global const ACC *weight, long row, long classes,
                              long inner, ACC label_smoothing, int flags, __global ACC *stats) {
     const long base = (row / inner) * classes * inner + row % inner;
     const ACC qa = 1 - label_smoothing, qb = classes > 0 ? label_smoothing / classes : 0;
-    row_state st = scan_row(logits + base, probabilities + ((flags & HAS_PROBABILITIES) ? base : 0), weight,
+    row_state st = scan_row(logits + base, probabilities + ((flags & XENT_HAS_PROBABILITIES) ? base : 0), weight,
                             classes, inner, flags, qa, qb);
     const row_norm norm = {st.m, log(st.s)};
     write_row_statistics(logits, targets, row, base, classes, inner, flags, st, norm.log_sum, stats);
@@ -382,7 +366,7 @@ __kernel void row_statistics(__global const STORAGE *logits, __global const STOR
 // ordered before the host reads the outputs by the runtime's own synchronisation at the end of the
 // launch (locked instructions on x86).
 #if defined(__has_builtin)
-#if __has_builtin(__builtin_nontemporal_store) && XENT_DTYPE != 0
+#if __has_builtin(__builtin_nontemporal_store) && XENT_DTYPE != XENT_F16
 #define STREAM_VEC(v, p) __builtin_nontemporal_store((v), (__global VEC *)(p))
 #endif
 #endif
@@ -390,7 +374,7 @@ __kernel void row_statistics(__global const STORAGE *logits, __global const STOR
 #define STREAM_VEC(v, p) STORE_VEC(v, p)
 #endif
 
-#if XENT_DTYPE == 2
+#if XENT_DTYPE == XENT_F64
 #define LANE_MASK CAT(long, XENT_VEC)
 #else
 #define LANE_MASK CAT(int, XENT_VEC)
@@ -462,6 +446,29 @@ inline void write_scaled_softmax(__global const STORAGE *x, __global const STORA
     }
 }
 
+// The coefficients of a row's loss gradient, out_c = a exp(x_c - lse) - b v_c - [c == y] t: the
+// derivative of the row loss (the host's loss formula, xent_fold_rows), times the row's `scale`. Every
+// gradient kernel of both families takes them from here.
+typedef struct {
+    ACC a, b, t;
+} gradient_coefficients;
+
+// For class-index target y (valid, not ignored), with weight wy (1 without weights) and eps the label
+// smoothing: a = (1 - eps) w_y + eps W / C (W the weights' total), b = eps / C (v_c = w_c),
+// t = (1 - eps) w_y.
+inline gradient_coefficients class_index_gradient(ACC wy, ACC scale, ACC label_smoothing, long classes,
+                                                  ACC weight_total) {
+    const gradient_coefficients k = {scale * ((1 - label_smoothing) * wy + label_smoothing * weight_total / classes),
+                                     scale * label_smoothing / classes, scale * (1 - label_smoothing) * wy};
+    return k;
+}
+
+// For probability targets: a = mass, b = 1 (v_c = w_c ((1 - eps) q_c + eps / C)), no t.
+inline gradient_coefficients probability_gradient(ACC mass, ACC scale) {
+    const gradient_coefficients k = {scale * mass, scale, 0};
+    return k;
+}
+
 // Row `row`'s statistics, then its log-softmax, softmax or loss gradient (see row_outputs).
 inline void row_output(__global const STORAGE *logits, __global const STORAGE *probabilities,
                        __global const long *targets, __global const ACC *weight, long row, long classes, long inner,
@@ -474,7 +481,7 @@ inline void row_output(__global const STORAGE *logits, __global const STORAGE *p
     __global const STORAGE *x = logits + base;
     __global STORAGE *out = destination + base;
     const ACC qa = 1 - label_smoothing, qb = classes > 0 ? label_smoothing / classes : 0;
-    if (kind == OUTPUT_LOG_SOFTMAX) {
+    if (kind == XENT_OUTPUT_LOG_SOFTMAX) {
         long c = 0;
         if (inner == 1) {
             for (; c + XENT_VEC <= classes; c += XENT_VEC) {
@@ -486,15 +493,14 @@ inline void row_output(__global const STORAGE *logits, __global const STORAGE *p
         }
         return;
     }
-    if (kind == OUTPUT_SOFTMAX) {
+    if (kind == XENT_OUTPUT_SOFTMAX) {
         write_scaled_softmax(x, x, weight, out, classes, inner, 0, n, 1, 0, 0, 0, -1, 0);
         return;
     }
     const ACC scale = gradient_scale * (has_upstream ? upstream[row] : (ACC)1);
-    if (flags & HAS_PROBABILITIES) {
-        const ACC mass = stats[STAT_COUNT * row + STAT_MASS];
-        write_scaled_softmax(x, probabilities + base, weight, out, classes, inner, flags, n, scale * mass, scale,
-                             qa, qb, -1, 0);
+    if (flags & XENT_HAS_PROBABILITIES) {
+        const gradient_coefficients k = probability_gradient(stats[XENT_STAT_COUNT * row + XENT_STAT_MASS], scale);
+        write_scaled_softmax(x, probabilities + base, weight, out, classes, inner, flags, n, k.a, k.b, qa, qb, -1, 0);
         return;
     }
     const long y = targets[row];
@@ -504,11 +510,9 @@ inline void row_output(__global const STORAGE *logits, __global const STORAGE *p
         }
         return;
     }
-    const ACC wy = (flags & HAS_WEIGHT) ? weight[y] : (ACC)1;
-    const ACC b = scale * label_smoothing / classes;
-    const ACC a = scale * ((1 - label_smoothing) * wy + label_smoothing * weight_total / classes);
-    write_scaled_softmax(x, x, weight, out, classes, inner, flags & HAS_WEIGHT, n, a, b, 0, 0, y,
-                         scale * (1 - label_smoothing) * wy);
+    const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
+    const gradient_coefficients k = class_index_gradient(wy, scale, label_smoothing, classes, weight_total);
+    write_scaled_softmax(x, x, weight, out, classes, inner, flags & XENT_HAS_WEIGHT, n, k.a, k.b, 0, 0, y, k.t);
 }
 
 // One launch per batch: each row's statistics, then its log-softmax, softmax or loss gradient.
@@ -546,8 +550,8 @@ inline void store_gradient_element(pending_gradient p, long c) {
     STORE(c == p.y ? p.a * p.e[c] - p.t : p.a * p.e[c], p.out + c);
 }
 
-// Loss gradients of contiguous rows with class-index targets and no smoothing terms, rows
-// [first, first + run_length) per work-item and one work-item per work-group, whose local `scratch`
+// Loss gradients on XENT_PATH_PIPELINED_GRADIENT (contiguous rows with class-index targets and no
+// smoothing terms), rows [first, first + XENT_GRADIENT_RUN_ROWS) per work-item and one work-item per work-group, whose local `scratch`
 // holds two rows, each padded to whole vectors: a row's exps are computed once into its half while
 // summing, and its gradient is streamed out of them while the next row's exps are computed, so that
 // the writes overlap that work (the C fallback's pipelined gradient). The exps are stored through
@@ -558,9 +562,9 @@ __kernel void row_gradient_runs(__global const STORAGE *logits, __global const S
                                 long inner, ACC label_smoothing, int flags, __global ACC *stats,
                                 __global STORAGE *destination, int kind, ACC gradient_scale, ACC weight_total,
                                 long ignore_index, int has_upstream, __global const ACC *upstream,
-                                long run_length, __local VEC *scratch) {
-    const long first = get_global_id(0) * run_length;
-    const long end = min(first + run_length, rows);
+                                __local VEC *scratch) {
+    const long first = get_global_id(0) * XENT_GRADIENT_RUN_ROWS;
+    const long end = min(first + XENT_GRADIENT_RUN_ROWS, rows);
     const long vectors = classes / XENT_VEC;
     pending_gradient p;
     int pending = 0;
@@ -608,11 +612,12 @@ __kernel void row_gradient_runs(__global const STORAGE *logits, __global const S
         const row_state st = {m, sum, 0, 0};
         write_row_statistics(logits, targets, row, row * classes, classes, 1, flags, st, log(sum), stats);
         const ACC scale = gradient_scale * (has_upstream ? upstream[row] : (ACC)1);
-        const ACC wy = (flags & HAS_WEIGHT) ? weight[y] : (ACC)1;
+        const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
+        const gradient_coefficients k = class_index_gradient(wy, scale, 0, classes, weight_total);
         p.e = e;
         p.out = destination + row * classes;
-        p.a = scale * wy / sum;
-        p.t = scale * wy;
+        p.a = k.a / sum;  // e_c = exp(x_c - max) = exp(x_c - lse) * sum
+        p.t = k.t;
         p.y = y;
         p.head = stream_head(p.out);
         p.vectors = (classes - p.head) / XENT_VEC;

@@ -6,7 +6,7 @@
 // instruction set.
 
 #include "CPURowKernels.h"
-#include "VectorMath.h"
+#include "VectorTypes.h"
 
 // Rows per block of statistics: 12 KiB, folded into the results while in L1.
 #define XENT_FOLD_ROWS 256

@@ -1,4 +1,4 @@
-// Ends the parameters of RowKernel.inc.h that RowKernelsForISA.inc.h defines for one storage type.
+// Ends the parameters of RowKernel.inc.h that one of RowKernelParameters{F16,F32,F64}.inc.h defined.
 #undef SUFFIX
 #undef STORAGE
 #undef ACC

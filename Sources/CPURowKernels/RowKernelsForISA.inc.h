@@ -7,7 +7,9 @@
 // build without AVX-512, and each helper is compiled for the level it is inlined into.
 
 #include "RowFold.h"
+#include "RowKernelTunables.h"
 #include "VectorMath.h"
+#include "VectorTranspose.h"
 
 #if XENT_AVX512
 #define XENT_EXP_VF xent_exp_avx512_vf
@@ -17,61 +19,18 @@
 #define XENT_EXP_SUM_VF xent_exp_sum_vf
 #endif
 
-#define SUFFIX XENT_ISA_NAME(f16, XENT_ISA)
-#define STORAGE _Float16
-#define ACC float
-#define VEC xent_vf
-#define LANES 16
-#define LOAD xent_load_f16
-#define STORE xent_store_f16
-#define VEXP XENT_EXP_VF
-#define VEXP_SUM XENT_EXP_SUM_VF
-#define TRANSPOSE XENT_TRANSPOSE16
-#define VLOG xent_log_vf
-#define VMAX xent_max_vf
-#define SEXP expf
-#define SLOG logf
-#define LOWEST (-FLT_MAX)
-#define HSUM xent_sum_vf
-#define HMAX xent_hmax_vf
-#define IOTA ((xent_vf){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
-#define VECD xent_vd16
-#define VEC_MASK xent_vi
-#include "RowKernel.inc.h"
-#undef SUFFIX
-#undef STORAGE
-#undef LOAD
-#undef STORE
-
-#define SUFFIX XENT_ISA_NAME(f32, XENT_ISA)
-#define STORAGE float
-#define LOAD xent_load_f32
-#define STORE xent_store_f32
+#include "RowKernelParametersF16.inc.h"
 #include "RowKernel.inc.h"
 #include "RowKernelParametersEnd.inc.h"
 
-#define SUFFIX XENT_ISA_NAME(f64, XENT_ISA)
-#define STORAGE double
-#define ACC double
-#define VEC xent_vd
-#define LANES 8
-#define LOAD xent_load_f64
-#define STORE xent_store_f64
-#define VEXP xent_exp_vd
-#define VEXP_SUM xent_exp_vd
-#define TRANSPOSE XENT_TRANSPOSE8
-#define VLOG xent_log_vd
-#define VMAX xent_max_vd
-#define SEXP exp
-#define SLOG log
-#define LOWEST (-DBL_MAX)
-#define HSUM xent_sum_vd
-#define HMAX xent_hmax_vd
-#define IOTA ((xent_vd){0, 1, 2, 3, 4, 5, 6, 7})
-#define VECD xent_vd
-#define VEC_MASK xent_vl
+#include "RowKernelParametersF32.inc.h"
 #include "RowKernel.inc.h"
 #include "RowKernelParametersEnd.inc.h"
+
+#include "RowKernelParametersF64.inc.h"
+#include "RowKernel.inc.h"
+#include "RowKernelParametersEnd.inc.h"
+
 #undef XENT_EXP_VF
 #undef XENT_EXP_SUM_VF
 

@@ -1,45 +1,9 @@
 #ifndef CPU_ROW_KERNELS_VECTOR_MATH_H
 #define CPU_ROW_KERNELS_VECTOR_MATH_H
 
-// Vector types one cache line wide and an exp() for them. Every helper is always inlined, so each
-// ISA build of the row kernels compiles them for its own instruction set.
+// exp() and log() for the vector types, vectorised. Every helper is always inlined (see VectorTypes.h).
 
-#include <float.h>
-#include <math.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define XENT_INLINE static inline __attribute__((always_inline))
-
-// Up to this many classes, rows are processed one per vector lane rather than one at a time.
-#define XENT_SMALL_CLASSES 32
-
-// Rows up to this size are read twice (maximum, then sums) since the second read hits the L2 cache;
-// longer rows take the single-pass online (max, sum) recurrence.
-#define XENT_CACHED_ROW_BYTES (256 * 1024)
-// Loops over a row that fits in cache fetch the next row into L1 as they go, and the lines this far
-// beyond that into L2: one fetch alone, issued a row ahead, arrives too late for rows of a few KiB.
-#define XENT_FAR_PREFETCH_BYTES 8192
-// Fused gradient rows from this size on are written while the next row's exps are computed (smaller
-// rows are written at once: their writes are short enough to overlap the next row's reads anyway).
-#define XENT_PIPELINED_ROW_BYTES (16 * 1024)
-
-// 64-byte vectors passed between always-inlined helpers never cross an ABI boundary.
-#pragma clang diagnostic ignored "-Wpsabi"
-
-typedef float xent_vf __attribute__((ext_vector_type(16)));
-typedef int32_t xent_vi __attribute__((ext_vector_type(16)));
-typedef uint32_t xent_vu __attribute__((ext_vector_type(16)));
-typedef _Float16 xent_vh __attribute__((ext_vector_type(16)));
-typedef double xent_vd __attribute__((ext_vector_type(8)));
-typedef double xent_vd16 __attribute__((ext_vector_type(16)));
-typedef int64_t xent_vl __attribute__((ext_vector_type(8)));
-
-// Lane-wise maximum that keeps `a` where the comparison is false, so a NaN in `b` is not taken; the
-// NaN still reaches the row's sum through exp(NaN - max), which is what makes that row's loss NaN.
-XENT_INLINE xent_vf xent_max_vf(xent_vf a, xent_vf b) { return b > a ? b : a; }
-XENT_INLINE xent_vd xent_max_vd(xent_vd a, xent_vd b) { return b > a ? b : a; }
+#include "VectorTypes.h"
 
 // Range reduction for exp: x = n ln2 + r with n an integer and |r| <= ln2/2, after x is raised to at
 // least -104 (`exact`: the results of xent_exp_vf, which reach 0 there) or -87.3 (terms of a sum, see
@@ -228,102 +192,5 @@ XENT_INLINE xent_vd xent_log_vd(xent_vd x) {
     }
     return x;
 }
-
-#define XENT_ARGS(...) __VA_ARGS__
-
-// Horizontal reductions by halving. The maximum skips NaN lanes like xent_max_*.
-typedef float xent_vf8 __attribute__((ext_vector_type(8)));
-typedef float xent_vf4 __attribute__((ext_vector_type(4)));
-typedef double xent_vd4 __attribute__((ext_vector_type(4)));
-typedef double xent_vd2 __attribute__((ext_vector_type(2)));
-
-XENT_INLINE float xent_sum_vf(xent_vf v) {
-    xent_vf8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-                 __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-    xent_vf4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
-    return (b[0] + b[2]) + (b[1] + b[3]);
-}
-XENT_INLINE float xent_hmax_vf(xent_vf v) {
-    xent_vf8 lo = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
-    xent_vf8 hi = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-    xent_vf8 a = hi > lo ? hi : lo;
-    xent_vf4 alo = __builtin_shufflevector(a, a, 0, 1, 2, 3), ahi = __builtin_shufflevector(a, a, 4, 5, 6, 7);
-    xent_vf4 b = ahi > alo ? ahi : alo;
-    float c = b[1] > b[0] ? b[1] : b[0], d = b[3] > b[2] ? b[3] : b[2];
-    return d > c ? d : c;
-}
-XENT_INLINE double xent_sum_vd(xent_vd v) {
-    xent_vd4 a = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
-    xent_vd2 b = __builtin_shufflevector(a, a, 0, 1) + __builtin_shufflevector(a, a, 2, 3);
-    return b[0] + b[1];
-}
-XENT_INLINE double xent_hmax_vd(xent_vd v) {
-    xent_vd4 lo = __builtin_shufflevector(v, v, 0, 1, 2, 3), hi = __builtin_shufflevector(v, v, 4, 5, 6, 7);
-    xent_vd4 a = hi > lo ? hi : lo;
-    double c = a[1] > a[0] ? a[1] : a[0], d = a[3] > a[2] ? a[3] : a[2];
-    return d > c ? d : c;
-}
-
-// Transposes of a square block of vectors into `block` (row i, lane j becomes row j, lane i), row i
-// of the input being `in(i)`: at each level b, every pair of rows (i, i + b) swaps its off-diagonal
-// b-wide blocks. The first level takes its rows straight from `in`, so no copy of the block is made.
-#define XENT_SWAP_BLOCKS(rows, in, count, b, lo, hi)                        \
-    _Pragma("clang loop unroll(full)") for (int i = 0; i < (count); i++) { \
-        if ((i & (b)) == 0) {                                               \
-            const __typeof__(rows[0]) top = in(i), bottom = in(i + (b));    \
-            rows[i] = __builtin_shufflevector(top, bottom, lo);             \
-            rows[i + (b)] = __builtin_shufflevector(top, bottom, hi);       \
-        }                                                                   \
-    }
-#define XENT_IN_PLACE(k) xent_block_[k]
-
-#define XENT_TRANSPOSE16(block, in)                                                                                \
-    do {                                                                                                           \
-        __typeof__(&(block)[0]) xent_block_ = (block);                                                             \
-        XENT_SWAP_BLOCKS(xent_block_, in, 16, 8, XENT_ARGS(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), \
-                         XENT_ARGS(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))                  \
-        XENT_SWAP_BLOCKS(xent_block_, XENT_IN_PLACE, 16, 4,                                                        \
-                         XENT_ARGS(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),                      \
-                         XENT_ARGS(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))                    \
-        XENT_SWAP_BLOCKS(xent_block_, XENT_IN_PLACE, 16, 2,                                                        \
-                         XENT_ARGS(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),                      \
-                         XENT_ARGS(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))                    \
-        XENT_SWAP_BLOCKS(xent_block_, XENT_IN_PLACE, 16, 1,                                                        \
-                         XENT_ARGS(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),                     \
-                         XENT_ARGS(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))                     \
-    } while (0)
-
-#define XENT_TRANSPOSE8(block, in)                                                                             \
-    do {                                                                                                       \
-        __typeof__(&(block)[0]) xent_block_ = (block);                                                         \
-        XENT_SWAP_BLOCKS(xent_block_, in, 8, 4, XENT_ARGS(0, 1, 2, 3, 8, 9, 10, 11),                           \
-                         XENT_ARGS(4, 5, 6, 7, 12, 13, 14, 15))                                                \
-        XENT_SWAP_BLOCKS(xent_block_, XENT_IN_PLACE, 8, 2, XENT_ARGS(0, 1, 8, 9, 4, 5, 12, 13),                \
-                         XENT_ARGS(2, 3, 10, 11, 6, 7, 14, 15))                                                \
-        XENT_SWAP_BLOCKS(xent_block_, XENT_IN_PLACE, 8, 1, XENT_ARGS(0, 8, 2, 10, 4, 12, 6, 14),               \
-                         XENT_ARGS(1, 9, 3, 11, 5, 13, 7, 15))                                                 \
-    } while (0)
-
-XENT_INLINE xent_vf xent_load_f16(const _Float16 *p) {
-    xent_vh h;
-    memcpy(&h, p, sizeof h);
-    return __builtin_convertvector(h, xent_vf);
-}
-XENT_INLINE void xent_store_f16(_Float16 *p, xent_vf v) {
-    xent_vh h = __builtin_convertvector(v, xent_vh);
-    memcpy(p, &h, sizeof h);
-}
-XENT_INLINE xent_vf xent_load_f32(const float *p) {
-    xent_vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-XENT_INLINE void xent_store_f32(float *p, xent_vf v) { memcpy(p, &v, sizeof v); }
-XENT_INLINE xent_vd xent_load_f64(const double *p) {
-    xent_vd v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-XENT_INLINE void xent_store_f64(double *p, xent_vd v) { memcpy(p, &v, sizeof v); }
 
 #endif

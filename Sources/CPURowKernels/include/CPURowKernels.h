@@ -10,9 +10,11 @@
 
 #include <stdint.h>
 
-/// The storage type of logits, probabilities and outputs. Accumulation is in float for f16 and f32,
-/// in double for f64; `weight` holds the accumulation type.
-typedef enum xent_dtype { XENT_F16 = 0, XENT_F32 = 1, XENT_F64 = 2 } xent_dtype;
+#include "xent_contract.h"
+
+/// The storage type of logits, probabilities and outputs: XENT_F16, XENT_F32 or XENT_F64 (see
+/// xent_contract.h). `weight` holds the accumulation type.
+typedef int32_t xent_dtype;
 
 /// One batch of rows and the options that shape their statistics.
 typedef struct xent_rows {
@@ -32,27 +34,6 @@ typedef struct xent_rows {
     /// Non-zero: accumulate `smooth` (needed for label smoothing and probability targets).
     int32_t accumulate_smooth;
 } xent_rows;
-
-/// What one row yields. Its logsumexp is `max + log_sum`, kept in two parts so that a loss
-/// `(max - x_y) + log_sum` stays exact for logits of large magnitude; `lse` is that sum as
-/// torch.logsumexp gives it (+inf for a row holding +inf and no NaN). With v_c = w_c for class indices
-/// and v_c = w_c * ((1 - eps) q_c + eps / C) for probabilities: `smooth` = sum_c v_c (lse - x_c) and
-/// `mass` = sum_c v_c.
-typedef struct xent_row_stat {
-    double lse;
-    double max;
-    double log_sum;
-    double target_logit;
-    double smooth;
-    double mass;
-} xent_row_stat;
-
-/// What the second pass over a row writes.
-typedef enum xent_output_kind {
-    XENT_OUTPUT_LOG_SOFTMAX = 0,
-    XENT_OUTPUT_SOFTMAX = 1,
-    XENT_OUTPUT_GRADIENT = 2
-} xent_output_kind;
 
 /// Where and what the second pass writes. The gradient of row r is scaled by
 /// `gradient_scale * (row_upstream ? row_upstream[r] : 1)`.

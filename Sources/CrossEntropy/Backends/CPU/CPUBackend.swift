@@ -24,7 +24,7 @@ struct CPUBackend: RowBackend {
     func run<T: LogitsScalar>(
         _ batch: RowBatch<T>, output: RowOutput<T>?, results: UnsafePointer<xent_row_results>
     ) throws -> Double {
-        let dtype = T.dtype.cDType
+        let dtype = T.dtype.contractCode
         return batch.withRows { rows in
             withUnsafePointer(to: rows) { rowsPointer in
                 sumOverSlabs(of: batch.layout.rows, classes: batch.layout.classes, results: results) {
@@ -90,16 +90,5 @@ struct CPUBackend: RowBackend {
             gradient_scale: output.gradientScale,
             row_upstream: output.rowUpstream?.baseAddress)
         return withUnsafePointer(to: outputs, body)
-    }
-}
-
-extension LogitsDType {
-    /// The C row kernels' tag for this type.
-    var cDType: xent_dtype {
-        switch self {
-        case .float16: XENT_F16
-        case .float32: XENT_F32
-        case .float64: XENT_F64
-        }
     }
 }

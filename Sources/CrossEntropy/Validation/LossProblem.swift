@@ -1,17 +1,23 @@
 import CPURowKernels
 
+/// What `mean` divides by.
+enum Divisor: Equatable {
+    /// Known before the rows run: the total weight (the count without weights) of the rows whose
+    /// class-index target is not ignored, or the number of rows for probability targets.
+    case known(Double)
+    /// The number of rows whose class-index target is not ignored, counted as the rows are folded,
+    /// which checks the targets in the same step (see `withLossProblem`).
+    case countedWhileFolding
+}
+
 /// A validated loss call: the batch the backends run and what the host needs to finish the loss.
 struct LossProblem<T: LogitsScalar> {
     var batch: RowBatch<T>
     var reduction: LossReduction
     /// Per-class weights at full precision, or `nil` for all ones.
     var weight: [Double]?
-    /// What `mean` divides by: the total weight of the rows not ignored, or the number of rows for
-    /// probability targets (unknown until the fold when `checksTargetsWhileFolding`).
-    var divisor: Double
-    /// Whether the class-index targets are checked (and the rows not ignored counted) as the rows are
-    /// folded, rather than before: see `withLossProblem`.
-    var checksTargetsWhileFolding = false
+    /// What `mean` divides by.
+    var divisor: Divisor
 
     /// The loss's shape: the target's for `none` (a scalar for unbatched logits), else a scalar.
     var lossShape: [Int] { reduction == .none ? batch.layout.rowShape : [] }
@@ -45,20 +51,23 @@ struct LossProblem<T: LogitsScalar> {
                         var results = xent_row_results(
                             rule: rule, row_losses: rowLosses.isEmpty ? nil : rowLosses.baseAddress,
                             lse: logSumExp.isEmpty ? nil : logSumExp.baseAddress,
-                            check: checksTargetsWhileFolding ? check : nil)
+                            check: divisor == .countedWhileFolding ? check : nil)
                         return try fold(&results)
                     }
                 }
             }
         }
-        var divisor = divisor
-        if checksTargetsWhileFolding, let targets = batch.targets {
-            if check.first_bad >= 0 {
+        let meanDivisor: Double
+        switch divisor {
+        case .known(let value):
+            meanDivisor = value
+        case .countedWhileFolding:
+            if check.first_bad >= 0, let targets = batch.targets {
                 throw targetOutOfBounds(targets, at: Int(check.first_bad), classes: batch.layout.classes)
             }
-            divisor = Double(check.kept)
+            meanDivisor = Double(check.kept)
         }
-        return (reducedLoss(sum: sum, rowLosses: rowLosses, divisor: divisor), logSumExp)
+        return (reducedLoss(sum: sum, rowLosses: rowLosses, divisor: meanDivisor), logSumExp)
     }
 
     /// The loss of the reduction, from the sum of the row losses and, for `none`, the row losses.
@@ -74,7 +83,9 @@ struct LossProblem<T: LogitsScalar> {
 
     /// The factor every row's gradient is multiplied by, and the per-row factors for `none`.
     func gradientScale(upstream: UpstreamGradient) throws -> (scale: Double, rows: [Double]?) {
-        precondition(!checksTargetsWhileFolding, "a gradient needs its targets checked and its divisor first")
+        guard case .known(let divisor) = divisor else {
+            preconditionFailure("a gradient needs its targets checked and its divisor known before the rows run")
+        }
         switch (reduction, upstream) {
         case (.mean, .scalar(let g)): return (g / divisor, nil)
         case (.sum, .scalar(let g)): return (g, nil)
@@ -120,7 +131,8 @@ func withLossProblem<T: LogitsScalar, R>(
     batch.weight = options.weight?.map { T.Accumulator($0) }
     batch.weightTotal = options.weight?.reduce(0, +) ?? Double(layout.classes)
     batch.labelSmoothing = epsilon
-    var problem = LossProblem(batch: batch, reduction: options.reduction, weight: options.weight, divisor: 0)
+    var problem = LossProblem(
+        batch: batch, reduction: options.reduction, weight: options.weight, divisor: .known(Double(layout.rows)))
 
     switch target {
     case .probabilities(let probabilities, let targetShape):
@@ -135,7 +147,6 @@ func withLossProblem<T: LogitsScalar, R>(
         }
         problem.batch.probabilities = probabilities
         problem.batch.accumulateSmooth = true
-        problem.divisor = Double(layout.rows)
         return try body(problem)
     case .classIndices(let indices, let targetShape):
         return try withCheckedIndices(
@@ -158,73 +169,24 @@ private func withCheckedIndices<T: LogitsScalar, R>(
     options: CrossEntropyOptions, whileFolding: Bool, _ body: (LossProblem<T>) throws -> R
 ) throws -> R {
     var problem = problem
-    problem.checksTargetsWhileFolding = whileFolding && options.weight == nil
     let layout = problem.batch.layout
     try checkTargetShape(targetShape, count: indices.count, layout: layout)
     let ignoreIndex = Int64(options.ignoreIndex)
-    if !problem.checksTargetsWhileFolding {
+    if whileFolding && options.weight == nil {
+        problem.divisor = .countedWhileFolding
+    } else {
         let (position, divisor) = withUnsafeDoubles(options.weight) { weight in
             checkTargets(indices, classes: layout.classes, ignoreIndex: ignoreIndex, weight: weight)
         }
         if let position {
             throw targetOutOfBounds(indices, at: position, classes: layout.classes)
         }
-        problem.divisor = divisor
+        problem.divisor = .known(divisor)
     }
     problem.batch.targets = indices
     problem.batch.ignoreIndex = ignoreIndex
     problem.batch.accumulateSmooth = options.labelSmoothing > 0
     return try body(problem)
-}
-
-/// PyTorch's error for the target at `position`, outside `0..<classes`.
-private func targetOutOfBounds(_ targets: UnsafeBufferPointer<Int64>, at position: Int, classes: Int)
-    -> CrossEntropyError
-{
-    CrossEntropyError(
-        .targetOutOfBounds,
-        "Target \(targets[position]) is out of bounds (target index \(position), \(classes) classes).")
-}
-
-/// The position of the first target outside `0..<classes` that is not `ignoreIndex`, and what `mean`
-/// divides by: the total weight (the count without weights) of the targets not ignored. Blocks of a
-/// fixed size are checked in parallel and their totals added in order, so the divisor does not
-/// depend on the number of cores.
-private func checkTargets(
-    _ targets: UnsafeBufferPointer<Int64>, classes: Int, ignoreIndex: Int64, weight: UnsafePointer<Double>?
-) -> (position: Int?, divisor: Double) {
-    let blockSize = 1 << 20
-    let blocks = concurrentMap((targets.count + blockSize - 1) / blockSize) { block in
-        let first = block * blockSize
-        var total = 0.0
-        let position = xent_check_targets(
-            targets.baseAddress! + first, Int64(min(blockSize, targets.count - first)), Int64(classes), ignoreIndex,
-            weight, &total)
-        return (position: position < 0 ? nil : first + Int(position), total: total)
-    }
-    return (blocks.lazy.compactMap(\.position).first, blocks.reduce(0) { $0 + $1.total })
-}
-
-/// Class-index targets have the logits' shape without the class dimension: `()` for `(C)` logits.
-func checkTargetShape(_ targetShape: [Int], count: Int, layout: RowLayout) throws {
-    if targetShape != layout.rowShape {
-        if layout.rowShape.isEmpty {
-            throw CrossEntropyError(
-                .invalidShape,
-                "unbatched logits of shape [\(layout.classes)] need a scalar target, got shape \(targetShape)")
-        }
-        let targetBatch = targetShape.first.map(String.init) ?? "scalar"
-        if targetShape.first != layout.outer {
-            throw CrossEntropyError(
-                .invalidShape,
-                "Expected input batch_size (\(layout.outer)) to match target batch_size (\(targetBatch)).")
-        }
-        throw CrossEntropyError(.invalidShape, "Expected target size \(layout.rowShape), got \(targetShape)")
-    }
-    guard count == layout.rows else {
-        throw CrossEntropyError(
-            .invalidShape, "target shape \(targetShape) needs \(layout.rows) elements, got \(count)")
-    }
 }
 
 /// Calls `body` with the address of `values`, or NULL for `nil`.

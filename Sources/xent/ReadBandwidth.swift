@@ -1,12 +1,20 @@
 import CPURowKernels
+import CrossEntropy
 
-/// The speed of a read-only pass over memory with every core: the yardstick for a memory-bound kernel.
-public enum ReadBandwidth {
-    /// Reads `values` once, split into one contiguous slab per core, and returns the sum (so the pass
-    /// cannot be skipped) and the seconds it took.
-    public static func measure(_ values: UnsafeBufferPointer<Float>) -> (sum: Float, seconds: Double) {
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The speed of a read-only pass over memory with every core: the yardstick `xent bench` sets beside a
+/// memory-bound kernel.
+enum ReadBandwidth {
+    /// Reads `values` once, split into one contiguous slab per online core, and returns the sum (so the
+    /// pass cannot be skipped) and the seconds it took.
+    static func measure(_ values: UnsafeBufferPointer<Float>) -> (sum: Float, seconds: Double) {
         guard let first = values.baseAddress else { return (0, 0) }
-        let threads = CPUBackend().threads
+        let threads = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         let count = values.count
         let clock = ContinuousClock()
         let start = clock.now

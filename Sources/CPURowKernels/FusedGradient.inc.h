@@ -1,0 +1,219 @@
+// Part of the row-kernel template RowKernel.inc.h (see its parameters there): the fused loss gradient
+// (XENT_PATH_FUSED_GRADIENT and XENT_PATH_PIPELINED_GRADIENT): each exp computed once into scratch while
+// summing, the gradient streamed out of it past the cache, and for long rows written while the next
+// row's exps are computed.
+
+/// The fused gradient of the LANES elements from c: a e_c - b v_c - [c == y] t. Every element takes
+/// the same steps wherever its vector starts, so vectors that overlap agree. (Class indices compare
+/// exactly as ACC: a row on this path has at most XENT_CACHED_ROW_BYTES / 4 classes.)
+XENT_INLINE VEC FN(gradient_vector)(const ACC *scratch, const ACC *w, int64_t c, int64_t y, ACC a, ACC b, ACC t) {
+    VEC e;
+    memcpy(&e, scratch + c, sizeof e);
+    VEC g = a * e;
+    if (b != 0) {
+        g -= b * FN(vector_weight)(NULL, w, c, 0, 0);
+    }
+    return IOTA + (ACC)c == (ACC)y ? g - t : g;
+}
+
+/// e = exp(x_c - m) for the LANES elements from `first` (all in the row) into `scratch + first`; those
+/// in [from, to) are added to `*s` (and their deviation terms to `*d`, `*vs`). `masked` = 0 takes them
+/// all (the caller's `from` and `to` span the vector).
+XENT_INLINE void FN(exp_into_scratch)(const STORAGE *x, const ACC *w, ACC *scratch, int64_t first, int64_t from,
+                                      int64_t to, ACC m, int smooth, int masked, VEC *s, VEC *d, VEC *vs) {
+    const VEC xm = LOAD(x + first) - m;
+    const VEC e = VEXP(xm);
+    memcpy(scratch + first, &e, sizeof e);
+    const VEC at = IOTA + (ACC)first;
+    const VEC_MASK keep = masked ? at >= (ACC)from && at < (ACC)to : (VEC_MASK)-1;
+    *s += keep ? e : (VEC)0;
+    if (smooth) {
+        const VEC v = FN(vector_weight)(NULL, w, first, 0, 0);
+        *d += keep ? v * xm : (VEC)0;
+        *vs += keep ? v : (VEC)0;
+    }
+}
+
+/// Stores lanes [from, to) of `v`, lane i at `out + i`, one element at a time (a vector store would
+/// touch the neighbouring cache line).
+XENT_INLINE void FN(store_lanes)(STORAGE *out, VEC v, int64_t from, int64_t to) {
+    ACC lanes[LANES];
+    memcpy(lanes, &v, sizeof v);
+#pragma clang loop vectorize(disable)
+    for (int64_t lane = from; lane < to; lane++) {
+        out[lane] = (STORAGE)lanes[lane];
+    }
+}
+
+/// The bytes of scratch one fused gradient row takes: the row and the page offset
+/// FN(fused_gradient_row) places it at, in whole pages.
+XENT_INLINE size_t FN(scratch_row_bytes)(int64_t classes) {
+    return ((size_t)classes * sizeof(ACC) + 2 * 4096 - 1) / 4096 * 4096;
+}
+
+/// A fused gradient row whose statistics are done and whose output is still to be written: it is
+/// streamed out while the next row's exps are computed, so that the writes overlap that work.
+typedef struct {
+    STORAGE *out;       // NULL when no row is pending
+    const ACC *scratch; // the row's e_c, at its offset in the scratch block
+    int64_t y;
+    ACC a, b, t;
+} FN(pending_gradient);
+
+/// The elements of `p`'s row that its streamed vectors leave at each end, from the vector there, with
+/// plain stores (confined to the lines the streamed stores do not touch: a plain and a streamed store
+/// to one line stall each other).
+XENT_INLINE void FN(store_gradient_ends)(const FN(pending_gradient) * p, const ACC *w, int64_t classes) {
+    const int64_t head = FN(to_line_boundary)(p->out);
+    const int64_t body = head + (classes - head) / LANES * LANES;
+    if (head > 0) {
+        FN(store_lanes)(p->out, FN(gradient_vector)(p->scratch, w, 0, p->y, p->a, p->b, p->t), 0, head);
+    }
+    if (body < classes) {
+        const VEC g = FN(gradient_vector)(p->scratch, w, classes - LANES, p->y, p->a, p->b, p->t);
+        FN(store_lanes)(p->out + classes - LANES, g, body - (classes - LANES), LANES);
+    }
+}
+
+/// Streams the vector of `p`'s gradient from element c (at a 64-byte boundary of `out`) past the cache.
+XENT_INLINE void FN(stream_gradient_vector)(const FN(pending_gradient) * p, const ACC *w, int64_t c) {
+    const VEC g = FN(gradient_vector)(p->scratch, w, c, p->y, p->a, p->b, p->t);
+    __builtin_nontemporal_store(g, (VEC *)(void *)(p->out + c));
+}
+
+/// Writes `p`'s whole row, if one is pending, and leaves none pending.
+XENT_INLINE void FN(flush_gradient)(FN(pending_gradient) * p, const ACC *w, int64_t classes) {
+    if (!p->out) {
+        return;
+    }
+    FN(store_gradient_ends)(p, w, classes);
+    const int64_t head = FN(to_line_boundary)(p->out);
+    const int64_t vectors = (classes - head) / LANES;
+    for (int64_t k = 0; k < vectors; k++) {
+        FN(stream_gradient_vector)(p, w, head + k * LANES);
+    }
+    p->out = NULL;
+}
+
+/// The exps of the row's vectors from `from` to `to` into `scratch`, summed, with the next row
+/// prefetched; with `p`, the vectors of its gradient from element `streamFrom` on are streamed out
+/// beside them, one per exp vector.
+XENT_INLINE void FN(exp_span)(const STORAGE *x, const ACC *w, ACC *scratch, int64_t classes, int64_t from, int64_t to,
+                              ACC m, int smooth, const FN(pending_gradient) * p, int64_t streamFrom, VEC *s, VEC *d,
+                              VEC *vs) {
+    for (int64_t c = from; c < to; c += LANES) {
+        __builtin_prefetch(x + classes + c);  // the next row, while this loop computes
+        __builtin_prefetch((const char *)(x + classes + c) + XENT_FAR_PREFETCH_BYTES, 0, 1);
+        FN(exp_into_scratch)(x, w, scratch, c, c, c + LANES, m, smooth, 0, s, d, vs);
+        if (p) {
+            FN(stream_gradient_vector)(p, w, streamFrom + (c - from));
+        }
+    }
+}
+
+/// The exps of a row's whole vectors into `scratch`, summed, with the whole gradient of `p`, when one
+/// is pending, streamed out beside them. The gradient's vectors start half its vectors, or 2 KiB, from
+/// the exps', so that its stores and the exps' loads and stores fall at different page offsets (the
+/// rows of a batch often lie whole pages apart, and an access at a recent store's page offset waits
+/// on it).
+XENT_INLINE void FN(exp_row_body)(const STORAGE *x, const ACC *w, ACC *scratch, int64_t classes, ACC m, int smooth,
+                                  const FN(pending_gradient) * p, VEC *s, VEC *d, VEC *vs) {
+    const int64_t body = classes / LANES * LANES;
+    if (!p) {
+        FN(exp_span)(x, w, scratch, classes, 0, body, m, smooth, NULL, 0, s, d, vs);
+        return;
+    }
+    const int64_t head = FN(to_line_boundary)(p->out);
+    // At most body / LANES: the streamed vectors skip the elements before `head`.
+    const int64_t vectors = (classes - head) / LANES;
+    const int64_t limit = 2048 / (int64_t)sizeof(VEC);
+    const int64_t shift = vectors / 2 < limit ? vectors / 2 : limit;
+    const int64_t wrap = (vectors - shift) * LANES;
+    FN(exp_span)(x, w, scratch, classes, 0, wrap, m, smooth, p, head + shift * LANES, s, d, vs);
+    FN(exp_span)(x, w, scratch, classes, wrap, vectors * LANES, m, smooth, p, head, s, d, vs);
+    FN(exp_span)(x, w, scratch, classes, vectors * LANES, body, m, smooth, NULL, 0, s, d, vs);
+}
+
+/// The statistics of a contiguous row that fits in cache, with a class-index target y, for its loss
+/// gradient: its maximum, then e_c = exp(x_c - max) computed once into its half of `scratchBlock`
+/// while summing (with the smoothing terms when `smooth`, a constant after inlining). Its gradient
+/// out_c = a e_c / s - b v_c - [c == y] t is left pending in `*p`, to be streamed to memory past the
+/// cache (no read of `out` first) while the next fused row's exps are computed, or by
+/// FN(flush_gradient); the row pending before is written here. One exp per element and one write of
+/// `out`. `out` may be `x` (in place): x_y is read first, and a row's gradient is written once its
+/// logits are no longer read. The exps are stored in whole 64-byte lines of scratch, and the streamed
+/// stores start at the first 64-byte boundary of `out`, so that neither splits a store across two
+/// cache lines when `out` is not aligned, as a Swift array's elements never are.
+/// Returns 0, having written and changed nothing, for a row without a finite maximum (the general
+/// path's case).
+XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, STORAGE *out, int64_t y, ACC scale,
+                                       int smooth, ACC *scratchBlock, FN(pending_gradient) * p, xent_row_stat *stat) {
+    const int64_t classes = rows->classes;
+    const ACC *w = (const ACC *)rows->weight;
+    // Two rows of scratch, this row's and the pending row's. A row's scratch starts at the 64-byte
+    // boundary at or below 2 KiB from `out` modulo 4 KiB: never at the same page offset as the
+    // gradient being written (whose stores would then look like they feed the loads).
+    const size_t half = FN(scratch_row_bytes)(classes);
+    char *base = (char *)scratchBlock;
+    if (p->out && (const char *)p->scratch < base + half) {
+        base += half;
+    }
+    ACC *scratch = (ACC *)(void *)(base + ((((uintptr_t)out + 2048) & 4095) & ~(uintptr_t)63));
+    // The first and last lines of `out` take plain stores unless aligned: fetch them for writing now,
+    // so that those stores do not wait on memory.
+    __builtin_prefetch(out, 1);
+    __builtin_prefetch(out + classes - 1, 1);
+    const ACC m = FN(row_max)(x, classes);
+    if (!(m > -INFINITY && m < INFINITY)) {
+        return 0;
+    }
+    const ACC target = (ACC)x[y];
+    // Whole vectors from the row's start, then the last LANES elements for what they leave (their exps
+    // are stored whole: the elements they share with the last whole vector get the same values). The
+    // order of the sums depends on the class count alone, not on where the row lies.
+    VEC s = (VEC)0, d = (VEC)0, vs = (VEC)0;
+    const int64_t body = classes / LANES * LANES;
+    if (body < classes) {
+        FN(exp_into_scratch)(x, w, scratch, classes - LANES, body, classes, m, smooth, 1, &s, &d, &vs);
+    }
+    if (p->out) {
+        FN(store_gradient_ends)(p, w, classes);
+        FN(exp_row_body)(x, w, scratch, classes, m, smooth, p, &s, &d, &vs);
+    } else {
+        FN(exp_row_body)(x, w, scratch, classes, m, smooth, NULL, &s, &d, &vs);
+    }
+    const ACC sum = HSUM(s), dev = smooth ? HSUM(d) : 0, mass = smooth ? HSUM(vs) : 0;
+    const ACC logSum = SLOG(sum);
+    stat->lse = (double)m + (double)logSum;
+    stat->max = m;
+    stat->log_sum = logSum;
+    stat->target_logit = (double)target;
+    stat->smooth = smooth ? (double)(mass * logSum - dev) : 0;
+    stat->mass = smooth ? (double)mass : 0;
+    const FN(gradient_coefficients) k = FN(class_index_gradient)(rows, y, scale);
+    p->out = out;
+    p->scratch = scratch;
+    p->y = y;
+    p->b = k.b;
+    p->a = k.a / sum;  // e_c = exp(x_c - max) = exp(x_c - lse) * sum
+    p->t = k.t;
+    return 1;
+}
+
+/// The gradient path of these rows and outputs (see xent_gradient_path).
+XENT_INLINE xent_row_path FN(gradient_path)(const xent_rows *rows) {
+    return xent_gradient_path(rows->classes, rows->inner, (int64_t)sizeof(STORAGE), LANES,
+                              rows->targets && !rows->probabilities, rows->accumulate_smooth != 0, XENT_C_FUSES);
+}
+
+/// Two rows of scratch for the fused gradient paths, or NULL when these rows and outputs take neither.
+XENT_INLINE ACC *FN(fused_scratch)(const xent_rows *rows, const xent_outputs *outputs) {
+    if (outputs->kind != XENT_OUTPUT_GRADIENT) {
+        return NULL;
+    }
+    const xent_row_path path = FN(gradient_path)(rows);
+    if (path == XENT_PATH_FUSED_GRADIENT || path == XENT_PATH_PIPELINED_GRADIENT) {
+        return (ACC *)aligned_alloc(4096, 2 * FN(scratch_row_bytes)(rows->classes));
+    }
+    return NULL;
+}

@@ -1,0 +1,97 @@
+// Part of the row-kernel template RowKernel.inc.h (see its parameters there): what the second pass over
+// a row writes from its statistics (log-softmax, softmax, the loss gradient), and the gradient's
+// coefficients, which every gradient path takes from here.
+
+/// The coefficients of a row's loss gradient, out_c = a exp(x_c - lse) - b v_c - [c == y] t: the
+/// derivative of the row loss of RowFold.h (class_index_losses), times the row's `scale`.
+typedef struct {
+    ACC a, b, t;
+} FN(gradient_coefficients);
+
+/// The coefficients for class-index target y (valid, not ignored): with eps the label smoothing, w the
+/// weights (all ones without) and W their total, a = (1 - eps) w_y + eps W / C, b = eps / C (v_c = w_c)
+/// and t = (1 - eps) w_y.
+XENT_INLINE FN(gradient_coefficients) FN(class_index_gradient)(const xent_rows *rows, int64_t y, ACC scale) {
+    const ACC *w = (const ACC *)rows->weight;
+    const ACC eps = (ACC)rows->label_smoothing;
+    const ACC wy = w ? w[y] : (ACC)1;
+    const ACC classes = (ACC)rows->classes;
+    const FN(gradient_coefficients) k = {scale * ((1 - eps) * wy + eps * (ACC)rows->weight_total / classes),
+                                         scale * eps / classes, scale * (1 - eps) * wy};
+    return k;
+}
+
+/// The coefficients for probability targets: a = mass, b = 1 (v_c = w_c ((1 - eps) q_c + eps / C)), no t.
+XENT_INLINE FN(gradient_coefficients) FN(probability_gradient)(ACC mass, ACC scale) {
+    const FN(gradient_coefficients) k = {scale * mass, scale, 0};
+    return k;
+}
+
+/// The factor row `row`'s gradient is scaled by: the call's, times the row's upstream value if any.
+XENT_INLINE ACC FN(row_gradient_scale)(const xent_outputs *outputs, int64_t row) {
+    return (ACC)(outputs->gradient_scale * (outputs->row_upstream ? outputs->row_upstream[row] : 1.0));
+}
+
+/// out_c = a * exp(x_c - lse) - b * v_c: the softmax (a = 1, b = 0) and every gradient; the target's
+/// extra term is applied by the caller.
+XENT_INLINE void FN(write_scaled_softmax)(const STORAGE *x, const STORAGE *q, const ACC *w, STORAGE *out,
+                                          int64_t classes, int64_t stride, FN(norm) n, ACC a, ACC b, ACC qa, ACC qb) {
+    int64_t c = 0;
+    if (stride == 1) {
+        for (; c + LANES <= classes; c += LANES) {
+            VEC g = a * VEXP((LOAD(x + c) - n.max) - n.log_sum);
+            if (b != 0) {
+                g -= b * FN(vector_weight)(q, w, c, qa, qb);
+            }
+            STORE(out + c, g);
+        }
+    }
+    for (; c < classes; c++) {
+        ACC g = a * SEXP(((ACC)x[c * stride] - n.max) - n.log_sum);
+        if (b != 0) {
+            g -= b * FN(element_weight)(q, w, c * stride, c, qa, qb);
+        }
+        out[c * stride] = (STORAGE)g;
+    }
+}
+
+XENT_INLINE void FN(write_log_softmax)(const STORAGE *x, STORAGE *out, int64_t classes, int64_t stride, FN(norm) n) {
+    int64_t c = 0;
+    if (stride == 1) {
+        for (; c + LANES <= classes; c += LANES) {
+            STORE(out + c, (LOAD(x + c) - n.max) - n.log_sum);
+        }
+    }
+    for (; c < classes; c++) {
+        out[c * stride] = (STORAGE)(((ACC)x[c * stride] - n.max) - n.log_sum);
+    }
+}
+
+/// Row `row`'s loss gradient from its statistics `stat` and logsumexp `n`, two exps per element (the
+/// general path; zero for an ignored or out-of-range target).
+XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *outputs, int64_t row, const STORAGE *x,
+                                    STORAGE *out, int64_t base, xent_row_stat stat, FN(norm) n) {
+    const int64_t classes = rows->classes, inner = rows->inner;
+    const ACC *w = (const ACC *)rows->weight;
+    const ACC scale = FN(row_gradient_scale)(outputs, row);
+    if (rows->probabilities) {
+        const ACC eps = (ACC)rows->label_smoothing;
+        const ACC qa = 1 - eps, qb = classes > 0 ? eps / (ACC)classes : 0;
+        const STORAGE *q = (const STORAGE *)rows->probabilities + base;
+        const FN(gradient_coefficients) k = FN(probability_gradient)((ACC)stat.mass, scale);
+        FN(write_scaled_softmax)(x, q, w, out, classes, inner, n, k.a, k.b, qa, qb);
+        return;
+    }
+    const int64_t y = rows->targets[row];
+    if (y == rows->ignore_index || y < 0 || y >= classes) {
+        for (int64_t c = 0; c < classes; c++) {
+            out[c * inner] = (STORAGE)0;
+        }
+        return;
+    }
+    const FN(gradient_coefficients) k = FN(class_index_gradient)(rows, y, scale);
+    FN(write_scaled_softmax)(x, NULL, w, out, classes, inner, n, k.a, k.b, 0, 0);
+    const ACC target = (ACC)stat.target_logit;
+    const ACC wy = w ? w[y] : (ACC)1;
+    out[y * inner] = (STORAGE)(k.a * SEXP((target - n.max) - n.log_sum) - k.b * wy - k.t);
+}

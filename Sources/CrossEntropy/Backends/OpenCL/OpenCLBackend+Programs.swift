@@ -1,0 +1,21 @@
+import KernelContract
+import OpenCLHost
+
+extension OpenCLBackend {
+    /// The program for `dtype`, built on first use. Its tunables are `-D` defines and part of the cache
+    /// key; those every device shares are in the contract header, whose text starts the sources.
+    func program(for dtype: LogitsDType) throws -> Program {
+        let options =
+            "-cl-std=CL1.2 -DXENT_DTYPE=\(dtype.contractCode) -DXENT_VEC=\(vectorWidth) -DXENT_GROUP=\(groupSize)"
+        return try programs.withLock { cache in
+            if let program = cache[options] { return program }
+            do {
+                let program = try Program(context: context, sources: KernelLibrary.sources(), options: options)
+                cache[options] = program
+                return program
+            } catch let error as OpenCLError {
+                throw CrossEntropyError(.openCLFailure, "\(device.name): \(error)")
+            }
+        }
+    }
+}

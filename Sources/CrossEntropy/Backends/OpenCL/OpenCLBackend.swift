@@ -1,0 +1,211 @@
+import CPURowKernels
+import KernelContract
+import OpenCLHost
+
+/// The row kernels on one OpenCL device.
+///
+/// Programs are built once per data type and kept (`OpenCLBackend+Programs.swift`); kernels are made
+/// per launch (setting a kernel's arguments is not thread-safe), so one backend serves any number of
+/// threads. Batches larger than one allocation run in chunks (`OpenCLBackend+Chunking.swift`).
+final class OpenCLBackend: RowBackend {
+    let device: Device
+    let family: KernelFamily
+    let context: Context
+    let queue: CommandQueue
+    /// Lanes of the kernels' vector loads: the device's preferred float width, at least 4.
+    let vectorWidth: Int
+    /// Work-items per group in the per-group family: a power of two the device allows, at most 256.
+    let groupSize: Int
+    /// CPU-like devices read and write host memory in place (`CL_MEM_USE_HOST_PTR`); others get copies.
+    let zeroCopy: Bool
+    /// Stands in for an optional input the kernel is told (by its flags) not to read.
+    let placeholder: Buffer
+    /// Built programs by their build options.
+    let programs = LockedValue<[String: Program]>([:])
+    /// The largest buffer one chunk of logits may take: the device's CL_DEVICE_MAX_MEM_ALLOC_SIZE, or less.
+    let allocationLimit: Int
+    /// How many of the next chunks fail as if the device were out of memory (a test hook).
+    let simulatedAllocationFailures = LockedValue(0)
+
+    /// Opens `device` and builds its `Float` program, so that a broken driver or kernel fails here.
+    /// Engines share backends through `shared(device:at:family:maxAllocationBytes:)`.
+    init(device: Device, family: KernelFamily, maxAllocationBytes: Int?) throws {
+        self.device = device
+        self.family = family
+        allocationLimit = min(maxAllocationBytes ?? device.maxAllocationBytes, device.maxAllocationBytes)
+        groupSize = [256, 128, 64, 32, 16, 8, 4, 2, 1].first { $0 <= device.maxWorkGroupSize } ?? 1
+        do {
+            context = try Context(device: device)
+            queue = try CommandQueue(context: context)
+            placeholder = try Buffer(context: context, byteCount: 16, flags: .readOnly)
+        } catch {
+            throw CrossEntropyError(.openCLFailure, "\(device.name): \(error)")
+        }
+        let width = device.preferredFloatVectorWidth
+        vectorWidth = [16, 8, 4].first { $0 <= width } ?? 4
+        zeroCopy = device.type.contains(.cpu) || device.hostUnifiedMemory
+        _ = try program(for: .float32)
+    }
+
+    var name: String { device.name }
+
+    func unsupportedReason(for dtype: LogitsDType) -> String? {
+        dtype == .float64 && !device.supportsFloat64 ? "the device has no cl_khr_fp64 (double precision)" : nil
+    }
+
+    func run<T: LogitsScalar>(
+        _ batch: RowBatch<T>, output: RowOutput<T>?, results: UnsafePointer<xent_row_results>
+    ) throws -> Double {
+        let program = try program(for: T.dtype)
+        let weight = try batch.weight.map { weight in
+            try weight.withUnsafeBytes {
+                try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0)
+            }
+        }
+        var lossSum = 0.0
+        try forEachChunk(of: batch.layout, elementBytes: MemoryLayout<T>.stride) { outer in
+            lossSum += try runChunk(
+                batch, output: output, outer: outer, program: program, weight: weight, results: results)
+        }
+        return lossSum
+    }
+
+    func gather<T: LogitsScalar>(
+        _ batch: RowBatch<T>, into gathered: UnsafeMutableBufferPointer<Double>
+    ) throws {
+        guard let targets = batch.targets else { return }
+        let program = try program(for: T.dtype)
+        let layout = batch.layout
+        try forEachChunk(of: layout, elementBytes: MemoryLayout<T>.stride) { outer in
+            let rows = layout.rows(of: outer)
+            let result = try Buffer(
+                context: context, byteCount: rows.count * MemoryLayout<T.Accumulator>.stride, flags: .writeOnly)
+            let arguments = GatherArguments(
+                logits: try hostBuffer(batch.logits, elements: layout.elements(of: outer), writable: false),
+                targets: try hostBuffer(targets, elements: rows, writable: false), rows: rows.count,
+                classes: layout.classes, inner: layout.inner, gathered: result)
+            try queue.enqueue(makeKernel(program, arguments, accumulator: T.Accumulator.self), globalSize: rows.count)
+            var values = [T.Accumulator](repeating: 0, count: rows.count)
+            try values.withUnsafeMutableBytes { try queue.read(result, into: $0) }
+            for (offset, value) in values.enumerated() {
+                gathered[rows.lowerBound + offset] = Double(value)
+            }
+        }
+    }
+
+    /// The rows of `outer` blocks: their statistics, and their outputs when asked, launched as the
+    /// contract's path for them says; returns the sum of their losses, folded into `results`.
+    private func runChunk<T: LogitsScalar>(
+        _ batch: RowBatch<T>, output: RowOutput<T>?, outer: Range<Int>, program: Program, weight: Buffer?,
+        results: UnsafePointer<xent_row_results>
+    ) throws -> Double {
+        typealias Acc = T.Accumulator
+        let layout = batch.layout
+        let rows = layout.rows(of: outer)
+        let elements = layout.elements(of: outer)
+        try failIfSimulated()
+        let inPlace = output?.isInPlace(over: batch.logits) ?? false
+        let logits = try hostBuffer(batch.logits, elements: elements, writable: inPlace)
+        let statistics = RowStatisticsArguments(
+            logits: logits,
+            probabilities: try batch.probabilities.map { try hostBuffer($0, elements: elements, writable: false) },
+            targets: try batch.targets.map { try hostBuffer($0, elements: rows, writable: false) }, weight: weight,
+            rows: rows.count, classes: layout.classes, inner: layout.inner, labelSmoothing: batch.labelSmoothing,
+            accumulateSmooth: batch.accumulateSmooth,
+            statistics: try Buffer(
+                context: context, byteCount: Int(XENT_STAT_COUNT) * rows.count * MemoryLayout<Acc>.stride,
+                flags: .writeOnly))
+
+        var destination: Buffer?
+        if let output {
+            let target =
+                inPlace
+                ? logits
+                : try zeroCopy
+                    ? hostBuffer(UnsafeBufferPointer(output.destination), elements: elements, writable: true)
+                    : Buffer(context: context, byteCount: elements.count * MemoryLayout<T>.stride, flags: .writeOnly)
+            destination = target
+            let upstream = try output.rowUpstream.map { rowUpstream in
+                try rowUpstream[rows].map { Acc($0) }.withUnsafeBytes {
+                    try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0)
+                }
+            }
+            let outputs = RowOutputArguments(
+                statistics: statistics, destination: target, kind: output.kind, gradientScale: output.gradientScale,
+                weightTotal: batch.weightTotal, ignoreIndex: batch.ignoreIndex, upstream: upstream)
+            if family == .perRow, output.kind == XENT_OUTPUT_GRADIENT,
+                gradientPath(batch) == XENT_PATH_PIPELINED_GRADIENT
+            {
+                let runs = GradientRunArguments(
+                    outputs: outputs, scratchBytes: gradientRunScratchBytes(layout.classes, Acc.self))
+                let runLength = Int(XENT_GRADIENT_RUN_ROWS)
+                try queue.enqueue(
+                    makeKernel(program, runs, accumulator: Acc.self),
+                    globalSize: (rows.count + runLength - 1) / runLength, localSize: 1)
+            } else {
+                try enqueueRows(makeKernel(program, outputs, accumulator: Acc.self), rows: rows.count)
+            }
+        } else {
+            try enqueueRows(makeKernel(program, statistics, accumulator: Acc.self), rows: rows.count)
+        }
+
+        let rowStatistics = try readStatistics(statistics.statistics, rows: rows.count, as: Acc.self)
+        if let output, let destination {
+            // Zero-copy buffers are the destination memory itself: the read only synchronises it.
+            let slice = UnsafeMutableRawBufferPointer(
+                rebasing: UnsafeMutableRawBufferPointer(output.destination)[
+                    (elements.lowerBound * MemoryLayout<T>.stride)..<(elements.upperBound * MemoryLayout<T>.stride)])
+            try queue.read(destination, into: slice)
+        }
+        return rowStatistics.withUnsafeBufferPointer {
+            xent_fold_rows(results, Int64(rows.lowerBound), $0.baseAddress, Int64(rows.count))
+        }
+    }
+
+    /// The contract's path for these rows' loss gradients, given what `row_gradient_runs` takes: half
+    /// precision too, rows from XENT_PIPELINED_ROW_BYTES only, no smoothing sums, and two rows of exps
+    /// in the device's local memory.
+    private func gradientPath<T: LogitsScalar>(_ batch: RowBatch<T>) -> xent_row_path {
+        let layout = batch.layout
+        let scratchFits = gradientRunScratchBytes(layout.classes, T.Accumulator.self) <= device.localMemoryBytes
+        return xent_gradient_path(
+            Int64(layout.classes), Int64(layout.inner), Int64(MemoryLayout<T>.stride), Int64(vectorWidth),
+            batch.targets != nil && batch.probabilities == nil ? 1 : 0, batch.accumulateSmooth ? 1 : 0,
+            scratchFits ? XENT_FUSES_HALF : 0)
+    }
+
+    /// The local memory of `row_gradient_runs`: two rows of exps, each padded to whole vectors.
+    private func gradientRunScratchBytes<Acc>(_ classes: Int, _: Acc.Type) -> Int {
+        2 * ((classes + vectorWidth - 1) / vectorWidth) * vectorWidth * MemoryLayout<Acc>.stride
+    }
+
+    /// The kernel of `arguments`' signature in this backend's family, its arguments set.
+    private func makeKernel<Arguments: RowKernelArguments, Acc: LogitsScalar>(
+        _ program: Program, _ arguments: Arguments, accumulator: Acc.Type
+    ) throws -> Kernel {
+        let kernel = try Kernel(program: program, name: Arguments.kernelName(in: family))
+        var list = KernelArgumentList(kernel: kernel, accumulator: Acc.self, placeholder: placeholder)
+        try arguments.append(to: &list)
+        return kernel
+    }
+
+    /// Launches a row kernel over `rows` rows: one work-group of `groupSize` per row in the per-group
+    /// family, one work-item per row in the per-row family.
+    private func enqueueRows(_ kernel: Kernel, rows: Int) throws {
+        if family == .perGroup {
+            try queue.enqueue(kernel, globalSize: rows * groupSize, localSize: groupSize)
+        } else {
+            try queue.enqueue(kernel, globalSize: rows)
+        }
+    }
+
+    /// A buffer over `elements` of caller memory: the memory itself on zero-copy devices, else a copy.
+    func hostBuffer<E>(_ memory: UnsafeBufferPointer<E>, elements: Range<Int>, writable: Bool) throws -> Buffer {
+        let bytes = UnsafeRawBufferPointer(
+            rebasing: UnsafeRawBufferPointer(memory)[
+                (elements.lowerBound * MemoryLayout<E>.stride)..<(elements.upperBound * MemoryLayout<E>.stride)])
+        var flags: MemoryFlags = writable ? .readWrite : .readOnly
+        flags.insert(zeroCopy ? .useHostPointer : .copyHostPointer)
+        return try Buffer(context: context, flags: flags, hostMemory: bytes)
+    }
+}

@@ -1,0 +1,17 @@
+import CPURowKernels
+
+/// A place the row kernels run: the CPU fallback or an OpenCL device.
+protocol RowBackend: Sendable {
+    /// A short name for messages: "cpu", or the OpenCL device's name.
+    var name: String { get }
+    /// Why this backend cannot run logits of `dtype`, or `nil` when it can.
+    func unsupportedReason(for dtype: LogitsDType) -> String?
+    /// Computes every row's statistics (and, with `output`, writes its outputs), folds them into
+    /// `results` with `xent_fold_rows`, and returns the sum of the rows' losses.
+    func run<T: LogitsScalar>(
+        _ batch: RowBatch<T>, output: RowOutput<T>?, results: UnsafePointer<xent_row_results>
+    ) throws -> Double
+    /// Writes each row's target logit (0 for a target outside `0..<C`) into `gathered`.
+    func gather<T: LogitsScalar>(
+        _ batch: RowBatch<T>, into gathered: UnsafeMutableBufferPointer<Double>) throws
+}

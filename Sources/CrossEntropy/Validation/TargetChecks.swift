@@ -1,0 +1,51 @@
+import CPURowKernels
+
+/// PyTorch's error for the target at `position`, outside `0..<classes`.
+func targetOutOfBounds(_ targets: UnsafeBufferPointer<Int64>, at position: Int, classes: Int)
+    -> CrossEntropyError
+{
+    CrossEntropyError(
+        .targetOutOfBounds,
+        "Target \(targets[position]) is out of bounds (target index \(position), \(classes) classes).")
+}
+
+/// The position of the first target outside `0..<classes` that is not `ignoreIndex`, and what `mean`
+/// divides by: the total weight (the count without weights) of the targets not ignored. Blocks of a
+/// fixed size are checked in parallel and their totals added in order, so the divisor does not
+/// depend on the number of cores.
+func checkTargets(
+    _ targets: UnsafeBufferPointer<Int64>, classes: Int, ignoreIndex: Int64, weight: UnsafePointer<Double>?
+) -> (position: Int?, divisor: Double) {
+    let blockSize = 1 << 20
+    let blocks = concurrentMap((targets.count + blockSize - 1) / blockSize) { block in
+        let first = block * blockSize
+        var total = 0.0
+        let position = xent_check_targets(
+            targets.baseAddress! + first, Int64(min(blockSize, targets.count - first)), Int64(classes), ignoreIndex,
+            weight, &total)
+        return (position: position < 0 ? nil : first + Int(position), total: total)
+    }
+    return (blocks.lazy.compactMap(\.position).first, blocks.reduce(0) { $0 + $1.total })
+}
+
+/// Class-index targets have the logits' shape without the class dimension: `()` for `(C)` logits.
+func checkTargetShape(_ targetShape: [Int], count: Int, layout: RowLayout) throws {
+    if targetShape != layout.rowShape {
+        if layout.rowShape.isEmpty {
+            throw CrossEntropyError(
+                .invalidShape,
+                "unbatched logits of shape [\(layout.classes)] need a scalar target, got shape \(targetShape)")
+        }
+        let targetBatch = targetShape.first.map(String.init) ?? "scalar"
+        if targetShape.first != layout.outer {
+            throw CrossEntropyError(
+                .invalidShape,
+                "Expected input batch_size (\(layout.outer)) to match target batch_size (\(targetBatch)).")
+        }
+        throw CrossEntropyError(.invalidShape, "Expected target size \(layout.rowShape), got \(targetShape)")
+    }
+    guard count == layout.rows else {
+        throw CrossEntropyError(
+            .invalidShape, "target shape \(targetShape) needs \(layout.rows) elements, got \(count)")
+    }
+}
