@@ -55,7 +55,9 @@ let package = Package(
         .target(name: "XentTestSupport", path: "Tests/XentTestSupport", exclude: ["Fixtures"]),
         .testTarget(name: "OpenCLHostTests", dependencies: ["OpenCLHost"]),
         .testTarget(name: "NPYTests", dependencies: ["NPY", "XentTestSupport"], exclude: ["FuzzCorpus"]),
-        .testTarget(name: "CrossEntropyTests", dependencies: ["CrossEntropy", "NPY", "XentTestSupport"]),
+        .testTarget(
+            name: "CrossEntropyTests",
+            dependencies: ["CrossEntropy", "NPY", "XentTestSupport", "KernelContract", "CPURowKernels"]),
         .testTarget(name: "xentTests", dependencies: ["NPY", "XentTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

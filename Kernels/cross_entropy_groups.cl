@@ -52,49 +52,40 @@ inline row_state group_scan_row(__global const STORAGE *x, __global const STORAG
 }
 
 // Writes the statistics of the group's row (work-item 0) and returns its merged state to all.
-inline row_state group_row_statistics(__global const STORAGE *logits, __global const STORAGE *probabilities,
-                                     __global const long *targets, __global const ACC *weight, long row,
-                                     long classes, long inner, ACC label_smoothing, int flags,
-                                     __global ACC *stats, __local ACC *scratch) {
-    const long base = (row / inner) * classes * inner + row % inner;
-    const ACC qa = 1 - label_smoothing, qb = classes > 0 ? label_smoothing / classes : 0;
-    const row_state st = group_scan_row(logits + base, probabilities + ((flags & XENT_HAS_PROBABILITIES) ? base : 0),
-                                        weight, classes, inner, flags, qa, qb, scratch);
+inline row_state group_row_statistics(const row_batch *batch, long row, __local ACC *scratch) {
+    const long base = row_base(batch, row);
+    const row_state st = group_scan_row(
+        batch->logits + base, batch->probabilities + ((batch->flags & XENT_HAS_PROBABILITIES) ? base : 0),
+        batch->weight, batch->classes, batch->inner, batch->flags, smoothing_qa(batch), smoothing_qb(batch), scratch);
     if (get_local_id(0) == 0) {
-        write_row_statistics(logits, targets, row, base, classes, inner, flags, st, log(st.s), stats);
+        write_row_statistics(batch, row, base, st, log(st.s));
     }
     return st;
 }
 
 __kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_statistics_group(
-    __global const STORAGE *logits, __global const STORAGE *probabilities, __global const long *targets,
-    __global const ACC *weight, long rows, long classes, long inner, ACC label_smoothing, int flags,
-    __global ACC *stats) {
+    ROW_STATISTICS_PARAMETERS) {
+    const row_batch batch = ROW_STATISTICS_BATCH;
     __local ACC scratch[4 * XENT_GROUP];
-    group_row_statistics(logits, probabilities, targets, weight, get_group_id(0), classes, inner, label_smoothing,
-                         flags, stats, scratch);
+    group_row_statistics(&batch, get_group_id(0), scratch);
 }
 
-__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_outputs_group(
-    __global const STORAGE *logits, __global const STORAGE *probabilities, __global const long *targets,
-    __global const ACC *weight, long rows, long classes, long inner, ACC label_smoothing, int flags,
-    __global ACC *stats, __global STORAGE *destination, int kind, ACC gradient_scale, ACC weight_total,
-    long ignore_index, int has_upstream, __global const ACC *upstream) {
+__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_outputs_group(ROW_OUTPUT_PARAMETERS) {
+    const row_batch batch = ROW_OUTPUT_BATCH;
     __local ACC scratch[4 * XENT_GROUP];
     const long row = get_group_id(0);
-    const row_state st = group_row_statistics(logits, probabilities, targets, weight, row, classes, inner,
-                                              label_smoothing, flags, stats, scratch);
+    const row_state st = group_row_statistics(&batch, row, scratch);
     const row_norm n = {st.m, log(st.s)};
-    const long base = (row / inner) * classes * inner + row % inner;
+    const long base = row_base(&batch, row);
     __global const STORAGE *x = logits + base;
     __global STORAGE *out = destination + base;
-    const ACC qa = 1 - label_smoothing, qb = classes > 0 ? label_smoothing / classes : 0;
+    const ACC qa = smoothing_qa(&batch), qb = smoothing_qb(&batch);
     // out_c = a * exp(x_c - lse) - b * v_c - (c == y ? t : 0); log-softmax is x_c - lse.
     ACC a = 1, b = 0, t = 0;
     long y = -1;
     int zero = 0;
     if (kind == XENT_OUTPUT_GRADIENT) {
-        const ACC scale = gradient_scale * (has_upstream ? upstream[row] : (ACC)1);
+        const ACC scale = row_gradient_scale(&batch, row);
         gradient_coefficients k = {0, 0, 0};
         if (flags & XENT_HAS_PROBABILITIES) {
             k = probability_gradient(st.v, scale);  // st.v: the row's mass, sum_c v_c

@@ -311,54 +311,96 @@ inline row_state scan_row(__global const STORAGE *x, __global const STORAGE *q, 
     return scan_online(x, q, w, classes, stride, flags, qa, qb);
 }
 
-// Writes row `row`'s statistics from its merged state, gathering its target logit.
-inline void write_row_statistics(__global const STORAGE *logits, __global const long *targets, long row, long base,
-                                 long classes, long inner, int flags, row_state st, ACC log_sum,
-                                 __global ACC *stats) {
+// One launch's rows and options: the parameters the row kernels take, which each kernel gathers into
+// one row_batch for its helpers. The parameters are declared once, by the macros below, in the order
+// of the host's RowStatisticsArguments and RowOutputArguments (RowKernelArguments.swift): a new
+// per-row option is a field here, a parameter there and a field of the host's type.
+typedef struct {
+    __global const STORAGE *logits;
+    __global const STORAGE *probabilities;  // class probabilities (XENT_HAS_PROBABILITIES)
+    __global const long *targets;           // class indices (XENT_HAS_TARGETS)
+    __global const ACC *weight;             // per-class weights (XENT_HAS_WEIGHT)
+    long rows, classes, inner;
+    ACC label_smoothing;
+    int flags;               // XENT_HAS_* and XENT_ACCUMULATE_SMOOTH
+    __global ACC *stats;     // XENT_STAT_COUNT values per row, in the contract's slots
+    __global STORAGE *destination;  // the outputs; may be the logits (in place)
+    int kind;                // xent_output_kind
+    ACC gradient_scale;      // row r's gradient is scaled by gradient_scale * (has_upstream ? upstream[r] : 1)
+    ACC weight_total;        // the weights' total (C without weights)
+    long ignore_index;
+    int has_upstream;
+    __global const ACC *upstream;
+} row_batch;
+
+// The parameters of row_statistics, which open those of every other row kernel.
+#define ROW_STATISTICS_PARAMETERS                                                                                    \
+    __global const STORAGE *logits, __global const STORAGE *probabilities, __global const long *targets,             \
+        __global const ACC *weight, long rows, long classes, long inner, ACC label_smoothing, int flags,              \
+        __global ACC *stats
+// The parameters of row_outputs.
+#define ROW_OUTPUT_PARAMETERS                                                                                        \
+    ROW_STATISTICS_PARAMETERS, __global STORAGE *destination, int kind, ACC gradient_scale, ACC weight_total,        \
+        long ignore_index, int has_upstream, __global const ACC *upstream
+// The row_batch of a kernel declared with ROW_STATISTICS_PARAMETERS (no outputs) or ROW_OUTPUT_PARAMETERS.
+#define ROW_STATISTICS_BATCH                                                                                         \
+    {logits, probabilities, targets, weight, rows, classes, inner, label_smoothing, flags, stats, 0, 0, 0, 0, 0, 0, 0}
+#define ROW_OUTPUT_BATCH                                                                                             \
+    {logits,      probabilities, targets,        weight,       rows,         classes,     inner,   label_smoothing, \
+     flags,       stats,         destination,    kind,         gradient_scale, weight_total, ignore_index,           \
+     has_upstream, upstream}
+
+// Where row `row` starts in the (outer, classes, inner) layout.
+inline long row_base(const row_batch *b, long row) {
+    return (row / b->inner) * b->classes * b->inner + row % b->inner;
+}
+
+// Writes row `row`'s statistics (it starts at `base`) from its merged state, gathering its target logit.
+inline void write_row_statistics(const row_batch *b, long row, long base, row_state st, ACC log_sum) {
     ACC target = 0;
-    if (flags & XENT_HAS_TARGETS) {
-        const long y = targets[row];
-        if (y >= 0 && y < classes) {
-            target = LOAD(logits + base + y * inner);
+    if (b->flags & XENT_HAS_TARGETS) {
+        const long y = b->targets[row];
+        if (y >= 0 && y < b->classes) {
+            target = LOAD(b->logits + base + y * b->inner);
         }
     }
-    __global ACC *out = stats + XENT_STAT_COUNT * row;
+    __global ACC *out = b->stats + XENT_STAT_COUNT * row;
     out[XENT_STAT_MAX] = st.m;
     out[XENT_STAT_LOG_SUM] = log_sum;
     out[XENT_STAT_TARGET_LOGIT] = target;
-    out[XENT_STAT_SMOOTH] = (flags & XENT_ACCUMULATE_SMOOTH) ? st.v * log_sum - st.d : 0;
-    out[XENT_STAT_MASS] = (flags & XENT_ACCUMULATE_SMOOTH) ? st.v : 0;
+    out[XENT_STAT_SMOOTH] = (b->flags & XENT_ACCUMULATE_SMOOTH) ? st.v * log_sum - st.d : 0;
+    out[XENT_STAT_MASS] = (b->flags & XENT_ACCUMULATE_SMOOTH) ? st.v : 0;
     ACC lse = st.m + log_sum;
     if (st.m == INFINITY) {
         lse = INFINITY;
-        for (long c = 0; c < classes; c++) {
-            lse = isnan(LOAD(logits + base + c * inner)) ? NAN : lse;
+        for (long c = 0; c < b->classes; c++) {
+            lse = isnan(LOAD(b->logits + base + c * b->inner)) ? NAN : lse;
         }
     }
     out[XENT_STAT_LSE] = lse;
 }
 
-// Computes row `row`'s statistics into stats[XENT_STAT_COUNT * row ...] and returns its logsumexp's parts.
-inline row_norm row_statistics_of(__global const STORAGE *logits, __global const STORAGE *probabilities,
-                             __global const long *targets, __global const ACC *weight, long row, long classes,
-                             long inner, ACC label_smoothing, int flags, __global ACC *stats) {
-    const long base = (row / inner) * classes * inner + row % inner;
-    const ACC qa = 1 - label_smoothing, qb = classes > 0 ? label_smoothing / classes : 0;
-    row_state st = scan_row(logits + base, probabilities + ((flags & XENT_HAS_PROBABILITIES) ? base : 0), weight,
-                            classes, inner, flags, qa, qb);
+// The smoothing sums' per-class weights of probability targets: v_c = w_c (qa q_c + qb).
+inline ACC smoothing_qa(const row_batch *b) { return 1 - b->label_smoothing; }
+inline ACC smoothing_qb(const row_batch *b) { return b->classes > 0 ? b->label_smoothing / b->classes : 0; }
+
+// Computes row `row`'s statistics into its slots of `stats` and returns its logsumexp's parts.
+inline row_norm row_statistics_of(const row_batch *b, long row) {
+    const long base = row_base(b, row);
+    row_state st = scan_row(b->logits + base, b->probabilities + ((b->flags & XENT_HAS_PROBABILITIES) ? base : 0),
+                            b->weight, b->classes, b->inner, b->flags, smoothing_qa(b), smoothing_qb(b));
     const row_norm norm = {st.m, log(st.s)};
-    write_row_statistics(logits, targets, row, base, classes, inner, flags, st, norm.log_sum, stats);
+    write_row_statistics(b, row, base, st, norm.log_sum);
     return norm;
 }
 
-__kernel void row_statistics(__global const STORAGE *logits, __global const STORAGE *probabilities,
-                             __global const long *targets, __global const ACC *weight, long rows, long classes,
-                             long inner, ACC label_smoothing, int flags, __global ACC *stats) {
+__kernel void row_statistics(ROW_STATISTICS_PARAMETERS) {
+    const row_batch b = ROW_STATISTICS_BATCH;
     const long row = get_global_id(0);
     if (row >= rows) {
         return;
     }
-    row_statistics_of(logits, probabilities, targets, weight, row, classes, inner, label_smoothing, flags, stats);
+    row_statistics_of(&b, row);
 }
 
 // Vector stores that bypass the cache where the compiler offers them (clang's builtin, which PoCL has):
@@ -469,19 +511,21 @@ inline gradient_coefficients probability_gradient(ACC mass, ACC scale) {
     return k;
 }
 
+// The factor row `row`'s gradient is scaled by: the launch's, times the row's upstream value if any.
+inline ACC row_gradient_scale(const row_batch *b, long row) {
+    return b->gradient_scale * (b->has_upstream ? b->upstream[row] : (ACC)1);
+}
+
 // Row `row`'s statistics, then its log-softmax, softmax or loss gradient (see row_outputs).
-inline void row_output(__global const STORAGE *logits, __global const STORAGE *probabilities,
-                       __global const long *targets, __global const ACC *weight, long row, long classes, long inner,
-                       ACC label_smoothing, int flags, __global ACC *stats, __global STORAGE *destination, int kind,
-                       ACC gradient_scale, ACC weight_total, long ignore_index, int has_upstream,
-                       __global const ACC *upstream) {
-    const row_norm n = row_statistics_of(logits, probabilities, targets, weight, row, classes, inner,
-                                      label_smoothing, flags, stats);
-    const long base = (row / inner) * classes * inner + row % inner;
-    __global const STORAGE *x = logits + base;
-    __global STORAGE *out = destination + base;
-    const ACC qa = 1 - label_smoothing, qb = classes > 0 ? label_smoothing / classes : 0;
-    if (kind == XENT_OUTPUT_LOG_SOFTMAX) {
+inline void row_output(const row_batch *b, long row) {
+    const row_norm n = row_statistics_of(b, row);
+    const long base = row_base(b, row);
+    const long classes = b->classes, inner = b->inner;
+    const int flags = b->flags;
+    __global const STORAGE *x = b->logits + base;
+    __global STORAGE *out = b->destination + base;
+    __global const ACC *weight = b->weight;
+    if (b->kind == XENT_OUTPUT_LOG_SOFTMAX) {
         long c = 0;
         if (inner == 1) {
             for (; c + XENT_VEC <= classes; c += XENT_VEC) {
@@ -493,39 +537,35 @@ inline void row_output(__global const STORAGE *logits, __global const STORAGE *p
         }
         return;
     }
-    if (kind == XENT_OUTPUT_SOFTMAX) {
+    if (b->kind == XENT_OUTPUT_SOFTMAX) {
         write_scaled_softmax(x, x, weight, out, classes, inner, 0, n, 1, 0, 0, 0, -1, 0);
         return;
     }
-    const ACC scale = gradient_scale * (has_upstream ? upstream[row] : (ACC)1);
+    const ACC scale = row_gradient_scale(b, row);
     if (flags & XENT_HAS_PROBABILITIES) {
-        const gradient_coefficients k = probability_gradient(stats[XENT_STAT_COUNT * row + XENT_STAT_MASS], scale);
-        write_scaled_softmax(x, probabilities + base, weight, out, classes, inner, flags, n, k.a, k.b, qa, qb, -1, 0);
+        const gradient_coefficients k = probability_gradient(b->stats[XENT_STAT_COUNT * row + XENT_STAT_MASS], scale);
+        write_scaled_softmax(x, b->probabilities + base, weight, out, classes, inner, flags, n, k.a, k.b,
+                             smoothing_qa(b), smoothing_qb(b), -1, 0);
         return;
     }
-    const long y = targets[row];
-    if (y == ignore_index || y < 0 || y >= classes) {
+    const long y = b->targets[row];
+    if (y == b->ignore_index || y < 0 || y >= classes) {
         for (long c = 0; c < classes; c++) {
             STORE((ACC)0, out + c * inner);
         }
         return;
     }
     const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
-    const gradient_coefficients k = class_index_gradient(wy, scale, label_smoothing, classes, weight_total);
+    const gradient_coefficients k = class_index_gradient(wy, scale, b->label_smoothing, classes, b->weight_total);
     write_scaled_softmax(x, x, weight, out, classes, inner, flags & XENT_HAS_WEIGHT, n, k.a, k.b, 0, 0, y, k.t);
 }
 
 // One launch per batch: each row's statistics, then its log-softmax, softmax or loss gradient.
-// The gradient of row r is scaled by gradient_scale * (HAS_UPSTREAM ? upstream[r] : 1).
-__kernel void row_outputs(__global const STORAGE *logits, __global const STORAGE *probabilities,
-                          __global const long *targets, __global const ACC *weight, long rows, long classes,
-                          long inner, ACC label_smoothing, int flags, __global ACC *stats,
-                          __global STORAGE *destination, int kind, ACC gradient_scale, ACC weight_total,
-                          long ignore_index, int has_upstream, __global const ACC *upstream) {
+__kernel void row_outputs(ROW_OUTPUT_PARAMETERS) {
+    const row_batch b = ROW_OUTPUT_BATCH;
     const long row = get_global_id(0);
     if (row < rows) {
-        row_output(logits, probabilities, targets, weight, row, classes, inner, label_smoothing, flags, stats,
-                   destination, kind, gradient_scale, weight_total, ignore_index, has_upstream, upstream);
+        row_output(&b, row);
     }
 }
 
@@ -557,12 +597,8 @@ inline void store_gradient_element(pending_gradient p, long c) {
 // the writes overlap that work (the C fallback's pipelined gradient). The exps are stored through
 // the vector type, which PoCL compiles to one store where vstore splits it into three. Rows without
 // a target to fuse or a finite maximum take row_output.
-__kernel void row_gradient_runs(__global const STORAGE *logits, __global const STORAGE *probabilities,
-                                __global const long *targets, __global const ACC *weight, long rows, long classes,
-                                long inner, ACC label_smoothing, int flags, __global ACC *stats,
-                                __global STORAGE *destination, int kind, ACC gradient_scale, ACC weight_total,
-                                long ignore_index, int has_upstream, __global const ACC *upstream,
-                                __local VEC *scratch) {
+__kernel void row_gradient_runs(ROW_OUTPUT_PARAMETERS, __local VEC *scratch) {
+    const row_batch b = ROW_OUTPUT_BATCH;
     const long first = get_global_id(0) * XENT_GRADIENT_RUN_ROWS;
     const long end = min(first + XENT_GRADIENT_RUN_ROWS, rows);
     const long vectors = classes / XENT_VEC;
@@ -573,8 +609,7 @@ __kernel void row_gradient_runs(__global const STORAGE *logits, __global const S
         const long y = targets[row];
         const ACC m = y != ignore_index && y >= 0 && y < classes ? row_max(x, classes) : NAN;
         if (!(m > -INFINITY && m < INFINITY)) {
-            row_output(logits, probabilities, targets, weight, row, classes, inner, label_smoothing, flags, stats,
-                       destination, kind, gradient_scale, weight_total, ignore_index, has_upstream, upstream);
+            row_output(&b, row);
             continue;
         }
         // This row's half of the scratch: the one the pending row's exps are not in.
@@ -610,8 +645,8 @@ __kernel void row_gradient_runs(__global const STORAGE *logits, __global const S
             sum += e[c];
         }
         const row_state st = {m, sum, 0, 0};
-        write_row_statistics(logits, targets, row, row * classes, classes, 1, flags, st, log(sum), stats);
-        const ACC scale = gradient_scale * (has_upstream ? upstream[row] : (ACC)1);
+        write_row_statistics(&b, row, row * classes, st, log(sum));
+        const ACC scale = row_gradient_scale(&b, row);
         const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
         const gradient_coefficients k = class_index_gradient(wy, scale, 0, classes, weight_total);
         p.e = e;

@@ -3,7 +3,8 @@ import OpenCLHost
 
 /// Sets a kernel's arguments one after another, in the order of its signature, so that no argument
 /// index is written by hand: each kernel's parameters are listed once, as the fields of one of the
-/// argument types below, in the order of `Kernels/cross_entropy_rows.cl`.
+/// argument types below, in the order `Kernels/cross_entropy_rows.cl` declares them once for every
+/// row kernel (`ROW_STATISTICS_PARAMETERS`, `ROW_OUTPUT_PARAMETERS`, gathered there into a `row_batch`).
 struct KernelArgumentList {
     private let kernel: Kernel
     /// Whether the kernel's accumulator parameters (`ACC`) are `double`, else `float`.
