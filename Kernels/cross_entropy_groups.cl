@@ -88,13 +88,14 @@ __kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_output
         const ACC scale = row_gradient_scale(&batch, row);
         gradient_coefficients k = {0, 0, 0};
         if (flags & XENT_HAS_PROBABILITIES) {
-            k = probability_gradient(st.v, scale);  // st.v: the row's mass, sum_c v_c
+            k = probability_gradient(st.v, scale, z_loss_term(&batch, row, n.max + n.log_sum));  // st.v: the mass
         } else {
             y = targets[row];
             zero = y == ignore_index || y < 0 || y >= classes;
             if (!zero) {
                 const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
-                k = class_index_gradient(wy, scale, label_smoothing, classes, weight_total);
+                k = class_index_gradient(wy, scale, label_smoothing, classes, weight_total,
+                                         z_loss_term(&batch, row, n.max + n.log_sum));
             }
         }
         a = k.a;

@@ -327,6 +327,7 @@ typedef struct {
     __global STORAGE *destination;  // the outputs; may be the logits (in place)
     int kind;                // xent_output_kind
     ACC gradient_scale;      // row r's gradient is scaled by gradient_scale * (has_upstream ? upstream[r] : 1)
+    ACC z_gradient_scale;    // and its z-loss term, lse softmax, by this (2 z times the z-loss's factor) times the same
     ACC weight_total;        // the weights' total (C without weights)
     long ignore_index;
     int has_upstream;
@@ -340,15 +341,15 @@ typedef struct {
         __global ACC *stats
 // The parameters of row_outputs.
 #define ROW_OUTPUT_PARAMETERS                                                                                        \
-    ROW_STATISTICS_PARAMETERS, __global STORAGE *destination, int kind, ACC gradient_scale, ACC weight_total,        \
-        long ignore_index, int has_upstream, __global const ACC *upstream
+    ROW_STATISTICS_PARAMETERS, __global STORAGE *destination, int kind, ACC gradient_scale, ACC z_gradient_scale,   \
+        ACC weight_total, long ignore_index, int has_upstream, __global const ACC *upstream
 // The row_batch of a kernel declared with ROW_STATISTICS_PARAMETERS (no outputs) or ROW_OUTPUT_PARAMETERS.
 #define ROW_STATISTICS_BATCH                                                                                         \
-    {logits, probabilities, targets, weight, rows, classes, inner, label_smoothing, flags, stats, 0, 0, 0, 0, 0, 0, 0}
+    {logits, probabilities, targets, weight, rows, classes, inner, label_smoothing, flags, stats, 0, 0, 0, 0, 0, 0, 0, 0}
 #define ROW_OUTPUT_BATCH                                                                                             \
     {logits,      probabilities, targets,        weight,       rows,         classes,     inner,   label_smoothing, \
-     flags,       stats,         destination,    kind,         gradient_scale, weight_total, ignore_index,           \
-     has_upstream, upstream}
+     flags,       stats,         destination,    kind,         gradient_scale, z_gradient_scale, weight_total,       \
+     ignore_index, has_upstream, upstream}
 
 // Where row `row` starts in the (outer, classes, inner) layout.
 inline long row_base(const row_batch *b, long row) {
@@ -489,8 +490,9 @@ inline void write_scaled_softmax(__global const STORAGE *x, __global const STORA
 }
 
 // The coefficients of a row's loss gradient, out_c = a exp(x_c - lse) - b v_c - [c == y] t: the
-// derivative of the row loss (the host's loss formula, xent_fold_rows), times the row's `scale`. Every
-// gradient kernel of both families takes them from here.
+// derivative of the row loss (the host's loss formula, xent_fold_rows), times the row's `scale`, plus
+// `z_term`, the z-loss's 2 z lse times its own scale (see z_loss_term). Every gradient kernel of both
+// families takes them from here.
 typedef struct {
     ACC a, b, t;
 } gradient_coefficients;
@@ -499,21 +501,29 @@ typedef struct {
 // smoothing: a = (1 - eps) w_y + eps W / C (W the weights' total), b = eps / C (v_c = w_c),
 // t = (1 - eps) w_y.
 inline gradient_coefficients class_index_gradient(ACC wy, ACC scale, ACC label_smoothing, long classes,
-                                                  ACC weight_total) {
-    const gradient_coefficients k = {scale * ((1 - label_smoothing) * wy + label_smoothing * weight_total / classes),
-                                     scale * label_smoothing / classes, scale * (1 - label_smoothing) * wy};
+                                                  ACC weight_total, ACC z_term) {
+    const gradient_coefficients k = {
+        scale * ((1 - label_smoothing) * wy + label_smoothing * weight_total / classes) + z_term,
+        scale * label_smoothing / classes, scale * (1 - label_smoothing) * wy};
     return k;
 }
 
 // For probability targets: a = mass, b = 1 (v_c = w_c ((1 - eps) q_c + eps / C)), no t.
-inline gradient_coefficients probability_gradient(ACC mass, ACC scale) {
-    const gradient_coefficients k = {scale * mass, scale, 0};
+inline gradient_coefficients probability_gradient(ACC mass, ACC scale, ACC z_term) {
+    const gradient_coefficients k = {scale * mass + z_term, scale, 0};
     return k;
 }
 
 // The factor row `row`'s gradient is scaled by: the launch's, times the row's upstream value if any.
 inline ACC row_gradient_scale(const row_batch *b, long row) {
     return b->gradient_scale * (b->has_upstream ? b->upstream[row] : (ACC)1);
+}
+
+// The z-loss's part of row `row`'s coefficient a: z_gradient_scale lse times the row's upstream value,
+// and nothing without a z-loss (so that a row whose logsumexp is not finite keeps the gradient it has
+// without one).
+inline ACC z_loss_term(const row_batch *b, long row, ACC lse) {
+    return b->z_gradient_scale != 0 ? b->z_gradient_scale * (b->has_upstream ? b->upstream[row] : (ACC)1) * lse : 0;
 }
 
 // Row `row`'s statistics, then its log-softmax, softmax or loss gradient (see row_outputs).
@@ -543,7 +553,8 @@ inline void row_output(const row_batch *b, long row) {
     }
     const ACC scale = row_gradient_scale(b, row);
     if (flags & XENT_HAS_PROBABILITIES) {
-        const gradient_coefficients k = probability_gradient(b->stats[XENT_STAT_COUNT * row + XENT_STAT_MASS], scale);
+        const gradient_coefficients k = probability_gradient(b->stats[XENT_STAT_COUNT * row + XENT_STAT_MASS], scale,
+                                                             z_loss_term(b, row, n.max + n.log_sum));
         write_scaled_softmax(x, b->probabilities + base, weight, out, classes, inner, flags, n, k.a, k.b,
                              smoothing_qa(b), smoothing_qb(b), -1, 0);
         return;
@@ -556,7 +567,8 @@ inline void row_output(const row_batch *b, long row) {
         return;
     }
     const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
-    const gradient_coefficients k = class_index_gradient(wy, scale, b->label_smoothing, classes, b->weight_total);
+    const gradient_coefficients k = class_index_gradient(wy, scale, b->label_smoothing, classes, b->weight_total,
+                                                         z_loss_term(b, row, n.max + n.log_sum));
     write_scaled_softmax(x, x, weight, out, classes, inner, flags & XENT_HAS_WEIGHT, n, k.a, k.b, 0, 0, y, k.t);
 }
 
@@ -645,10 +657,12 @@ __kernel void row_gradient_runs(ROW_OUTPUT_PARAMETERS, __local VEC *scratch) {
             sum += e[c];
         }
         const row_state st = {m, sum, 0, 0};
-        write_row_statistics(&b, row, row * classes, st, log(sum));
+        const ACC log_sum = log(sum);
+        write_row_statistics(&b, row, row * classes, st, log_sum);
         const ACC scale = row_gradient_scale(&b, row);
         const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
-        const gradient_coefficients k = class_index_gradient(wy, scale, 0, classes, weight_total);
+        const gradient_coefficients k =
+            class_index_gradient(wy, scale, 0, classes, weight_total, z_loss_term(&b, row, m + log_sum));
         p.e = e;
         p.out = destination + row * classes;
         p.a = k.a / sum;  // e_c = exp(x_c - max) = exp(x_c - lse) * sum

@@ -64,8 +64,8 @@ double xent_run_rows(xent_dtype dtype, const xent_rows *rows, const xent_outputs
 }
 
 int64_t xent_check_targets(const int64_t *targets, int64_t count, int64_t classes, int64_t ignore_index,
-                           const double *weight, double *divisor) {
-    return XENT_BY_ISA(xent_check_targets, targets, count, classes, ignore_index, weight, divisor);
+                           const double *weight, int64_t *kept, double *kept_weight) {
+    return XENT_BY_ISA(xent_check_targets, targets, count, classes, ignore_index, weight, kept, kept_weight);
 }
 
 float xent_read_sum(const float *values, int64_t count) { return XENT_BY_ISA(xent_read_sum, values, count); }

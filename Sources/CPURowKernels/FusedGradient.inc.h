@@ -146,7 +146,8 @@ XENT_INLINE void FN(exp_row_body)(const STORAGE *x, const ACC *w, ACC *scratch, 
 /// cache lines when `out` is not aligned, as a Swift array's elements never are.
 /// Returns 0, having written and changed nothing, for a row without a finite maximum (the general
 /// path's case).
-XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, STORAGE *out, int64_t y, ACC scale,
+XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, STORAGE *out, int64_t y,
+                                       FN(gradient_scales) scales,
                                        int smooth, ACC *scratchBlock, FN(pending_gradient) * p, xent_row_stat *stat) {
     const int64_t classes = rows->classes;
     const ACC *w = (const ACC *)rows->weight;
@@ -190,7 +191,7 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     stat->target_logit = (double)target;
     stat->smooth = smooth ? (double)(mass * logSum - dev) : 0;
     stat->mass = smooth ? (double)mass : 0;
-    const FN(gradient_coefficients) k = FN(class_index_gradient)(rows, y, scale);
+    const FN(gradient_coefficients) k = FN(class_index_gradient)(rows, y, scales, m + logSum);
     p->out = out;
     p->scratch = scratch;
     p->y = y;

@@ -68,12 +68,12 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
         STORAGE *out = (STORAGE *)outputs->destination + base;
         if (fusable) {
             const int64_t y = rows->targets[row];
-            const ACC scale = FN(row_gradient_scale)(outputs, row);
+            const FN(gradient_scales) scales = FN(row_gradient_scales)(outputs, row);
             xent_row_stat stat;
             // Without smoothing terms (the usual case) the exp loops are compiled without their sums.
             if (y != rows->ignore_index && y >= 0 && y < classes &&
-                (rows->accumulate_smooth ? FN(fused_gradient_row)(rows, x, out, y, scale, 1, scratch, &pending, &stat)
-                                         : FN(fused_gradient_row)(rows, x, out, y, scale, 0, scratch, &pending, &stat))) {
+                (rows->accumulate_smooth ? FN(fused_gradient_row)(rows, x, out, y, scales, 1, scratch, &pending, &stat)
+                                         : FN(fused_gradient_row)(rows, x, out, y, scales, 0, scratch, &pending, &stat))) {
                 store_stat(block, row - begin, stat);
                 if (!pipelined) {
                     FN(flush_gradient)(&pending, w, classes);

@@ -33,7 +33,8 @@
                                                         int64_t end);                                   \
     attributes int64_t XENT_ISA_NAME(xent_check_targets, isa)(const int64_t *targets, int64_t count,    \
                                                               int64_t classes, int64_t ignore_index,    \
-                                                              const double *weight, double *divisor);   \
+                                                              const double *weight, int64_t *kept,      \
+                                                              double *kept_weight);                     \
     attributes float XENT_ISA_NAME(xent_read_sum, isa)(const float *values, int64_t count);
 
 #if defined(__x86_64__)

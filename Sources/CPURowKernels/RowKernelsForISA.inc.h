@@ -48,17 +48,19 @@ double XENT_ISA_NAME(xent_run_rows, XENT_ISA)(xent_dtype dtype, const xent_rows 
 }
 
 int64_t XENT_ISA_NAME(xent_check_targets, XENT_ISA)(const int64_t *targets, int64_t count, int64_t classes,
-                                                    int64_t ignore_index, const double *weight, double *divisor) {
-    int64_t kept = 0;
+                                                    int64_t ignore_index, const double *weight, int64_t *kept,
+                                                    double *kept_weight) {
+    int64_t counted = 0;
     double total = 0;
     for (int64_t start = 0; start < count; start += 4096) {
         const int64_t size = count - start < 4096 ? count - start : 4096;
-        const int64_t bad = check_target_block(targets + start, size, classes, ignore_index, weight, &kept, &total);
+        const int64_t bad = check_target_block(targets + start, size, classes, ignore_index, weight, &counted, &total);
         if (bad >= 0) {
             return start + bad;
         }
     }
-    *divisor = weight ? total : (double)kept;
+    *kept = counted;
+    *kept_weight = weight ? total : (double)counted;
     return -1;
 }
 

@@ -3,33 +3,49 @@
 // coefficients, which every gradient path takes from here.
 
 /// The coefficients of a row's loss gradient, out_c = a exp(x_c - lse) - b v_c - [c == y] t: the
-/// derivative of the row loss of RowFold.h (class_index_losses), times the row's `scale`.
+/// derivative of the row loss of RowFold.h (class_index_losses), times the row's scale, plus that of
+/// its z-loss z lse^2, 2 z lse softmax_c, times the z-loss's scale.
 typedef struct {
     ACC a, b, t;
 } FN(gradient_coefficients);
 
+/// The factors row `row`'s gradient is scaled by: `loss` for the cross-entropy's terms, `z` for the
+/// z-loss's (2 z times the z-loss's own reduction factor), each times the row's upstream value if any.
+typedef struct {
+    ACC loss, z;
+} FN(gradient_scales);
+
+XENT_INLINE FN(gradient_scales) FN(row_gradient_scales)(const xent_outputs *outputs, int64_t row) {
+    const double upstream = outputs->row_upstream ? outputs->row_upstream[row] : 1.0;
+    const FN(gradient_scales) scales = {(ACC)(outputs->gradient_scale * upstream),
+                                        (ACC)(outputs->z_gradient_scale * upstream)};
+    return scales;
+}
+
+/// The z-loss's part of `a`: z lse, and nothing without a z-loss (so that a row whose logsumexp is not
+/// finite keeps the gradient it has without one).
+XENT_INLINE ACC FN(z_loss_term)(FN(gradient_scales) scales, ACC lse) { return scales.z != 0 ? scales.z * lse : 0; }
+
 /// The coefficients for class-index target y (valid, not ignored): with eps the label smoothing, w the
 /// weights (all ones without) and W their total, a = (1 - eps) w_y + eps W / C, b = eps / C (v_c = w_c)
 /// and t = (1 - eps) w_y.
-XENT_INLINE FN(gradient_coefficients) FN(class_index_gradient)(const xent_rows *rows, int64_t y, ACC scale) {
+XENT_INLINE FN(gradient_coefficients) FN(class_index_gradient)(const xent_rows *rows, int64_t y,
+                                                               FN(gradient_scales) scales, ACC lse) {
     const ACC *w = (const ACC *)rows->weight;
     const ACC eps = (ACC)rows->label_smoothing;
     const ACC wy = w ? w[y] : (ACC)1;
     const ACC classes = (ACC)rows->classes;
-    const FN(gradient_coefficients) k = {scale * ((1 - eps) * wy + eps * (ACC)rows->weight_total / classes),
-                                         scale * eps / classes, scale * (1 - eps) * wy};
+    const ACC scale = scales.loss;
+    const FN(gradient_coefficients) k = {
+        scale * ((1 - eps) * wy + eps * (ACC)rows->weight_total / classes) + FN(z_loss_term)(scales, lse),
+        scale * eps / classes, scale * (1 - eps) * wy};
     return k;
 }
 
 /// The coefficients for probability targets: a = mass, b = 1 (v_c = w_c ((1 - eps) q_c + eps / C)), no t.
-XENT_INLINE FN(gradient_coefficients) FN(probability_gradient)(ACC mass, ACC scale) {
-    const FN(gradient_coefficients) k = {scale * mass, scale, 0};
+XENT_INLINE FN(gradient_coefficients) FN(probability_gradient)(ACC mass, FN(gradient_scales) scales, ACC lse) {
+    const FN(gradient_coefficients) k = {scales.loss * mass + FN(z_loss_term)(scales, lse), scales.loss, 0};
     return k;
-}
-
-/// The factor row `row`'s gradient is scaled by: the call's, times the row's upstream value if any.
-XENT_INLINE ACC FN(row_gradient_scale)(const xent_outputs *outputs, int64_t row) {
-    return (ACC)(outputs->gradient_scale * (outputs->row_upstream ? outputs->row_upstream[row] : 1.0));
 }
 
 /// out_c = a * exp(x_c - lse) - b * v_c: the softmax (a = 1, b = 0) and every gradient; the target's
@@ -73,12 +89,13 @@ XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *o
                                     STORAGE *out, int64_t base, xent_row_stat stat, FN(norm) n) {
     const int64_t classes = rows->classes, inner = rows->inner;
     const ACC *w = (const ACC *)rows->weight;
-    const ACC scale = FN(row_gradient_scale)(outputs, row);
+    const FN(gradient_scales) scales = FN(row_gradient_scales)(outputs, row);
+    const ACC lse = n.max + n.log_sum;
     if (rows->probabilities) {
         const ACC eps = (ACC)rows->label_smoothing;
         const ACC qa = 1 - eps, qb = classes > 0 ? eps / (ACC)classes : 0;
         const STORAGE *q = (const STORAGE *)rows->probabilities + base;
-        const FN(gradient_coefficients) k = FN(probability_gradient)((ACC)stat.mass, scale);
+        const FN(gradient_coefficients) k = FN(probability_gradient)((ACC)stat.mass, scales, lse);
         FN(write_scaled_softmax)(x, q, w, out, classes, inner, n, k.a, k.b, qa, qb);
         return;
     }
@@ -89,7 +106,7 @@ XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *o
         }
         return;
     }
-    const FN(gradient_coefficients) k = FN(class_index_gradient)(rows, y, scale);
+    const FN(gradient_coefficients) k = FN(class_index_gradient)(rows, y, scales, lse);
     FN(write_scaled_softmax)(x, NULL, w, out, classes, inner, n, k.a, k.b, 0, 0);
     const ACC target = (ACC)stat.target_logit;
     const ACC wy = w ? w[y] : (ACC)1;

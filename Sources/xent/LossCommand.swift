@@ -26,6 +26,13 @@ struct LossCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Label smoothing in [0, 1].")
     var labelSmoothing: Double = 0
 
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "z-loss: each row not ignored adds Z · logsumexp² (Liger's lse_square_scale); mean divides it by the rows kept.",
+            valueName: "Z"))
+    var zLossScale: Double = 0
+
     @Option(help: "none, mean or sum.")
     var reduction: LossReduction = .mean
 
@@ -52,7 +59,8 @@ struct LossCommand: ParsableCommand {
         let weights = try weight.map(readWeights)
         let engine = try deviceOptions.makeEngine()
         let options = CrossEntropyOptions(
-            reduction: reduction, weight: weights, ignoreIndex: ignoreIndex, labelSmoothing: labelSmoothing)
+            reduction: reduction, weight: weights, ignoreIndex: ignoreIndex, labelSmoothing: labelSmoothing,
+            zLossScale: zLossScale)
         let result: LossResult
         switch logitsFile.dtype {
         case .float16: result = try compute(Float16.self, logitsFile, targetFile, options, engine)

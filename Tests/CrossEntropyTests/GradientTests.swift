@@ -13,6 +13,8 @@ struct GradientCombination: Sendable, CustomTestStringConvertible {
     var reduction: LossReduction
     var probabilities: Bool
     var kDim: Bool
+    /// The z-loss's scale (0: none).
+    var zLoss: Double = 0
     var seed: UInt64
     /// Another shape than the exhaustive list's `(3, 5)` and `(2, 4, 3)`.
     var customShape: [Int]? = nil
@@ -23,7 +25,7 @@ struct GradientCombination: Sendable, CustomTestStringConvertible {
         [
             probabilities ? "probabilities" : "indices", "\(shape)", "\(reduction)",
             weighted ? "weighted" : "unweighted", ignoring ? "ignore 2" : "no ignore", "ε=\(smoothing)",
-            "seed \(seed)",
+            zLoss == 0 ? "no z-loss" : "z=\(zLoss)", "seed \(seed)",
         ].joined(separator: " ")
     }
 
@@ -36,11 +38,13 @@ struct GradientCombination: Sendable, CustomTestStringConvertible {
                     for weighted in [false, true] {
                         for ignoring in probabilities ? [false] : [false, true] {
                             for smoothing in [0, 0.2] {
-                                all.append(
-                                    GradientCombination(
-                                        weighted: weighted, ignoring: ignoring, smoothing: smoothing,
-                                        reduction: reduction, probabilities: probabilities, kDim: kDim,
-                                        seed: UInt64(all.count + 1)))
+                                for zLoss in [0, 0.3] {
+                                    all.append(
+                                        GradientCombination(
+                                            weighted: weighted, ignoring: ignoring, smoothing: smoothing,
+                                            reduction: reduction, probabilities: probabilities, kDim: kDim,
+                                            zLoss: zLoss, seed: UInt64(all.count + 1)))
+                                }
                             }
                         }
                     }
@@ -304,6 +308,11 @@ struct InPlaceVariant: Sendable, CustomTestStringConvertible {
                 "long rows, ignored row",
                 GradientCombination.make(reduction: .mean, ignoring: true, shape: [5, 4_101])
             ),
+            (
+                "z-loss, weights, ignored row",
+                GradientCombination.make(reduction: .mean, weighted: true, ignoring: true, zLoss: 0.2)
+            ),
+            ("long rows, z-loss", GradientCombination.make(reduction: .none, zLoss: 0.2, shape: [5, 4_101])),
         ] as [(String, GradientCombination)]).enumerated().map { offset, variant in
             var combination = variant.1
             combination.seed = UInt64(500 + offset)
@@ -326,6 +335,22 @@ struct LongRowVariant: Sendable, CustomTestStringConvertible {
                 reduction: .sum, weighted: true, ignoring: true, smoothing: 0.1, shape: [5, 4_107]), false
         ),
         (GradientCombination.make(reduction: .none, ignoring: true, shape: [4, 2_053]), true),
+        // The z-loss on the pipelined rows, and on fused rows below 16 KiB (C fallback), both with
+        // weights (the z-loss's mean divides by the rows kept, the cross-entropy's by their weight).
+        (
+            GradientCombination.make(
+                reduction: .mean, weighted: true, ignoring: true, smoothing: 0.1, zLoss: 0.05, shape: [5, 4_107]),
+            false
+        ),
+        (
+            GradientCombination.make(reduction: .mean, weighted: true, ignoring: true, zLoss: 0.05, shape: [7, 4_100]),
+            true
+        ),
+        (
+            GradientCombination.make(reduction: .sum, weighted: true, ignoring: true, zLoss: 0.05, shape: [9, 40]),
+            false
+        ),
+        (GradientCombination.make(reduction: .none, ignoring: true, zLoss: 0.05, shape: [9, 40]), true),
     ].enumerated().map { offset, variant in
         var combination = variant.0
         combination.seed = UInt64(900 + offset)
@@ -357,11 +382,11 @@ extension GradientCombination {
     /// A combination of another shape than the exhaustive list's (8×37 unless given).
     static func make(
         reduction: LossReduction, weighted: Bool = false, ignoring: Bool = false, smoothing: Double = 0,
-        probabilities: Bool = false, shape: [Int] = [8, 37]
+        probabilities: Bool = false, zLoss: Double = 0, shape: [Int] = [8, 37]
     ) -> GradientCombination {
         var combination = GradientCombination(
             weighted: weighted, ignoring: ignoring, smoothing: smoothing, reduction: reduction,
-            probabilities: probabilities, kDim: shape.count > 2, seed: 0)
+            probabilities: probabilities, kDim: shape.count > 2, zLoss: zLoss, seed: 0)
         combination.customShape = shape
         return combination
     }
@@ -392,7 +417,7 @@ private struct GradientProblem<T: LogitsScalar> {
         let ignoreIndex = combination.ignoring ? 2 : -100
         options = CrossEntropyOptions(
             reduction: combination.reduction, weight: weight, ignoreIndex: ignoreIndex,
-            labelSmoothing: combination.smoothing)
+            labelSmoothing: combination.smoothing, zLossScale: combination.zLoss)
         reference.options = options
         logits = Tensor(shape: shape, scalars: stored)
         if combination.probabilities {

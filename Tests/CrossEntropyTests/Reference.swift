@@ -15,6 +15,8 @@ import Foundation
 ///   without smoothing and +inf with it, and a zero weight (or probability) meeting −inf is NaN.
 /// - Ignored rows contribute 0 and are not counted; `mean` divides by the kept rows' total weight (by the
 ///   row count for probabilities), so a mean over nothing is 0/0 = NaN.
+/// - The z-loss adds `z·lse²` for each kept row; `mean` divides the z-loss part by the number of kept
+///   rows, not by their weight (Liger Kernel's rule). Its gradient is `2·z·lse·softmax`.
 /// - The gradient is PyTorch's backward: `g = d loss / d lp`, then `g − exp(lp)·Σ g`. One documented
 ///   difference: the library zeroes an ignored row's gradient (`CrossEntropyOptions.ignoreIndex`), where
 ///   PyTorch's log_softmax backward gives `0 − exp(NaN)·0 = NaN` for an ignored row whose log-softmax is NaN.
@@ -135,13 +137,39 @@ struct Reference {
         return (losses, divisor)
     }
 
-    /// The reduced loss (for `none`, the per-row losses).
+    /// Whether row `row` counts: its class-index target is not ignored (every row for probabilities).
+    func isKept(row: Int) -> Bool {
+        probabilities != nil || targets?[row] != Int64(options.ignoreIndex)
+    }
+
+    /// Each row's z-loss, `z·lse²`, 0 for an ignored row.
+    func rowZLosses() -> [Double] {
+        (0..<rows).map { row in
+            guard options.zLossScale != 0, isKept(row: row) else { return 0 }
+            let lse = logSumExp(row: row)
+            return options.zLossScale * lse * lse
+        }
+    }
+
+    /// The z-loss part of the reduced loss (for `none`, of each row's).
+    func zLoss() -> [Double] {
+        let z = rowZLosses()
+        let kept = (0..<rows).filter { isKept(row: $0) }.count
+        switch options.reduction {
+        case .none: return z
+        case .sum: return [z.reduce(0, +)]
+        case .mean: return [options.zLossScale == 0 ? 0 : z.reduce(0, +) / Double(kept)]
+        }
+    }
+
+    /// The reduced loss, its z-loss part included (for `none`, the per-row losses).
     func loss() -> [Double] {
         let (losses, divisor) = rowLosses()
+        let z = zLoss()
         switch options.reduction {
-        case .none: return losses
-        case .sum: return [losses.reduce(0, +)]
-        case .mean: return [losses.reduce(0, +) / divisor]
+        case .none: return zip(losses, z).map(+)
+        case .sum: return [losses.reduce(0, +) + z[0]]
+        case .mean: return [losses.reduce(0, +) / divisor + z[0]]
         }
     }
 
@@ -172,13 +200,15 @@ struct Reference {
         let epsilon = options.labelSmoothing
         let classes = classes
         let divisor = options.reduction == .mean ? rowLosses().divisor : 1
+        let kept = Double((0..<rows).filter { isKept(row: $0) }.count)
         var gradient = [Double](repeating: 0, count: logits.count)
         for row in 0..<rows {
             let scale: Double
+            let zScale: Double
             switch (options.reduction, upstream) {
-            case (.none, .elements(let values)): scale = values[row]
-            case (.mean, .scalar(let value)): scale = value / divisor
-            case (_, .scalar(let value)): scale = value
+            case (.none, .elements(let values)): (scale, zScale) = (values[row], values[row])
+            case (.mean, .scalar(let value)): (scale, zScale) = (value / divisor, value / kept)
+            case (_, .scalar(let value)): (scale, zScale) = (value, value)
             default: preconditionFailure("upstream \(upstream) does not fit reduction \(options.reduction)")
             }
             var g = [Double](repeating: 0, count: classes)
@@ -200,8 +230,10 @@ struct Reference {
             }
             let lp = logSoftmax(row: row)
             let total = g.reduce(0, +)
+            // d(z·lse²)/dx_c = 2·z·lse·softmax_c
+            let zTerm = options.zLossScale == 0 ? 0 : zScale * 2 * options.zLossScale * logSumExp(row: row)
             for clazz in 0..<classes {
-                gradient[index(row: row, clazz: clazz)] = g[clazz] - exp(lp[clazz]) * total
+                gradient[index(row: row, clazz: clazz)] = g[clazz] - exp(lp[clazz]) * total + zTerm * exp(lp[clazz])
             }
         }
         return gradient

@@ -91,6 +91,10 @@ import XentTestSupport
         BadCall(testDescription: "label smoothing inf") { _ in
             seedLoss(["--label-smoothing", "inf"])
         },
+        BadCall(testDescription: "z-loss scale -0.5") { _ in seedLoss(["--z-loss-scale", "-0.5"]) },
+        BadCall(testDescription: "z-loss scale nan") { _ in seedLoss(["--z-loss-scale", "nan"]) },
+        BadCall(testDescription: "z-loss scale inf") { _ in seedLoss(["--z-loss-scale", "inf"]) },
+        BadCall(testDescription: "z-loss scale abc") { _ in seedLoss(["--z-loss-scale", "abc"]) },
         BadCall(testDescription: "ignore index abc") { _ in seedLoss(["--ignore-index", "abc"]) },
         BadCall(testDescription: "reduction avg") { _ in seedLoss(["--reduction", "avg"]) },
         BadCall(testDescription: "weight of wrong length") { folder in

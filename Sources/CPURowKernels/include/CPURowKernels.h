@@ -35,13 +35,16 @@ typedef struct xent_rows {
     int32_t accumulate_smooth;
 } xent_rows;
 
-/// Where and what the second pass writes. The gradient of row r is scaled by
-/// `gradient_scale * (row_upstream ? row_upstream[r] : 1)`.
+/// Where and what the second pass writes. The cross-entropy terms of row r's gradient are scaled by
+/// `gradient_scale * (row_upstream ? row_upstream[r] : 1)`, and its z-loss term, lse * softmax, by
+/// `z_gradient_scale * (row_upstream ? row_upstream[r] : 1)`: 2 z times the z-loss's reduction factor
+/// (0 without a z-loss).
 typedef struct xent_outputs {
     /// The logits' dtype and layout; may be the logits themselves (in place).
     void *destination;
     xent_output_kind kind;
     double gradient_scale;
+    double z_gradient_scale;
     const double *row_upstream;
 } xent_outputs;
 
@@ -90,10 +93,10 @@ double xent_fold_rows(const xent_row_results *results, int64_t first, const xent
                       int64_t count);
 
 /// Checks class-index targets: returns the position of the first one outside [0, classes) that is not
-/// `ignore_index`, or -1 with `*divisor` set to the total weight (the count without `weight`) of the
-/// targets not ignored.
+/// `ignore_index`, or -1 with `*kept` set to the number of targets not ignored and `*kept_weight` to
+/// their total weight (`*kept` without `weight`).
 int64_t xent_check_targets(const int64_t *targets, int64_t count, int64_t classes, int64_t ignore_index,
-                           const double *weight, double *divisor);
+                           const double *weight, int64_t *kept, double *kept_weight);
 
 /// Sums `count` floats: a read-only pass over memory, the yardstick for the kernels' bandwidth.
 float xent_read_sum(const float *values, int64_t count);

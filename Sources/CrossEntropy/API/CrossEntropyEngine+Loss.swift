@@ -1,9 +1,24 @@
 import CPURowKernels
 
+/// The loss with the parts and counts a training loop logs.
+public struct LossSummary<Scalar: LogitsScalar>: Sendable {
+    /// The loss, its z-loss part included: a scalar for `mean` and `sum`, the target's shape for `none`.
+    public var loss: Tensor<Scalar.Accumulator>
+    /// The z-loss part of `loss` (`CrossEntropyOptions.zLossScale`), shaped as `loss`; zero without one.
+    public var zLoss: Tensor<Scalar.Accumulator>
+    /// The rows whose target is not ignored (every row for probability targets).
+    public var rowsKept: Int
+    /// What `mean` divided the cross-entropy by: the total weight of the rows kept (their number without
+    /// class weights); `nil` for `sum` and `none`.
+    public var divisor: Double?
+}
+
 /// The loss and, when asked for, its gradient and each row's logsumexp.
 public struct LossAndGradient<Scalar: LogitsScalar>: Sendable {
     /// The loss: a scalar for `mean` and `sum`, the target's shape for `none`.
     public var loss: Tensor<Scalar.Accumulator>
+    /// The z-loss part of `loss`, shaped as `loss`; zero without a z-loss.
+    public var zLoss: Tensor<Scalar.Accumulator>
     /// d loss / d logits (for `none`, of the upstream-weighted sum), in the logits' shape and type.
     public var gradient: Tensor<Scalar>
     /// Each row's logsumexp, in the target's shape: with the logits it gives the gradient again later.
@@ -14,6 +29,8 @@ public struct LossAndGradient<Scalar: LogitsScalar>: Sendable {
 public struct LossAndLogSumExp<Scalar: LogitsScalar>: Sendable {
     /// The loss: a scalar for `mean` and `sum`, the target's shape for `none`.
     public var loss: Tensor<Scalar.Accumulator>
+    /// The z-loss part of `loss`, shaped as `loss`; zero without a z-loss.
+    public var zLoss: Tensor<Scalar.Accumulator>
     /// Each row's logsumexp, in the target's shape.
     public var logSumExp: Tensor<Scalar.Accumulator>
 }
@@ -38,11 +55,35 @@ extension CrossEntropyEngine {
         logits: UnsafeBufferPointer<T>, shape: [Int], target: CrossEntropyTargetBuffer<T>,
         options: CrossEntropyOptions = .init()
     ) throws -> Tensor<T.Accumulator> {
+        try crossEntropySummary(logits: logits, shape: shape, target: target, options: options).loss
+    }
+
+    /// The loss, as `crossEntropy`, with its z-loss part, the rows kept and `mean`'s divisor.
+    public func crossEntropySummary<T: LogitsScalar>(
+        _ logits: Tensor<T>, target: CrossEntropyTarget<T>, options: CrossEntropyOptions = .init()
+    ) throws -> LossSummary<T> {
+        try logits.scalars.withUnsafeBufferPointer { logitsBuffer in
+            try target.withBuffer { targetBuffer in
+                try crossEntropySummary(
+                    logits: logitsBuffer, shape: logits.shape, target: targetBuffer, options: options)
+            }
+        }
+    }
+
+    /// The loss of logits in caller memory, as `crossEntropy(logits:shape:target:options:)`, with its
+    /// z-loss part, the rows kept and `mean`'s divisor.
+    public func crossEntropySummary<T: LogitsScalar>(
+        logits: UnsafeBufferPointer<T>, shape: [Int], target: CrossEntropyTargetBuffer<T>,
+        options: CrossEntropyOptions = .init()
+    ) throws -> LossSummary<T> {
         try withLossProblem(
             logits: logits, shape: shape, target: target, options: options, checkingTargetsWhileFolding: true
         ) { problem in
             let backend = try backend(for: T.dtype)
-            return try problem.loss { try backend.run(problem.batch, output: nil, results: $0) }.loss
+            let values = try problem.loss { try backend.run(problem.batch, output: nil, results: $0) }
+            return LossSummary(
+                loss: values.loss, zLoss: values.zLoss, rowsKept: values.kept.count,
+                divisor: options.reduction == .mean ? values.kept.weight : nil)
         }
     }
 
@@ -65,7 +106,8 @@ extension CrossEntropyEngine {
             }
         }
         return LossAndGradient(
-            loss: result.loss, gradient: Tensor(shape: logits.shape, scalars: gradient), logSumExp: result.logSumExp)
+            loss: result.loss, zLoss: result.zLoss, gradient: Tensor(shape: logits.shape, scalars: gradient),
+            logSumExp: result.logSumExp)
     }
 
     /// The loss, with its gradient written into `gradientInto` (the logits' count and layout).
@@ -79,18 +121,19 @@ extension CrossEntropyEngine {
                 .invalidShape, "gradient buffer has \(gradient.count) elements, the logits \(logits.count)")
         }
         return try withLossProblem(logits: logits, shape: shape, target: target, options: options) { problem in
-            let (scale, rowUpstream) = try problem.gradientScale(upstream: upstream)
-            let (loss, logSumExp) = try (rowUpstream ?? []).withUnsafeBufferPointer { upstreamBuffer in
+            let (scales, rowUpstream) = try problem.gradientScales(upstream: upstream)
+            let values = try (rowUpstream ?? []).withUnsafeBufferPointer { upstreamBuffer in
                 let output = RowOutput(
-                    gradientInto: gradient, scale: scale, rowUpstream: rowUpstream == nil ? nil : upstreamBuffer)
+                    gradientInto: gradient, scales: scales, rowUpstream: rowUpstream == nil ? nil : upstreamBuffer)
                 let backend = try backend(for: T.dtype)
                 return try problem.loss(keepingLogSumExp: true) {
                     try backend.run(problem.batch, output: output, results: $0)
                 }
             }
             return LossAndLogSumExp(
-                loss: loss,
-                logSumExp: Tensor(shape: problem.batch.layout.rowShape, scalars: logSumExp.map { T.Accumulator($0) }))
+                loss: values.loss, zLoss: values.zLoss,
+                logSumExp: Tensor(
+                    shape: problem.batch.layout.rowShape, scalars: values.logSumExp.map { T.Accumulator($0) }))
         }
     }
 

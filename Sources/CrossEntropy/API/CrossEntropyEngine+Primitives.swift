@@ -59,6 +59,9 @@ extension CrossEntropyEngine {
         guard options.labelSmoothing == 0 else {
             throw CrossEntropyError(.invalidOption, "nll_loss has no label smoothing; use crossEntropy")
         }
+        guard options.zLossScale == 0 else {
+            throw CrossEntropyError(.invalidOption, "nll_loss has no z-loss; use crossEntropy")
+        }
         return try logProbabilities.scalars.withUnsafeBufferPointer { logits in
             try target.withBuffer { targetBuffer in
                 try withLossProblem(

@@ -23,16 +23,22 @@ public struct CrossEntropyOptions: Sendable, Equatable {
     public var ignoreIndex: Int
     /// Mixes the target with the uniform distribution: `(1 − ε)·target + ε/C`, with ε in [0, 1].
     public var labelSmoothing: Double
+    /// The z-loss (PaLM's auxiliary loss; Liger Kernel's `lse_square_scale`): each row not ignored adds
+    /// `zLossScale · lse²` to its loss, with `lse` its logsumexp. `mean` divides the z-loss by the number
+    /// of rows not ignored, unweighted by class weights, as Liger Kernel does. 0 (the default) is none;
+    /// it must not be negative.
+    public var zLossScale: Double
 
-    /// The options; every default is PyTorch's.
+    /// The options; every default is PyTorch's (and no z-loss).
     public init(
         reduction: LossReduction = .mean, weight: [Double]? = nil, ignoreIndex: Int = -100,
-        labelSmoothing: Double = 0
+        labelSmoothing: Double = 0, zLossScale: Double = 0
     ) {
         self.reduction = reduction
         self.weight = weight
         self.ignoreIndex = ignoreIndex
         self.labelSmoothing = labelSmoothing
+        self.zLossScale = zLossScale
     }
 }
 

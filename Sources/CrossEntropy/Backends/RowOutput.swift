@@ -5,8 +5,8 @@ struct RowOutput<T: LogitsScalar> {
     /// The logits' layout; may be the logits themselves (in place).
     var destination: UnsafeMutableBufferPointer<T>
     var kind: xent_output_kind
-    /// The gradient of every row is multiplied by this …
-    var gradientScale: Double
+    /// The gradient's scales: every row's gradient is multiplied by these …
+    var scales: GradientScales
     /// … and by this row's value, when present (reduction `none`).
     var rowUpstream: UnsafeBufferPointer<Double>?
 
@@ -14,18 +14,18 @@ struct RowOutput<T: LogitsScalar> {
     init(destination: UnsafeMutableBufferPointer<T>, kind: xent_output_kind) {
         self.destination = destination
         self.kind = kind
-        gradientScale = 1
+        scales = GradientScales(loss: 1, zLoss: 0)
         rowUpstream = nil
     }
 
     /// A loss gradient output.
     init(
-        gradientInto destination: UnsafeMutableBufferPointer<T>, scale: Double,
+        gradientInto destination: UnsafeMutableBufferPointer<T>, scales: GradientScales,
         rowUpstream: UnsafeBufferPointer<Double>?
     ) {
         self.destination = destination
         kind = XENT_OUTPUT_GRADIENT
-        gradientScale = scale
+        self.scales = scales
         self.rowUpstream = rowUpstream
     }
 
@@ -33,4 +33,13 @@ struct RowOutput<T: LogitsScalar> {
     func isInPlace(over logits: UnsafeBufferPointer<T>) -> Bool {
         UnsafeRawPointer(destination.baseAddress) == UnsafeRawPointer(logits.baseAddress)
     }
+}
+
+/// The factors of a loss gradient, before each row's upstream value.
+struct GradientScales: Equatable {
+    /// The cross-entropy's terms: the upstream gradient, divided by `mean`'s divisor.
+    var loss: Double
+    /// The z-loss's term `lse · softmax`: 2 z times the upstream gradient, divided by the number of rows
+    /// kept for `mean` (0 without a z-loss).
+    var zLoss: Double
 }

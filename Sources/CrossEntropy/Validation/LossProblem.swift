@@ -1,13 +1,32 @@
 import CPURowKernels
 
+/// The rows whose class-index target is not ignored (every row, for probability targets).
+struct KeptRows: Equatable {
+    /// How many: what `mean` divides the z-loss by.
+    var count: Int
+    /// Their total weight (`count` without class weights): what `mean` divides the cross-entropy by.
+    var weight: Double
+}
+
 /// What `mean` divides by.
 enum Divisor: Equatable {
-    /// Known before the rows run: the total weight (the count without weights) of the rows whose
-    /// class-index target is not ignored, or the number of rows for probability targets.
-    case known(Double)
-    /// The number of rows whose class-index target is not ignored, counted as the rows are folded,
-    /// which checks the targets in the same step (see `withLossProblem`).
+    /// Known before the rows run.
+    case known(KeptRows)
+    /// Counted as the rows are folded, which checks the targets in the same step (class-index targets
+    /// without weights: see `withLossProblem`).
     case countedWhileFolding
+}
+
+/// The loss of a call, with its z-loss part and what `mean` divided by.
+struct LossValues<Accumulator: LogitsScalar> {
+    /// The loss, z-loss included: a scalar for `mean` and `sum`, one value per row for `none`.
+    var loss: Tensor<Accumulator>
+    /// The z-loss part, shaped as `loss` (zero without a z-loss).
+    var zLoss: Tensor<Accumulator>
+    /// Each row's logsumexp, when it was asked for (else empty).
+    var logSumExp: [Double]
+    /// The rows not ignored.
+    var kept: KeptRows
 }
 
 /// A validated loss call: the batch the backends run and what the host needs to finish the loss.
@@ -18,6 +37,8 @@ struct LossProblem<T: LogitsScalar> {
     var weight: [Double]?
     /// What `mean` divides by.
     var divisor: Divisor
+    /// The z-loss's scale (0: none).
+    var zLossScale: Double
 
     /// The loss's shape: the target's for `none` (a scalar for unbatched logits), else a scalar.
     var lossShape: [Int] { reduction == .none ? batch.layout.rowShape : [] }
@@ -34,14 +55,16 @@ struct LossProblem<T: LogitsScalar> {
 
     /// The loss of rows whose statistics `fold` turns into row results (on a backend, or with
     /// `xent_fold_rows`): `fold` gets where they go and returns the sum of the row losses. Returns the
-    /// loss in the loss's shape and, when `keepingLogSumExp`, each row's logsumexp (else nothing).
+    /// loss in the loss's shape, its z-loss part and, when `keepingLogSumExp`, each row's logsumexp.
     /// Throws for a target out of bounds when the targets are checked while folding.
+    ///
+    /// The z-loss needs only each row's logsumexp, which the fold gives: it is added here, O(rows).
     func loss(
         keepingLogSumExp: Bool = false, _ fold: (UnsafePointer<xent_row_results>) throws -> Double
-    ) throws -> (loss: Tensor<T.Accumulator>, logSumExp: [Double]) {
+    ) throws -> LossValues<T.Accumulator> {
         let rows = batch.layout.rows
         var rowLosses = [Double](repeating: 0, count: reduction == .none ? rows : 0)
-        var logSumExp = [Double](repeating: 0, count: keepingLogSumExp ? rows : 0)
+        var logSumExp = [Double](repeating: 0, count: keepingLogSumExp || zLossScale != 0 ? rows : 0)
         var check = xent_target_check(first_bad: -1, kept: 0)
         let sum = try withLossRule { rule in
             try rowLosses.withUnsafeMutableBufferPointer { rowLosses in
@@ -57,46 +80,64 @@ struct LossProblem<T: LogitsScalar> {
                 }
             }
         }
-        let meanDivisor: Double
+        let kept: KeptRows
         switch divisor {
-        case .known(let value):
-            meanDivisor = value
+        case .known(let known):
+            kept = known
         case .countedWhileFolding:
             if check.first_bad >= 0, let targets = batch.targets {
                 throw targetOutOfBounds(targets, at: Int(check.first_bad), classes: batch.layout.classes)
             }
-            meanDivisor = Double(check.kept)
+            kept = KeptRows(count: Int(check.kept), weight: Double(check.kept))
         }
-        return (reducedLoss(sum: sum, rowLosses: rowLosses, divisor: meanDivisor), logSumExp)
+        let rowZLosses = zLossScale == 0 ? [] : rowZLosses(logSumExp)
+        let zSum = rowZLosses.reduce(0, +)
+        let losses: [Double]
+        let zLosses: [Double]
+        switch reduction {
+        case .none:
+            zLosses = rowZLosses.isEmpty ? [Double](repeating: 0, count: rows) : rowZLosses
+            losses = rowZLosses.isEmpty ? rowLosses : zip(rowLosses, rowZLosses).map(+)
+        case .sum:
+            zLosses = [zSum]
+            losses = [sum + zSum]
+        case .mean:
+            zLosses = [zLossScale == 0 ? 0 : zSum / Double(kept.count)]
+            losses = [sum / kept.weight + zLosses[0]]
+        }
+        return LossValues(
+            loss: Tensor(shape: lossShape, scalars: losses.map { T.Accumulator($0) }),
+            zLoss: Tensor(shape: lossShape, scalars: zLosses.map { T.Accumulator($0) }),
+            logSumExp: keepingLogSumExp ? logSumExp : [], kept: kept)
     }
 
-    /// The loss of the reduction, from the sum of the row losses and, for `none`, the row losses.
-    private func reducedLoss(sum: Double, rowLosses: [Double], divisor: Double) -> Tensor<T.Accumulator> {
-        let values: [Double] =
-            switch reduction {
-            case .none: rowLosses
-            case .sum: [sum]
-            case .mean: [sum / divisor]
-            }
-        return Tensor(shape: lossShape, scalars: values.map { T.Accumulator($0) })
+    /// Each row's z-loss, `zLossScale · lse²`, 0 for an ignored row.
+    private func rowZLosses(_ logSumExp: [Double]) -> [Double] {
+        guard let targets = batch.targets else { return logSumExp.map { zLossScale * $0 * $0 } }
+        let ignoreIndex = batch.ignoreIndex
+        return logSumExp.indices.map { row in
+            targets[row] == ignoreIndex ? 0 : zLossScale * logSumExp[row] * logSumExp[row]
+        }
     }
 
-    /// The factor every row's gradient is multiplied by, and the per-row factors for `none`.
-    func gradientScale(upstream: UpstreamGradient) throws -> (scale: Double, rows: [Double]?) {
-        guard case .known(let divisor) = divisor else {
+    /// The factors every row's gradient is multiplied by, and the per-row factors for `none`.
+    func gradientScales(upstream: UpstreamGradient) throws -> (scales: GradientScales, rows: [Double]?) {
+        guard case .known(let kept) = divisor else {
             preconditionFailure("a gradient needs its targets checked and its divisor known before the rows run")
         }
+        let z = 2 * zLossScale
         switch (reduction, upstream) {
-        case (.mean, .scalar(let g)): return (g / divisor, nil)
-        case (.sum, .scalar(let g)): return (g, nil)
-        case (.none, .scalar(let g)): return (g, nil)
+        case (.mean, .scalar(let g)):
+            return (GradientScales(loss: g / kept.weight, zLoss: z == 0 ? 0 : z * g / Double(kept.count)), nil)
+        case (.sum, .scalar(let g)), (.none, .scalar(let g)):
+            return (GradientScales(loss: g, zLoss: z * g), nil)
         case (.none, .elements(let values)):
             guard values.count == batch.layout.rows else {
                 throw CrossEntropyError(
                     .invalidShape,
                     "upstream gradient has \(values.count) elements but the loss has \(batch.layout.rows)")
             }
-            return (1, values)
+            return (GradientScales(loss: 1, zLoss: z), values)
         case (_, .elements):
             throw CrossEntropyError(
                 .invalidOption,
@@ -120,6 +161,10 @@ func withLossProblem<T: LogitsScalar, R>(
     guard epsilon >= 0, epsilon <= 1 else {
         throw CrossEntropyError(.invalidOption, "label_smoothing must be between 0.0 and 1.0. Got: \(epsilon)")
     }
+    guard options.zLossScale >= 0, options.zLossScale.isFinite else {
+        throw CrossEntropyError(
+            .invalidOption, "z_loss_scale must be a finite number of at least 0.0. Got: \(options.zLossScale)")
+    }
     let layout = try RowLayout(logitsShape: shape, count: logits.count)
     if let weight = options.weight, weight.count != layout.classes {
         throw CrossEntropyError(
@@ -132,7 +177,8 @@ func withLossProblem<T: LogitsScalar, R>(
     batch.weightTotal = options.weight?.reduce(0, +) ?? Double(layout.classes)
     batch.labelSmoothing = epsilon
     var problem = LossProblem(
-        batch: batch, reduction: options.reduction, weight: options.weight, divisor: .known(Double(layout.rows)))
+        batch: batch, reduction: options.reduction, weight: options.weight,
+        divisor: .known(KeptRows(count: layout.rows, weight: Double(layout.rows))), zLossScale: options.zLossScale)
 
     switch target {
     case .probabilities(let probabilities, let targetShape):
@@ -175,13 +221,13 @@ private func withCheckedIndices<T: LogitsScalar, R>(
     if whileFolding && options.weight == nil {
         problem.divisor = .countedWhileFolding
     } else {
-        let (position, divisor) = withUnsafeDoubles(options.weight) { weight in
+        let (position, kept) = withUnsafeDoubles(options.weight) { weight in
             checkTargets(indices, classes: layout.classes, ignoreIndex: ignoreIndex, weight: weight)
         }
         if let position {
             throw targetOutOfBounds(indices, at: position, classes: layout.classes)
         }
-        problem.divisor = .known(divisor)
+        problem.divisor = .known(kept)
     }
     problem.batch.targets = indices
     problem.batch.ignoreIndex = ignoreIndex

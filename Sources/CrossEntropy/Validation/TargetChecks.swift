@@ -9,23 +9,27 @@ func targetOutOfBounds(_ targets: UnsafeBufferPointer<Int64>, at position: Int, 
         "Target \(targets[position]) is out of bounds (target index \(position), \(classes) classes).")
 }
 
-/// The position of the first target outside `0..<classes` that is not `ignoreIndex`, and what `mean`
-/// divides by: the total weight (the count without weights) of the targets not ignored. Blocks of a
-/// fixed size are checked in parallel and their totals added in order, so the divisor does not
-/// depend on the number of cores.
+/// The position of the first target outside `0..<classes` that is not `ignoreIndex`, and the targets
+/// not ignored: how many, and their total weight (`mean`'s divisor; the count without weights).
+/// Blocks of a fixed size are checked in parallel and their totals added in order, so the divisor does
+/// not depend on the number of cores.
 func checkTargets(
     _ targets: UnsafeBufferPointer<Int64>, classes: Int, ignoreIndex: Int64, weight: UnsafePointer<Double>?
-) -> (position: Int?, divisor: Double) {
+) -> (position: Int?, kept: KeptRows) {
     let blockSize = 1 << 20
     let blocks = concurrentMap((targets.count + blockSize - 1) / blockSize) { block in
         let first = block * blockSize
+        var count: Int64 = 0
         var total = 0.0
         let position = xent_check_targets(
             targets.baseAddress! + first, Int64(min(blockSize, targets.count - first)), Int64(classes), ignoreIndex,
-            weight, &total)
-        return (position: position < 0 ? nil : first + Int(position), total: total)
+            weight, &count, &total)
+        return (position: position < 0 ? nil : first + Int(position), kept: KeptRows(count: Int(count), weight: total))
     }
-    return (blocks.lazy.compactMap(\.position).first, blocks.reduce(0) { $0 + $1.total })
+    let kept = blocks.reduce(KeptRows(count: 0, weight: 0)) {
+        KeptRows(count: $0.count + $1.kept.count, weight: $0.weight + $1.kept.weight)
+    }
+    return (blocks.lazy.compactMap(\.position).first, kept)
 }
 
 /// Class-index targets have the logits' shape without the class dimension: `()` for `(C)` logits.

@@ -87,7 +87,8 @@ struct CPUBackend: RowBackend {
         let outputs = xent_outputs(
             destination: UnsafeMutableRawPointer(output.destination.baseAddress),
             kind: output.kind,
-            gradient_scale: output.gradientScale,
+            gradient_scale: output.scales.loss,
+            z_gradient_scale: output.scales.zLoss,
             row_upstream: output.rowUpstream?.baseAddress)
         return withUnsafePointer(to: outputs, body)
     }

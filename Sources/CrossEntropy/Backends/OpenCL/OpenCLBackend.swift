@@ -131,7 +131,7 @@ final class OpenCLBackend: RowBackend {
                 }
             }
             let outputs = RowOutputArguments(
-                statistics: statistics, destination: target, kind: output.kind, gradientScale: output.gradientScale,
+                statistics: statistics, destination: target, kind: output.kind, scales: output.scales,
                 weightTotal: batch.weightTotal, ignoreIndex: batch.ignoreIndex, upstream: upstream)
             if family == .perRow, output.kind == XENT_OUTPUT_GRADIENT,
                 gradientPath(batch) == XENT_PATH_PIPELINED_GRADIENT

@@ -116,8 +116,8 @@ struct RowOutputArguments: RowKernelArguments {
     /// The logits' layout; may be the logits' own buffer (in place).
     var destination: Buffer
     var kind: xent_output_kind
-    /// Every row's gradient is multiplied by this …
-    var gradientScale: Double
+    /// Every row's gradient is multiplied by these …
+    var scales: GradientScales
     /// The weights' total over all classes (the class count without weights).
     var weightTotal: Double
     var ignoreIndex: Int64
@@ -132,7 +132,8 @@ struct RowOutputArguments: RowKernelArguments {
         try statistics.append(to: &list)
         try list.append(destination)
         try list.append(Int32(kind.rawValue))
-        try list.appendAccumulator(gradientScale)
+        try list.appendAccumulator(scales.loss)
+        try list.appendAccumulator(scales.zLoss)
         try list.appendAccumulator(weightTotal)
         try list.append(ignoreIndex)
         try list.append(Int32(upstream == nil ? 0 : 1))
