@@ -49,7 +49,7 @@ import XentTestSupport
     /// 8 plain threads × 100 calls = 800 mixed calls per OpenCL backend on one fresh engine: kernels,
     /// their arguments and the program cache under threads that are not Swift tasks.
     @Test(
-        "8 threads × 100 mixed calls (800 per backend) share one OpenCL engine", .enabled(if: !openCLNames.isEmpty),
+        "8 threads × 100 mixed calls (800 per backend) share one OpenCL engine", .needsOpenCL,
         arguments: openCLNames)
     func threadsShareOneEngine(device: String) throws {
         let engine = try Self.freshEngine(device)
@@ -73,7 +73,7 @@ import XentTestSupport
     /// Four `xent loss --device opencl` processes start together on one fresh, empty `POCL_CACHE_DIR`, so
     /// that they compile and write the same cache entries at once; each must print the seed notebook's
     /// loss and exit 0. A second round then reads the warm cache.
-    @Test(.enabled(if: !openCLNames.isEmpty))
+    @Test(.needsOpenCL)
     func processesShareOneColdKernelCache() throws {
         let cache = try TemporaryFolder(prefix: "xent-pocl-cache")
         defer { cache.remove() }
