@@ -97,6 +97,14 @@ final class OpenCLBackend: RowBackend {
         }
     }
 
+    /// A backend of its own, which no engine shares: only its `Float` program is built (a test hook).
+    static func makeUnshared(device: Device, family: KernelFamily) throws -> OpenCLBackend {
+        try OpenCLBackend(device: device, family: family, maxAllocationBytes: nil)
+    }
+
+    /// How many programs have been built: one per data type used so far (a test hook).
+    var builtProgramCount: Int { programs.withLock { $0.count } }
+
     private static func defaultFamily(for device: Device) throws -> KernelFamily {
         if let name = getenv(KernelFamily.environmentVariable).map({ String(cString: $0) }), !name.isEmpty {
             guard let family = KernelFamily(rawValue: name) else {
