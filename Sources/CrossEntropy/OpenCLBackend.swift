@@ -215,6 +215,9 @@ final class OpenCLBackend: RowBackend {
         simulatedAllocationFailures.withLock { $0 = count }
     }
 
+    /// How many of the simulated failures have not fired yet (a test hook).
+    var pendingSimulatedAllocationFailures: Int { simulatedAllocationFailures.withLock { $0 } }
+
     private func runChunk<T: LogitsScalar>(
         _ batch: RowBatch<T>, output: RowOutput<T>?, outer: Range<Int>, program: Program, weight: Buffer?,
         results: UnsafePointer<xent_row_results>

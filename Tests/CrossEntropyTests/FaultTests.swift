@@ -226,7 +226,8 @@ import XentTestSupport
     }
 
     /// Chunks of a few rows (an allocation limit of 4 KiB), and chunks that fail as if the device were
-    /// out of memory (halved and retried), give the CPU's answers, on both kernel families.
+    /// out of memory (halved and retried), give the CPU's answers, on both kernel families; every simulated
+    /// failure fires, and a chunk of one row that still fails is an error.
     @Test(.needsOpenCL, arguments: [KernelFamily.perRow, .perGroup])
     func smallAllocationsAndAllocationFailuresGiveTheSameAnswers(family: KernelFamily) throws {
         let engine = try CrossEntropyEngine(openCL: .opencl, family: family, maxAllocationBytes: 4_096)
@@ -241,12 +242,28 @@ import XentTestSupport
         backend.simulateAllocationFailures(2)
         let retried = try engine.crossEntropyWithGradient(x, target: target, options: options)
         #expect(
+            backend.pendingSimulatedAllocationFailures == 0,
+            "\(backend.pendingSimulatedAllocationFailures) of the 2 simulated allocation failures did not fire")
+        #expect(
             firstMismatch(retried.loss.scalars.map(Double.init), expected.scalars.map(Double.init), rtol: 1e-6) == nil)
         let cpuGradient = try Backends.engine("cpu").crossEntropyWithGradient(x, target: target, options: options)
         #expect(
             firstMismatch(
                 retried.gradient.scalars.map(Double.init), cpuGradient.gradient.scalars.map(Double.init), rtol: 1e-5,
                 atol: 1e-7) == nil)
+
+        // Five failures in a row halve the first chunk of 27 rows (4,096 / 148 bytes) to 1 row and fail that
+        // too: the call throws rather than retrying forever, which also shows that the 4 KiB limit made the
+        // chunks (a chunk of all 1,000 rows would take the five halvings and succeed).
+        backend.simulateAllocationFailures(5)
+        let error = #expect(throws: CrossEntropyError.self) {
+            _ = try engine.crossEntropy(x, target: target, options: options)
+        }
+        #expect(error?.code == .openCLFailure, "\(String(describing: error))")
+        #expect(error?.message.contains("(simulated)") == true, "\(String(describing: error))")
+        #expect(
+            backend.pendingSimulatedAllocationFailures == 0,
+            "\(backend.pendingSimulatedAllocationFailures) of the 5 simulated allocation failures did not fire")
     }
 }
 
