@@ -34,7 +34,10 @@
     attributes int64_t XENT_ISA_NAME(xent_check_targets, isa)(const int64_t *targets, int64_t count,    \
                                                               int64_t classes, int64_t ignore_index,    \
                                                               const double *weight, double *divisor);   \
-    attributes float XENT_ISA_NAME(xent_read_sum, isa)(const float *values, int64_t count);
+    attributes float XENT_ISA_NAME(xent_read_sum, isa)(const float *values, int64_t count);                 \
+    attributes void XENT_ISA_NAME(xent_vector_math_probe, isa)(xent_vector_function function, const float *x, \
+                                                               float *y, int64_t count);                      \
+    attributes void XENT_ISA_NAME(xent_vector_math_probe_f64, isa)(const double *x, double *y, int64_t count);
 
 #if defined(__x86_64__)
 #define XENT_TARGET_V4 __attribute__((target("arch=x86-64-v4")))
