@@ -35,7 +35,10 @@
                                                               int64_t classes, int64_t ignore_index,    \
                                                               const double *weight, int64_t *kept,      \
                                                               double *kept_weight);                     \
-    attributes float XENT_ISA_NAME(xent_read_sum, isa)(const float *values, int64_t count);
+    attributes float XENT_ISA_NAME(xent_read_sum, isa)(const float *values, int64_t count);                 \
+    attributes void XENT_ISA_NAME(xent_vector_math_probe, isa)(xent_vector_function function, const float *x, \
+                                                               float *y, int64_t count);                      \
+    attributes void XENT_ISA_NAME(xent_vector_math_probe_f64, isa)(const double *x, double *y, int64_t count);
 
 #if defined(__x86_64__)
 #define XENT_TARGET_V4 __attribute__((target("arch=x86-64-v4")))

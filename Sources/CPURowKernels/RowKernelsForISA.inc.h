@@ -83,3 +83,5 @@ float XENT_ISA_NAME(xent_read_sum, XENT_ISA)(const float *values, int64_t count)
     }
     return total;
 }
+
+#include "VectorMathProbe.inc.h"

@@ -29,6 +29,27 @@ enum Backends {
     }
 }
 
+extension Trait where Self == ConditionTrait {
+    /// For tests that need an OpenCL device: reported as skipped without one; with `XENT_REQUIRE_OPENCL=1`
+    /// a missing device makes the condition throw, which fails each of them (as `openCLIsPresentWhenRequired`).
+    static var needsOpenCL: Self {
+        .enabled(
+            if: try Backends.openCLIsPresent(),
+            "needs an OpenCL device; XENT_REQUIRE_OPENCL=1 fails instead of skipping")
+    }
+}
+
+extension Backends {
+    /// Whether an OpenCL device exists; throws when there is none and `XENT_REQUIRE_OPENCL=1`.
+    static func openCLIsPresent() throws -> Bool {
+        if inventory.openCL.isEmpty && openCLRequired {
+            throw CrossEntropyError(
+                .deviceUnavailable, "XENT_REQUIRE_OPENCL=1 but \(inventory.problem ?? "no OpenCL device")")
+        }
+        return !inventory.openCL.isEmpty
+    }
+}
+
 @Test func openCLIsPresentWhenRequired() {
     if Backends.openCLRequired {
         #expect(

@@ -6,8 +6,9 @@ import XentTestSupport
 
 @testable import CrossEntropy
 
-/// One engine shared by many tasks and threads at once, every call checked against the float64 reference;
-/// and several `xent` processes filling one cold PoCL kernel cache at once.
+/// One engine shared by many tasks and threads at once, every call checked against the float64 reference (on
+/// OpenCL a fresh engine whose `Float16` and `Double` programs are built by the first of those calls); and
+/// several `xent` processes filling one cold PoCL kernel cache at once.
 @Suite struct ConcurrencyTests {
     static let tasks = 8
     static let callsPerTask = 150
@@ -16,15 +17,17 @@ import XentTestSupport
     /// The OpenCL backends (both kernel families), empty without a platform.
     static let openCLNames = Backends.names.filter { $0 != "cpu" }
 
-    /// 8 tasks × 150 calls = 1,200 mixed calls per backend on one fresh engine (so that its lazily built
-    /// `Double` program is built under contention).
+    /// 8 tasks × 150 calls = 1,200 mixed calls per backend on one fresh engine, after each task's two cold
+    /// calls (`Float16` and `Double`), so that on OpenCL the programs built on first use are built under
+    /// contention.
     @Test("8 tasks × 150 mixed calls (1,200 per backend) share one engine", arguments: Backends.names)
     func tasksShareOneEngine(device: String) async throws {
-        let engine = try Self.freshEngine(device)
+        let (engine, openCL) = try Self.freshEngine(device)
         let outcomes = try await withThrowingTaskGroup(of: CallOutcomes.self) { group in
             for task in 0..<Self.tasks {
                 group.addTask {
                     var outcomes = CallOutcomes()
+                    ColdCalls(caller: task).record(on: engine, into: &outcomes, where: "task \(task)")
                     for call in 0..<Self.callsPerTask {
                         let seed = UInt64(task * 1_000 + call)
                         outcomes.record(
@@ -39,7 +42,8 @@ import XentTestSupport
             }
             return all
         }
-        #expect(outcomes.calls == Self.tasks * Self.callsPerTask)
+        #expect(outcomes.calls == Self.tasks * (ColdCalls.count + Self.callsPerTask))
+        Self.expectEveryProgramBuilt(openCL)
         let report = outcomes.failures.joined(separator: "\n")
         #expect(
             outcomes.failures.isEmpty,
@@ -49,13 +53,14 @@ import XentTestSupport
     /// 8 plain threads × 100 calls = 800 mixed calls per OpenCL backend on one fresh engine: kernels,
     /// their arguments and the program cache under threads that are not Swift tasks.
     @Test(
-        "8 threads × 100 mixed calls (800 per backend) share one OpenCL engine", .enabled(if: !openCLNames.isEmpty),
+        "8 threads × 100 mixed calls (800 per backend) share one OpenCL engine", .needsOpenCL,
         arguments: openCLNames)
     func threadsShareOneEngine(device: String) throws {
-        let engine = try Self.freshEngine(device)
+        let (engine, openCL) = try Self.freshEngine(device)
         let shared = Mutex(CallOutcomes())
         DispatchQueue.concurrentPerform(iterations: Self.threads) { thread in
             var outcomes = CallOutcomes()
+            ColdCalls(caller: thread).record(on: engine, into: &outcomes, where: "thread \(thread)")
             for call in 0..<Self.callsPerThread {
                 let seed = UInt64(100_000 + thread * 1_000 + call)
                 outcomes.record(MixedCall(seed: seed), on: engine, where: "thread \(thread) call \(call) seed \(seed)")
@@ -63,7 +68,8 @@ import XentTestSupport
             shared.withLock { $0.merge(outcomes) }
         }
         let outcomes = shared.withLock { $0 }
-        #expect(outcomes.calls == Self.threads * Self.callsPerThread)
+        #expect(outcomes.calls == Self.threads * (ColdCalls.count + Self.callsPerThread))
+        Self.expectEveryProgramBuilt(openCL)
         let report = outcomes.failures.joined(separator: "\n")
         #expect(
             outcomes.failures.isEmpty,
@@ -73,7 +79,7 @@ import XentTestSupport
     /// Four `xent loss --device opencl` processes start together on one fresh, empty `POCL_CACHE_DIR`, so
     /// that they compile and write the same cache entries at once; each must print the seed notebook's
     /// loss and exit 0. A second round then reads the warm cache.
-    @Test(.enabled(if: !openCLNames.isEmpty))
+    @Test(.needsOpenCL)
     func processesShareOneColdKernelCache() throws {
         let cache = try TemporaryFolder(prefix: "xent-pocl-cache")
         defer { cache.remove() }
@@ -97,13 +103,31 @@ import XentTestSupport
         }
     }
 
-    /// A new engine for `name` as `Backends` makes them, so that nothing is built or cached yet.
-    static func freshEngine(_ name: String) throws -> CrossEntropyEngine {
-        switch name {
-        case "cpu": try CrossEntropyEngine(device: .cpu)
-        case "opencl": try CrossEntropyEngine(openCL: .opencl, family: .perRow)
-        case "opencl-groups": try CrossEntropyEngine(openCL: .opencl, family: .perGroup)
-        default: Backends.engine(name)
+    /// A new engine for `name`. For OpenCL it runs on a new backend that no other engine shares (a context and
+    /// queue of its own, the kernel family of `Backends`' engine of that name) with only its `Float` program
+    /// built, which is checked here and returned too, so that the test can count its programs afterwards.
+    static func freshEngine(_ name: String) throws -> (engine: CrossEntropyEngine, openCL: OpenCLBackend?) {
+        if name == "cpu" {
+            return (try CrossEntropyEngine(device: .cpu), nil)
+        }
+        let entry = try #require(Backends.inventory.openCL.first, "no OpenCL device for \(name)")
+        let family: KernelFamily = name == "opencl-groups" ? .perGroup : .perRow
+        let backend = try OpenCLBackend.makeUnshared(device: entry.device, family: family)
+        try #require(
+            backend.builtProgramCount == 1,
+            "a fresh backend should hold only the Float program, holds \(backend.builtProgramCount)")
+        let device = SelectedDevice(
+            kind: .openCL(platform: entry.platformIndex, device: entry.deviceIndex), name: entry.name,
+            request: entry.request, reason: "an unshared backend, \(family) kernels")
+        return (CrossEntropyEngine(backend: backend, device: device), backend)
+    }
+
+    /// Expects the fresh OpenCL backend (if any) to hold the programs of all three logits types: `Float`'s from
+    /// its start, `Float16`'s and `Double`'s built by the concurrent callers.
+    static func expectEveryProgramBuilt(_ openCL: OpenCLBackend?) {
+        if let openCL {
+            let built = openCL.builtProgramCount
+            #expect(built == 3, "want the Float, Float16 and Double programs built, the backend holds \(built)")
         }
     }
 }
@@ -114,19 +138,63 @@ struct CallOutcomes: Sendable {
     var failures: [String] = []
 
     mutating func record(_ call: MixedCall, on engine: CrossEntropyEngine, where place: String) {
+        record(call.summary, where: place) { try call.run(on: engine) }
+    }
+
+    /// Runs `call`, which returns a description of its first mismatch or `nil`, and records the outcome.
+    mutating func record(_ summary: String, where place: String, _ call: () throws -> String?) {
         calls += 1
         do {
-            if let failure = try call.run(on: engine) {
-                failures.append("\(place) (\(call.summary)): \(failure)")
+            if let failure = try call() {
+                failures.append("\(place) (\(summary)): \(failure)")
             }
         } catch {
-            failures.append("\(place) (\(call.summary)): threw \(error)")
+            failures.append("\(place) (\(summary)): threw \(error)")
         }
     }
 
     mutating func merge(_ other: CallOutcomes) {
         calls += other.calls
         failures += other.failures
+    }
+}
+
+/// The first calls of a task or thread on a fresh engine: the loss and gradient of one small batch as `Float16`
+/// and as `Double` (the types whose OpenCL programs are built on first use), in an order that alternates between
+/// callers, so that each program is built while other callers wait for it.
+struct ColdCalls {
+    static let count = 2
+    static let shape = [4, 37]
+
+    var caller: Int
+
+    func record(on engine: CrossEntropyEngine, into outcomes: inout CallOutcomes, where place: String) {
+        var random = SeededRandom(seed: 0xC01D_0000 &+ UInt64(caller))
+        let values = (0..<Self.shape.reduce(1, *)).map { _ in Double.random(in: -4...4, using: &random) }
+        let targets = (0..<Self.shape[0]).map { _ in Int64.random(in: 0..<Int64(Self.shape[1]), using: &random) }
+        let half = { try Self.run(Float16.self, values, targets, on: engine, rtol: 2e-3, atol: 1e-3) }
+        let double = { try Self.run(Double.self, values, targets, on: engine, rtol: 1e-10, atol: 1e-12) }
+        for (summary, call) in caller % 2 == 0
+            ? [("Float16", half), ("Double", double)] : [("Double", double), ("Float16", half)]
+        {
+            outcomes.record("first \(summary) call \(Self.shape)", where: place, call)
+        }
+    }
+
+    /// `crossEntropyWithGradient` of `values` rounded to `T` against the reference; the first mismatch, or `nil`.
+    private static func run<T: LogitsScalar>(
+        _: T.Type, _ values: [Double], _ targets: [Int64], on engine: CrossEntropyEngine, rtol: Double, atol: Double
+    ) throws -> String? {
+        let x = Tensor(shape: shape, scalars: values.map { T($0) })
+        let reference = Reference(shape: shape, logits: x.scalars.map(Double.init), targets: targets)
+        let result = try engine.crossEntropyWithGradient(
+            x, target: .classIndices(Tensor(shape: [shape[0]], scalars: targets)))
+        return firstMismatch(result.loss.scalars.map(Double.init), reference.loss(), rtol: rtol, atol: atol)
+            .map { "loss: \($0)" }
+            ?? firstMismatch(
+                result.gradient.scalars.map(Double.init), reference.gradient(upstream: .scalar(1)), rtol: rtol,
+                atol: atol
+            ).map { "gradient: \($0)" }
     }
 }
 

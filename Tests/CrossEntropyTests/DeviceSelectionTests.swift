@@ -62,7 +62,7 @@ enum Headless {
     }
 }
 
-@Suite(.enabled(if: Headless.isSimulated))
+@Suite(.enabled(if: Headless.isSimulated, "needs OCL_ICD_VENDORS set to an empty folder"))
 struct HeadlessTests {
     @Test func inventoryReportsNoPlatform() {
         let inventory = DeviceInventory.current()

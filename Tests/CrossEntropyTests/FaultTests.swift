@@ -8,7 +8,6 @@ import XentTestSupport
 /// What happens when things go wrong: kernels that do not build or are missing, devices that do not exist,
 /// batches past one launch, and a failing `xent loss` that must leave no output behind.
 @Suite struct FaultTests {
-    static let openCLPresent = !Backends.inventory.openCL.isEmpty
     /// The OpenCL backends (both kernel families), empty without a platform.
     static let openCLNames = Backends.names.filter { $0 != "cpu" }
     /// The backends the batches past one launch run on: the per-row family, and the per-group family where
@@ -19,7 +18,7 @@ import XentTestSupport
 
     /// A kernel that does not compile fails `xent loss --device opencl` with exit status 1 and the build
     /// options and build log on standard error; the CPU is not affected by the same environment.
-    @Test(.enabled(if: openCLPresent))
+    @Test(.needsOpenCL)
     func brokenKernelFailsWithItsBuildLogAndOptions() throws {
         let kernels = try TemporaryFolder(prefix: "xent-broken-kernel")
         let cache = try TemporaryFolder(prefix: "xent-pocl-cache")
@@ -52,7 +51,7 @@ import XentTestSupport
     }
 
     /// `XENT_KERNEL_DIR` without one of the kernel files is a clear error naming the missing file.
-    @Test(.enabled(if: openCLPresent), arguments: (try? KernelFiles.names()) ?? ["cross_entropy_rows.cl"])
+    @Test(.needsOpenCL, arguments: (try? KernelFiles.names()) ?? ["cross_entropy_rows.cl"])
     func missingKernelFileIsAClearError(missing: String) throws {
         let kernels = try TemporaryFolder(prefix: "xent-missing-kernel")
         defer { kernels.remove() }
@@ -99,7 +98,7 @@ import XentTestSupport
     /// every row's loss, the mean, the gradient, the logsumexp and `nllLoss` (whose gather is chunked too)
     /// match the CPU, and the rows around the seam match the reference. Ignored rows sit at fixed positions,
     /// so a chunk reading the wrong slice of targets shows.
-    @Test(.enabled(if: openCLPresent), arguments: largeBatchNames)
+    @Test(.needsOpenCL, arguments: largeBatchNames)
     func batchLargerThanOneLaunchMatchesTheCPU(device: String) throws {
         let rows = 1_100_000
         let classes = 2
@@ -112,7 +111,7 @@ import XentTestSupport
 
     /// K-dim logits `(3, 2, 400_000)`: one launch takes 2 of the 3 outer blocks (2^20 / 400,000 rows), so
     /// the second launch starts mid-batch in the strided layout.
-    @Test(.enabled(if: openCLPresent), arguments: largeBatchNames)
+    @Test(.needsOpenCL, arguments: largeBatchNames)
     func kDimBatchLargerThanOneLaunchMatchesTheCPU(device: String) throws {
         let shape = [3, 2, 400_000]
         let logits = Self.scrambledLogits(count: shape.reduce(1, *))
@@ -227,8 +226,9 @@ import XentTestSupport
     }
 
     /// Chunks of a few rows (an allocation limit of 4 KiB), and chunks that fail as if the device were
-    /// out of memory (halved and retried), give the CPU's answers, on both kernel families.
-    @Test(.enabled(if: openCLPresent), arguments: [KernelFamily.perRow, .perGroup])
+    /// out of memory (halved and retried), give the CPU's answers, on both kernel families; every simulated
+    /// failure fires, and a chunk of one row that still fails is an error.
+    @Test(.needsOpenCL, arguments: [KernelFamily.perRow, .perGroup])
     func smallAllocationsAndAllocationFailuresGiveTheSameAnswers(family: KernelFamily) throws {
         let engine = try CrossEntropyEngine(openCL: .opencl, family: family, maxAllocationBytes: 4_096)
         let backend = try #require(engine.backend as? OpenCLBackend)
@@ -242,12 +242,28 @@ import XentTestSupport
         backend.simulateAllocationFailures(2)
         let retried = try engine.crossEntropyWithGradient(x, target: target, options: options)
         #expect(
+            backend.pendingSimulatedAllocationFailures == 0,
+            "\(backend.pendingSimulatedAllocationFailures) of the 2 simulated allocation failures did not fire")
+        #expect(
             firstMismatch(retried.loss.scalars.map(Double.init), expected.scalars.map(Double.init), rtol: 1e-6) == nil)
         let cpuGradient = try Backends.engine("cpu").crossEntropyWithGradient(x, target: target, options: options)
         #expect(
             firstMismatch(
                 retried.gradient.scalars.map(Double.init), cpuGradient.gradient.scalars.map(Double.init), rtol: 1e-5,
                 atol: 1e-7) == nil)
+
+        // Five failures in a row halve the first chunk of 27 rows (4,096 / 148 bytes) to 1 row and fail that
+        // too: the call throws rather than retrying forever, which also shows that the 4 KiB limit made the
+        // chunks (a chunk of all 1,000 rows would take the five halvings and succeed).
+        backend.simulateAllocationFailures(5)
+        let error = #expect(throws: CrossEntropyError.self) {
+            _ = try engine.crossEntropy(x, target: target, options: options)
+        }
+        #expect(error?.code == .openCLFailure, "\(String(describing: error))")
+        #expect(error?.message.contains("(simulated)") == true, "\(String(describing: error))")
+        #expect(
+            backend.pendingSimulatedAllocationFailures == 0,
+            "\(backend.pendingSimulatedAllocationFailures) of the 5 simulated allocation failures did not fire")
     }
 }
 

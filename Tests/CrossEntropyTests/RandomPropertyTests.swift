@@ -37,7 +37,7 @@ import XentTestSupport
     }
 
     /// Runs the seed named by `XENT_RANDOM_SEED` on every backend and prints its inputs.
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["XENT_RANDOM_SEED"] != nil))
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["XENT_RANDOM_SEED"] != nil, "needs XENT_RANDOM_SEED"))
     func replaySeed() throws {
         let text = ProcessInfo.processInfo.environment["XENT_RANDOM_SEED"] ?? ""
         let seed = try #require(UInt64(text), "XENT_RANDOM_SEED=\(text) is not a seed")

@@ -25,6 +25,12 @@ enum TestEnvironment {
         return nil
     }
 
+    /// Whether the first device supports `cl_khr_fp64`. Where there is no device at all this is
+    /// whether one is required, so that the tests it enables then fail rather than skip.
+    static func firstDeviceSupportsFloat64() throws -> Bool {
+        try firstDevice()?.supportsFloat64 ?? requiresOpenCL
+    }
+
     /// Whether `OCL_ICD_VENDORS` names an existing, empty directory, so that the ICD loader
     /// can find no platform.
     static var icdVendorsIsEmptyDirectory: Bool {

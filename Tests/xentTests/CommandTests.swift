@@ -4,10 +4,20 @@ import XentTestSupport
 
 /// `xent demo`, `xent devices` and `xent bench`.
 @Suite struct CommandTests {
-    /// The seed notebook's loss, three ways, then a small random batch.
-    @Test(arguments: [[], ["--device", "cpu"], ["--device", "opencl"]])
+    /// The seed notebook's loss, three ways, then a small random batch: with the default device and
+    /// on the CPU.
+    @Test(arguments: [[], ["--device", "cpu"]])
     func demo(_ device: [String]) throws {
-        guard try OpenCLPresence.shouldRun(on: device.last ?? "auto") else { return }
+        try checkDemo(device)
+    }
+
+    /// `demo` on OpenCL.
+    @Test(.needsOpenCL)
+    func demoOnOpenCL() throws {
+        try checkDemo(["--device", "opencl"])
+    }
+
+    private func checkDemo(_ device: [String]) throws {
         let result = try XentProcess.run(["demo", "--rows", "64", "--classes", "1000"] + device)
         try #require(result.status == 0, "\(result)")
         let out = result.stdout
@@ -56,17 +66,28 @@ import XentTestSupport
         }
     }
 
-    static let benchCases = [
+    static let cpuBenchCases = [
         BenchCase(device: "cpu", backward: false, dtype: "f32"),
         BenchCase(device: "cpu", backward: true, dtype: "f32"),
         BenchCase(device: "cpu", backward: true, dtype: "f16"),
+    ]
+
+    static let openCLBenchCases = [
         BenchCase(device: "opencl", backward: false, dtype: "f32"),
         BenchCase(device: "opencl", backward: true, dtype: "f32"),
     ]
 
-    @Test(arguments: benchCases)
+    @Test(arguments: cpuBenchCases)
     func benchJSON(_ bench: BenchCase) throws {
-        guard try OpenCLPresence.shouldRun(on: bench.device) else { return }
+        try checkBenchJSON(bench)
+    }
+
+    @Test(.needsOpenCL, arguments: openCLBenchCases)
+    func benchJSONOnOpenCL(_ bench: BenchCase) throws {
+        try checkBenchJSON(bench)
+    }
+
+    private func checkBenchJSON(_ bench: BenchCase) throws {
         let rows = 64
         let classes = 1000
         var arguments = [

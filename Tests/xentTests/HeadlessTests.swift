@@ -62,7 +62,7 @@ import XentTestSupport
 
 /// `xent` where an OpenCL platform exists but offers no device (PoCL with `POCL_DEVICES` naming no
 /// driver it has). Only where PoCL is the platform (as in CI); elsewhere there is nothing to simulate.
-@Suite(.enabled(if: try PoCLPresence.isPresent()))
+@Suite(.enabled(if: try PoCLPresence.isPresent(), "needs PoCL as the OpenCL platform"))
 struct PlatformWithoutDevicesTests {
     static func run(_ arguments: [String]) throws -> XentResult {
         try XentProcess.run(

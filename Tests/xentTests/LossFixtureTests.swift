@@ -20,9 +20,17 @@ import XentTestSupport
     }
 
     /// Mean and sum: one line on stdout, the loss within tolerance of PyTorch's (or `nan`).
-    @Test(arguments: try Fixtures.reducedCases(), testDevices)
-    func reducedLoss(_ fixture: FixtureCase, device: String) throws {
-        guard try OpenCLPresence.shouldRun(on: device) else { return }
+    @Test(arguments: try Fixtures.reducedCases())
+    func reducedLoss(_ fixture: FixtureCase) throws {
+        try checkReducedLoss(fixture, device: "cpu")
+    }
+
+    @Test(.needsOpenCL, arguments: try Fixtures.reducedCases())
+    func reducedLossOnOpenCL(_ fixture: FixtureCase) throws {
+        try checkReducedLoss(fixture, device: "opencl")
+    }
+
+    private func checkReducedLoss(_ fixture: FixtureCase, device: String) throws {
         let expected = try readDoubles(fixture.file("expected_loss.npy"))
         try #require(expected.count == 1)
 
@@ -48,9 +56,17 @@ import XentTestSupport
     }
 
     /// `<f8` logits print with full double precision (17 significant digits).
-    @Test(arguments: testDevices)
-    func float64LossPrintsFullPrecision(device: String) throws {
-        guard try OpenCLPresence.shouldRun(on: device) else { return }
+    @Test
+    func float64LossPrintsFullPrecision() throws {
+        try checkFloat64LossPrintsFullPrecision(device: "cpu")
+    }
+
+    @Test(.needsOpenCL)
+    func float64LossPrintsFullPrecisionOnOpenCL() throws {
+        try checkFloat64LossPrintsFullPrecision(device: "opencl")
+    }
+
+    private func checkFloat64LossPrintsFullPrecision(device: String) throws {
         let fixture = try Fixtures.named("float64_logits")
         let expected = try readDoubles(fixture.file("expected_loss.npy"))[0]
         let result = try XentProcess.run(fixture.lossArguments(device: device))
@@ -63,9 +79,17 @@ import XentTestSupport
 
     /// Reduction none with `--out`: one value per line, and the file holds the per-element losses
     /// in the expected shape and dtype.
-    @Test(arguments: try Fixtures.unreducedCases(), testDevices)
-    func unreducedLossFile(_ fixture: FixtureCase, device: String) throws {
-        guard try OpenCLPresence.shouldRun(on: device) else { return }
+    @Test(arguments: try Fixtures.unreducedCases())
+    func unreducedLossFile(_ fixture: FixtureCase) throws {
+        try checkUnreducedLossFile(fixture, device: "cpu")
+    }
+
+    @Test(.needsOpenCL, arguments: try Fixtures.unreducedCases())
+    func unreducedLossFileOnOpenCL(_ fixture: FixtureCase) throws {
+        try checkUnreducedLossFile(fixture, device: "opencl")
+    }
+
+    private func checkUnreducedLossFile(_ fixture: FixtureCase, device: String) throws {
         let expectedFile = try NPYFile(path: fixture.file("expected_loss.npy"))
         let expected = expectedFile.doubles()
         let folder = try TemporaryFolder()
@@ -90,9 +114,17 @@ import XentTestSupport
 
     /// `--grad-out` (with `--out`): the gradient in the logits' shape, `<f4` (`<f8` for `<f8`
     /// logits), close to PyTorch's; the loss file has the expected shape.
-    @Test(arguments: try Fixtures.gradientCases(), testDevices)
-    func gradientFile(_ fixture: FixtureCase, device: String) throws {
-        guard try OpenCLPresence.shouldRun(on: device) else { return }
+    @Test(arguments: try Fixtures.gradientCases())
+    func gradientFile(_ fixture: FixtureCase) throws {
+        try checkGradientFile(fixture, device: "cpu")
+    }
+
+    @Test(.needsOpenCL, arguments: try Fixtures.gradientCases())
+    func gradientFileOnOpenCL(_ fixture: FixtureCase) throws {
+        try checkGradientFile(fixture, device: "opencl")
+    }
+
+    private func checkGradientFile(_ fixture: FixtureCase, device: String) throws {
         let expectedLossFile = try NPYFile(path: fixture.file("expected_loss.npy"))
         let expectedGradient = try readDoubles(fixture.file("expected_grad.npy"))
         let folder = try TemporaryFolder()
@@ -125,17 +157,33 @@ import XentTestSupport
 
     /// Invalid fixtures: a refusal that writes nothing (fresh paths stay absent, existing files
     /// keep their bytes).
-    @Test(arguments: try Fixtures.errorCases(), testDevices)
-    func invalidFixtureIsRefused(_ fixture: FixtureCase, device: String) throws {
-        guard try OpenCLPresence.shouldRun(on: device) else { return }
+    @Test(arguments: try Fixtures.errorCases())
+    func invalidFixtureIsRefused(_ fixture: FixtureCase) throws {
+        try checkInvalidFixtureIsRefused(fixture, device: "cpu")
+    }
+
+    @Test(.needsOpenCL, arguments: try Fixtures.errorCases())
+    func invalidFixtureIsRefusedOnOpenCL(_ fixture: FixtureCase) throws {
+        try checkInvalidFixtureIsRefused(fixture, device: "opencl")
+    }
+
+    private func checkInvalidFixtureIsRefused(_ fixture: FixtureCase, device: String) throws {
         try expectRefusalWritingNothing(fixture.lossArguments(device: device), fixture.name)
     }
 
     /// An empty batch (logits of shape (0, 5)) with `--out` and `--grad-out`: `nan` for mean, and
     /// files of the contract's dtypes: `<f8` for `<f8` logits, else `<f4`.
-    @Test(arguments: ["f2", "f4", "f8"], testDevices)
-    func emptyBatchOutputFiles(_ dtype: String, device: String) throws {
-        guard try OpenCLPresence.shouldRun(on: device) else { return }
+    @Test(arguments: ["f2", "f4", "f8"])
+    func emptyBatchOutputFiles(_ dtype: String) throws {
+        try checkEmptyBatchOutputFiles(dtype, device: "cpu")
+    }
+
+    @Test(.needsOpenCL, arguments: ["f2", "f4", "f8"])
+    func emptyBatchOutputFilesOnOpenCL(_ dtype: String) throws {
+        try checkEmptyBatchOutputFiles(dtype, device: "opencl")
+    }
+
+    private func checkEmptyBatchOutputFiles(_ dtype: String, device: String) throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let logits = folder.file("logits.npy")

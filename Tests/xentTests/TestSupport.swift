@@ -100,7 +100,8 @@ enum OpenCLPresence {
     }()
 
     /// Whether a test should run on `device`: always for devices other than OpenCL ones;
-    /// for OpenCL, when a platform exists. Throws when OpenCL is required and absent.
+    /// for OpenCL, when a platform exists. Throws when OpenCL is required and absent. (Tests take it
+    /// through the `.needsOpenCL` trait, so that where it is false they are reported as skipped.)
     static func shouldRun(on device: String) throws -> Bool {
         guard device.hasPrefix("opencl") else { return true }
         let present = try probe.get()
@@ -112,8 +113,16 @@ enum OpenCLPresence {
     }
 }
 
-/// The devices the per-fixture tests run on (OpenCL runs only where a platform exists).
-let testDevices = ["cpu", "opencl"]
+extension Trait where Self == ConditionTrait {
+    /// For the tests of `--device opencl`: they run where `xent devices` finds an OpenCL platform and
+    /// are reported as skipped where it finds none. With `XENT_REQUIRE_OPENCL=1` a missing platform
+    /// makes the condition throw, which fails each of them.
+    static var needsOpenCL: Self {
+        .enabled(
+            if: try OpenCLPresence.shouldRun(on: "opencl"),
+            "needs an OpenCL platform; XENT_REQUIRE_OPENCL=1 fails instead of skipping")
+    }
+}
 
 /// The elements of the `.npy` file at `path` as `Double`.
 func readDoubles(_ path: String) throws -> [Double] {

@@ -33,6 +33,14 @@ import XentTestSupport
     }
 
     @Test func meanLossAndGradient() throws {
+        try check(device: "cpu")
+    }
+
+    @Test(.needsOpenCL) func meanLossAndGradientOnOpenCL() throws {
+        try check(device: "opencl")
+    }
+
+    private func check(device: String) throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let logitsPath = folder.file("logits.npy")
@@ -43,13 +51,15 @@ import XentTestSupport
         let result = try XentProcess.run([
             "loss", "--logits", logitsPath, "--target", targetPath, "--z-loss-scale",
             String(Self.scale),
-            "--device", "cpu", "--grad-out", gradientPath,
+            "--device", device, "--grad-out", gradientPath,
         ])
         try #require(result.status == 0, "\(result)")
         let expected = Self.reference()
         let printed = try #require(
             Double(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(isClose(printed, expected.loss, relative: 1e-14), "\(printed) vs \(expected.loss)")
+        #expect(
+            isClose(printed, expected.loss, relative: 1e-14),
+            "\(device): \(printed) vs \(expected.loss)")
         expectAllClose(
             try readDoubles(gradientPath), expected.gradient, relative: 1e-14, absolute: 1e-15,
             "gradient")

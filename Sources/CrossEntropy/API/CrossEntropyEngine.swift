@@ -80,6 +80,11 @@ public final class CrossEntropyEngine: Sendable {
         fallback = nil
     }
 
+    /// An engine on `backend` alone, with no fallback: e.g. an unshared OpenCL backend (a test hook).
+    init(backend: any RowBackend, device: SelectedDevice) {
+        (self.device, self.backend, fallback) = (device, backend, nil)
+    }
+
     /// The backend that runs `dtype`, or an error saying why none can.
     func backend(for dtype: LogitsDType) throws -> any RowBackend {
         guard let reason = backend.unsupportedReason(for: dtype) else { return backend }

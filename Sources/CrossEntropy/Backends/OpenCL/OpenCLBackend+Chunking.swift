@@ -31,6 +31,9 @@ extension OpenCLBackend {
         simulatedAllocationFailures.withLock { $0 = count }
     }
 
+    /// How many of the simulated failures have not fired yet (a test hook).
+    var pendingSimulatedAllocationFailures: Int { simulatedAllocationFailures.withLock { $0 } }
+
     /// Throws an allocation failure if one is still to be simulated (see `simulateAllocationFailures`).
     func failIfSimulated() throws {
         try simulatedAllocationFailures.withLock { remaining in

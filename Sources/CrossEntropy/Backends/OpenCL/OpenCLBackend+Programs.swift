@@ -2,6 +2,9 @@ import KernelContract
 import OpenCLHost
 
 extension OpenCLBackend {
+    /// How many programs have been built: one per data type used so far (a test hook).
+    var builtProgramCount: Int { programs.withLock { $0.count } }
+
     /// The program for `dtype`, built on first use. Its tunables are `-D` defines and part of the cache
     /// key; those every device shares are in the contract header, whose text starts the sources.
     func program(for dtype: LogitsDType) throws -> Program {

@@ -28,6 +28,11 @@ extension OpenCLBackend {
         }
     }
 
+    /// A backend of its own, which no engine shares: only its `Float` program is built (a test hook).
+    static func makeUnshared(device: Device, family: KernelFamily) throws -> OpenCLBackend {
+        try OpenCLBackend(device: device, family: family, maxAllocationBytes: nil)
+    }
+
     private static func defaultFamily(for device: Device) throws -> KernelFamily {
         if let name = getenv(KernelFamily.environmentVariable).map({ String(cString: $0) }), !name.isEmpty {
             guard let family = KernelFamily(rawValue: name) else {
