@@ -55,23 +55,24 @@ inline row_state group_scan_row(__global const STORAGE *x, __global const STORAG
 inline row_state group_row_statistics(const row_batch *batch, long row, __local ACC *scratch) {
     const long base = row_base(batch, row);
     const row_state st = group_scan_row(
-        batch->logits + base, batch->probabilities + ((batch->flags & XENT_HAS_PROBABILITIES) ? base : 0),
-        batch->weight, batch->classes, batch->inner, batch->flags, smoothing_qa(batch), smoothing_qb(batch), scratch);
+        batch->logits + base, batch->probabilities + ((batch->o.flags & XENT_HAS_PROBABILITIES) ? base : 0),
+        batch->weight, batch->o.classes, batch->o.inner, batch->o.flags, smoothing_qa(batch), smoothing_qb(batch), scratch);
     if (get_local_id(0) == 0) {
         write_row_statistics(batch, row, base, st, log(st.s));
     }
     return st;
 }
 
-__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_statistics_group(
-    ROW_STATISTICS_PARAMETERS) {
-    const row_batch batch = ROW_STATISTICS_BATCH;
+__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_statistics_group(ROW_KERNEL_PARAMETERS) {
+    const row_batch batch = ROW_BATCH;
     __local ACC scratch[4 * XENT_GROUP];
     group_row_statistics(&batch, get_group_id(0), scratch);
 }
 
-__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_outputs_group(ROW_OUTPUT_PARAMETERS) {
-    const row_batch batch = ROW_OUTPUT_BATCH;
+__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_outputs_group(ROW_KERNEL_PARAMETERS) {
+    const row_batch batch = ROW_BATCH;
+    const long classes = options.classes, inner = options.inner;
+    const int flags = options.flags, kind = options.kind;
     __local ACC scratch[4 * XENT_GROUP];
     const long row = get_group_id(0);
     const row_state st = group_row_statistics(&batch, row, scratch);
@@ -91,10 +92,10 @@ __kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_output
             k = probability_gradient(st.v, scale, z_loss_term(&batch, row, n.max + n.log_sum));  // st.v: the mass
         } else {
             y = targets[row];
-            zero = y == ignore_index || y < 0 || y >= classes;
+            zero = y == options.ignore_index || y < 0 || y >= classes;
             if (!zero) {
                 const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
-                k = class_index_gradient(wy, scale, label_smoothing, classes, weight_total,
+                k = class_index_gradient(wy, scale, options.label_smoothing, classes, options.weight_total,
                                          z_loss_term(&batch, row, n.max + n.log_sum));
             }
         }

@@ -311,92 +311,77 @@ inline row_state scan_row(__global const STORAGE *x, __global const STORAGE *q, 
     return scan_online(x, q, w, classes, stride, flags, qa, qb);
 }
 
-// One launch's rows and options: the parameters the row kernels take, which each kernel gathers into
-// one row_batch for its helpers. The parameters are declared once, by the macros below, in the order
-// of the host's RowStatisticsArguments and RowOutputArguments (RowKernelArguments.swift): a new
-// per-row option is a field here, a parameter there and a field of the host's type.
+// The options of a launch, in the accumulation type (see XENT_ROW_OPTIONS in the contract header).
+typedef XENT_ROW_OPTIONS(ACC) row_options;
+
+// One launch's rows: its buffers, its row count and its options, the parameters every row kernel
+// takes (declared once, by ROW_KERNEL_PARAMETERS, in the order of the host's RowKernelArguments),
+// gathered into one row_batch for the helpers. A buffer a launch does not use (by its flags, or its
+// kind) is a placeholder.
 typedef struct {
     __global const STORAGE *logits;
     __global const STORAGE *probabilities;  // class probabilities (XENT_HAS_PROBABILITIES)
     __global const long *targets;           // class indices (XENT_HAS_TARGETS)
     __global const ACC *weight;             // per-class weights (XENT_HAS_WEIGHT)
-    long rows, classes, inner;
-    ACC label_smoothing;
-    int flags;               // XENT_HAS_* and XENT_ACCUMULATE_SMOOTH
-    __global ACC *stats;     // XENT_STAT_COUNT values per row, in the contract's slots
-    __global STORAGE *destination;  // the outputs; may be the logits (in place)
-    int kind;                // xent_output_kind
-    ACC gradient_scale;      // row r's gradient is scaled by gradient_scale * (has_upstream ? upstream[r] : 1)
-    ACC z_gradient_scale;    // and its z-loss term, lse softmax, by this (2 z times the z-loss's factor) times the same
-    ACC weight_total;        // the weights' total (C without weights)
-    long ignore_index;
-    int has_upstream;
-    __global const ACC *upstream;
+    __global ACC *stats;                    // XENT_STAT_COUNT values per row, in the contract's slots
+    __global STORAGE *destination;          // the outputs (row_outputs); may be the logits (in place)
+    __global const ACC *upstream;           // one value per row (XENT_HAS_UPSTREAM)
+    long rows;
+    row_options o;
 } row_batch;
 
-// The parameters of row_statistics, which open those of every other row kernel.
-#define ROW_STATISTICS_PARAMETERS                                                                                    \
+#define ROW_KERNEL_PARAMETERS                                                                                        \
     __global const STORAGE *logits, __global const STORAGE *probabilities, __global const long *targets,             \
-        __global const ACC *weight, long rows, long classes, long inner, ACC label_smoothing, int flags,              \
-        __global ACC *stats
-// The parameters of row_outputs.
-#define ROW_OUTPUT_PARAMETERS                                                                                        \
-    ROW_STATISTICS_PARAMETERS, __global STORAGE *destination, int kind, ACC gradient_scale, ACC z_gradient_scale,   \
-        ACC weight_total, long ignore_index, int has_upstream, __global const ACC *upstream
-// The row_batch of a kernel declared with ROW_STATISTICS_PARAMETERS (no outputs) or ROW_OUTPUT_PARAMETERS.
-#define ROW_STATISTICS_BATCH                                                                                         \
-    {logits, probabilities, targets, weight, rows, classes, inner, label_smoothing, flags, stats, 0, 0, 0, 0, 0, 0, 0, 0}
-#define ROW_OUTPUT_BATCH                                                                                             \
-    {logits,      probabilities, targets,        weight,       rows,         classes,     inner,   label_smoothing, \
-     flags,       stats,         destination,    kind,         gradient_scale, z_gradient_scale, weight_total,       \
-     ignore_index, has_upstream, upstream}
+        __global const ACC *weight, __global ACC *stats, __global STORAGE *destination, __global const ACC *upstream, \
+        long rows, row_options options
+#define ROW_BATCH {logits, probabilities, targets, weight, stats, destination, upstream, rows, options}
 
 // Where row `row` starts in the (outer, classes, inner) layout.
 inline long row_base(const row_batch *b, long row) {
-    return (row / b->inner) * b->classes * b->inner + row % b->inner;
+    return (row / b->o.inner) * b->o.classes * b->o.inner + row % b->o.inner;
 }
 
 // Writes row `row`'s statistics (it starts at `base`) from its merged state, gathering its target logit.
 inline void write_row_statistics(const row_batch *b, long row, long base, row_state st, ACC log_sum) {
     ACC target = 0;
-    if (b->flags & XENT_HAS_TARGETS) {
+    if (b->o.flags & XENT_HAS_TARGETS) {
         const long y = b->targets[row];
-        if (y >= 0 && y < b->classes) {
-            target = LOAD(b->logits + base + y * b->inner);
+        if (y >= 0 && y < b->o.classes) {
+            target = LOAD(b->logits + base + y * b->o.inner);
         }
     }
     __global ACC *out = b->stats + XENT_STAT_COUNT * row;
     out[XENT_STAT_MAX] = st.m;
     out[XENT_STAT_LOG_SUM] = log_sum;
     out[XENT_STAT_TARGET_LOGIT] = target;
-    out[XENT_STAT_SMOOTH] = (b->flags & XENT_ACCUMULATE_SMOOTH) ? st.v * log_sum - st.d : 0;
-    out[XENT_STAT_MASS] = (b->flags & XENT_ACCUMULATE_SMOOTH) ? st.v : 0;
+    out[XENT_STAT_SMOOTH] = (b->o.flags & XENT_ACCUMULATE_SMOOTH) ? st.v * log_sum - st.d : 0;
+    out[XENT_STAT_MASS] = (b->o.flags & XENT_ACCUMULATE_SMOOTH) ? st.v : 0;
     ACC lse = st.m + log_sum;
     if (st.m == INFINITY) {
         lse = INFINITY;
-        for (long c = 0; c < b->classes; c++) {
-            lse = isnan(LOAD(b->logits + base + c * b->inner)) ? NAN : lse;
+        for (long c = 0; c < b->o.classes; c++) {
+            lse = isnan(LOAD(b->logits + base + c * b->o.inner)) ? NAN : lse;
         }
     }
     out[XENT_STAT_LSE] = lse;
 }
 
 // The smoothing sums' per-class weights of probability targets: v_c = w_c (qa q_c + qb).
-inline ACC smoothing_qa(const row_batch *b) { return 1 - b->label_smoothing; }
-inline ACC smoothing_qb(const row_batch *b) { return b->classes > 0 ? b->label_smoothing / b->classes : 0; }
+inline ACC smoothing_qa(const row_batch *b) { return 1 - b->o.label_smoothing; }
+inline ACC smoothing_qb(const row_batch *b) { return b->o.classes > 0 ? b->o.label_smoothing / b->o.classes : 0; }
 
 // Computes row `row`'s statistics into its slots of `stats` and returns its logsumexp's parts.
 inline row_norm row_statistics_of(const row_batch *b, long row) {
     const long base = row_base(b, row);
-    row_state st = scan_row(b->logits + base, b->probabilities + ((b->flags & XENT_HAS_PROBABILITIES) ? base : 0),
-                            b->weight, b->classes, b->inner, b->flags, smoothing_qa(b), smoothing_qb(b));
+    row_state st = scan_row(b->logits + base, b->probabilities + ((b->o.flags & XENT_HAS_PROBABILITIES) ? base : 0),
+                            b->weight, b->o.classes, b->o.inner, b->o.flags, smoothing_qa(b), smoothing_qb(b));
     const row_norm norm = {st.m, log(st.s)};
     write_row_statistics(b, row, base, st, norm.log_sum);
     return norm;
 }
 
-__kernel void row_statistics(ROW_STATISTICS_PARAMETERS) {
-    const row_batch b = ROW_STATISTICS_BATCH;
+__kernel void row_statistics(ROW_KERNEL_PARAMETERS) {
+    const row_batch b = ROW_BATCH;
     const long row = get_global_id(0);
     if (row >= rows) {
         return;
@@ -516,26 +501,26 @@ inline gradient_coefficients probability_gradient(ACC mass, ACC scale, ACC z_ter
 
 // The factor row `row`'s gradient is scaled by: the launch's, times the row's upstream value if any.
 inline ACC row_gradient_scale(const row_batch *b, long row) {
-    return b->gradient_scale * (b->has_upstream ? b->upstream[row] : (ACC)1);
+    return b->o.gradient_scale * ((b->o.flags & XENT_HAS_UPSTREAM) ? b->upstream[row] : (ACC)1);
 }
 
 // The z-loss's part of row `row`'s coefficient a: z_gradient_scale lse times the row's upstream value,
 // and nothing without a z-loss (so that a row whose logsumexp is not finite keeps the gradient it has
 // without one).
 inline ACC z_loss_term(const row_batch *b, long row, ACC lse) {
-    return b->z_gradient_scale != 0 ? b->z_gradient_scale * (b->has_upstream ? b->upstream[row] : (ACC)1) * lse : 0;
+    return b->o.z_gradient_scale != 0 ? b->o.z_gradient_scale * ((b->o.flags & XENT_HAS_UPSTREAM) ? b->upstream[row] : (ACC)1) * lse : 0;
 }
 
 // Row `row`'s statistics, then its log-softmax, softmax or loss gradient (see row_outputs).
 inline void row_output(const row_batch *b, long row) {
     const row_norm n = row_statistics_of(b, row);
     const long base = row_base(b, row);
-    const long classes = b->classes, inner = b->inner;
-    const int flags = b->flags;
+    const long classes = b->o.classes, inner = b->o.inner;
+    const int flags = b->o.flags;
     __global const STORAGE *x = b->logits + base;
     __global STORAGE *out = b->destination + base;
     __global const ACC *weight = b->weight;
-    if (b->kind == XENT_OUTPUT_LOG_SOFTMAX) {
+    if (b->o.kind == XENT_OUTPUT_LOG_SOFTMAX) {
         long c = 0;
         if (inner == 1) {
             for (; c + XENT_VEC <= classes; c += XENT_VEC) {
@@ -547,7 +532,7 @@ inline void row_output(const row_batch *b, long row) {
         }
         return;
     }
-    if (b->kind == XENT_OUTPUT_SOFTMAX) {
+    if (b->o.kind == XENT_OUTPUT_SOFTMAX) {
         write_scaled_softmax(x, x, weight, out, classes, inner, 0, n, 1, 0, 0, 0, -1, 0);
         return;
     }
@@ -560,21 +545,21 @@ inline void row_output(const row_batch *b, long row) {
         return;
     }
     const long y = b->targets[row];
-    if (y == b->ignore_index || y < 0 || y >= classes) {
+    if (y == b->o.ignore_index || y < 0 || y >= classes) {
         for (long c = 0; c < classes; c++) {
             STORE((ACC)0, out + c * inner);
         }
         return;
     }
     const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
-    const gradient_coefficients k = class_index_gradient(wy, scale, b->label_smoothing, classes, b->weight_total,
+    const gradient_coefficients k = class_index_gradient(wy, scale, b->o.label_smoothing, classes, b->o.weight_total,
                                                          z_loss_term(b, row, n.max + n.log_sum));
     write_scaled_softmax(x, x, weight, out, classes, inner, flags & XENT_HAS_WEIGHT, n, k.a, k.b, 0, 0, y, k.t);
 }
 
 // One launch per batch: each row's statistics, then its log-softmax, softmax or loss gradient.
-__kernel void row_outputs(ROW_OUTPUT_PARAMETERS) {
-    const row_batch b = ROW_OUTPUT_BATCH;
+__kernel void row_outputs(ROW_KERNEL_PARAMETERS) {
+    const row_batch b = ROW_BATCH;
     const long row = get_global_id(0);
     if (row < rows) {
         row_output(&b, row);
@@ -609,8 +594,10 @@ inline void store_gradient_element(pending_gradient p, long c) {
 // the writes overlap that work (the C fallback's pipelined gradient). The exps are stored through
 // the vector type, which PoCL compiles to one store where vstore splits it into three. Rows without
 // a target to fuse or a finite maximum take row_output.
-__kernel void row_gradient_runs(ROW_OUTPUT_PARAMETERS, __local VEC *scratch) {
-    const row_batch b = ROW_OUTPUT_BATCH;
+__kernel void row_gradient_runs(ROW_KERNEL_PARAMETERS, __local VEC *scratch) {
+    const row_batch b = ROW_BATCH;
+    const long classes = options.classes;
+    const int flags = options.flags;
     const long first = get_global_id(0) * XENT_GRADIENT_RUN_ROWS;
     const long end = min(first + XENT_GRADIENT_RUN_ROWS, rows);
     const long vectors = classes / XENT_VEC;
@@ -619,7 +606,7 @@ __kernel void row_gradient_runs(ROW_OUTPUT_PARAMETERS, __local VEC *scratch) {
     for (long row = first; row < end; row++) {
         __global const STORAGE *x = logits + row * classes;
         const long y = targets[row];
-        const ACC m = y != ignore_index && y >= 0 && y < classes ? row_max(x, classes) : NAN;
+        const ACC m = y != options.ignore_index && y >= 0 && y < classes ? row_max(x, classes) : NAN;
         if (!(m > -INFINITY && m < INFINITY)) {
             row_output(&b, row);
             continue;
@@ -662,7 +649,7 @@ __kernel void row_gradient_runs(ROW_OUTPUT_PARAMETERS, __local VEC *scratch) {
         const ACC scale = row_gradient_scale(&b, row);
         const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
         const gradient_coefficients k =
-            class_index_gradient(wy, scale, 0, classes, weight_total, z_loss_term(&b, row, m + log_sum));
+            class_index_gradient(wy, scale, 0, classes, options.weight_total, z_loss_term(&b, row, m + log_sum));
         p.e = e;
         p.out = destination + row * classes;
         p.a = k.a / sum;  // e_c = exp(x_c - max) = exp(x_c - lse) * sum

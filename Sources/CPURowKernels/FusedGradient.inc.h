@@ -149,7 +149,7 @@ XENT_INLINE void FN(exp_row_body)(const STORAGE *x, const ACC *w, ACC *scratch, 
 XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, STORAGE *out, int64_t y,
                                        FN(gradient_scales) scales,
                                        int smooth, ACC *scratchBlock, FN(pending_gradient) * p, xent_row_stat *stat) {
-    const int64_t classes = rows->classes;
+    const int64_t classes = rows->options.classes;
     const ACC *w = (const ACC *)rows->weight;
     // Two rows of scratch, this row's and the pending row's. A row's scratch starts at the 64-byte
     // boundary at or below 2 KiB from `out` modulo 4 KiB: never at the same page offset as the
@@ -203,18 +203,18 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
 
 /// The gradient path of these rows and outputs (see xent_gradient_path).
 XENT_INLINE xent_row_path FN(gradient_path)(const xent_rows *rows) {
-    return xent_gradient_path(rows->classes, rows->inner, (int64_t)sizeof(STORAGE), LANES,
-                              rows->targets && !rows->probabilities, rows->accumulate_smooth != 0, XENT_C_FUSES);
+    return xent_gradient_path(rows->options.classes, rows->options.inner, (int64_t)sizeof(STORAGE), LANES,
+                              rows->targets && !rows->probabilities, (rows->options.flags & XENT_ACCUMULATE_SMOOTH) != 0, XENT_C_FUSES);
 }
 
 /// Two rows of scratch for the fused gradient paths, or NULL when these rows and outputs take neither.
 XENT_INLINE ACC *FN(fused_scratch)(const xent_rows *rows, const xent_outputs *outputs) {
-    if (outputs->kind != XENT_OUTPUT_GRADIENT) {
+    if (rows->options.kind != XENT_OUTPUT_GRADIENT) {
         return NULL;
     }
     const xent_row_path path = FN(gradient_path)(rows);
     if (path == XENT_PATH_FUSED_GRADIENT || path == XENT_PATH_PIPELINED_GRADIENT) {
-        return (ACC *)aligned_alloc(4096, 2 * FN(scratch_row_bytes)(rows->classes));
+        return (ACC *)aligned_alloc(4096, 2 * FN(scratch_row_bytes)(rows->options.classes));
     }
     return NULL;
 }

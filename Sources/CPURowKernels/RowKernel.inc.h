@@ -35,13 +35,13 @@
 /// the lanes.
 XENT_INLINE void FN(statistics)(const xent_rows *rows, int64_t begin, int64_t end, xent_stat_block *block) {
     int64_t row = begin;
-    if (xent_statistics_path(rows->classes, rows->inner, (int64_t)sizeof(STORAGE), rows->accumulate_smooth != 0) ==
+    if (xent_statistics_path(rows->options.classes, rows->options.inner, (int64_t)sizeof(STORAGE), (rows->options.flags & XENT_ACCUMULATE_SMOOTH) != 0) ==
         XENT_PATH_FEW_CLASSES) {
         const int64_t count = (end - begin) / LANES * LANES;
-        if (rows->classes == LANES) {
+        if (rows->options.classes == LANES) {
             FN(small_rows)(rows, LANES, begin, count, block);
         } else {
-            FN(small_rows)(rows, rows->classes, begin, count, block);
+            FN(small_rows)(rows, rows->options.classes, begin, count, block);
         }
         row += count;
     }
@@ -55,7 +55,7 @@ XENT_INLINE void FN(statistics)(const xent_rows *rows, int64_t begin, int64_t en
 /// Statistics and outputs of rows [begin, end); `scratch` from FN(fused_scratch).
 XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs, ACC *scratch, int64_t begin,
                              int64_t end, xent_stat_block *block) {
-    const int64_t classes = rows->classes, inner = rows->inner;
+    const int64_t classes = rows->options.classes, inner = rows->options.inner;
     const ACC *w = (const ACC *)rows->weight;
     const int fusable = scratch != NULL;
     const int pipelined = fusable && FN(gradient_path)(rows) == XENT_PATH_PIPELINED_GRADIENT;
@@ -68,11 +68,11 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
         STORAGE *out = (STORAGE *)outputs->destination + base;
         if (fusable) {
             const int64_t y = rows->targets[row];
-            const FN(gradient_scales) scales = FN(row_gradient_scales)(outputs, row);
+            const FN(gradient_scales) scales = FN(row_gradient_scales)(rows, outputs, row);
             xent_row_stat stat;
             // Without smoothing terms (the usual case) the exp loops are compiled without their sums.
-            if (y != rows->ignore_index && y >= 0 && y < classes &&
-                (rows->accumulate_smooth ? FN(fused_gradient_row)(rows, x, out, y, scales, 1, scratch, &pending, &stat)
+            if (y != rows->options.ignore_index && y >= 0 && y < classes &&
+                ((rows->options.flags & XENT_ACCUMULATE_SMOOTH) ? FN(fused_gradient_row)(rows, x, out, y, scales, 1, scratch, &pending, &stat)
                                          : FN(fused_gradient_row)(rows, x, out, y, scales, 0, scratch, &pending, &stat))) {
                 store_stat(block, row - begin, stat);
                 if (!pipelined) {
@@ -84,7 +84,7 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
         FN(norm) n;
         const xent_row_stat stat = FN(row_stat)(rows, row, &n);
         store_stat(block, row - begin, stat);
-        switch (outputs->kind) {
+        switch (rows->options.kind) {
         case XENT_OUTPUT_LOG_SOFTMAX:
             FN(write_log_softmax)(x, out, classes, inner, n);
             break;

@@ -15,10 +15,11 @@ typedef struct {
     ACC loss, z;
 } FN(gradient_scales);
 
-XENT_INLINE FN(gradient_scales) FN(row_gradient_scales)(const xent_outputs *outputs, int64_t row) {
+XENT_INLINE FN(gradient_scales) FN(row_gradient_scales)(const xent_rows *rows, const xent_outputs *outputs,
+                                                        int64_t row) {
     const double upstream = outputs->row_upstream ? outputs->row_upstream[row] : 1.0;
-    const FN(gradient_scales) scales = {(ACC)(outputs->gradient_scale * upstream),
-                                        (ACC)(outputs->z_gradient_scale * upstream)};
+    const FN(gradient_scales) scales = {(ACC)(rows->options.gradient_scale * upstream),
+                                        (ACC)(rows->options.z_gradient_scale * upstream)};
     return scales;
 }
 
@@ -32,12 +33,12 @@ XENT_INLINE ACC FN(z_loss_term)(FN(gradient_scales) scales, ACC lse) { return sc
 XENT_INLINE FN(gradient_coefficients) FN(class_index_gradient)(const xent_rows *rows, int64_t y,
                                                                FN(gradient_scales) scales, ACC lse) {
     const ACC *w = (const ACC *)rows->weight;
-    const ACC eps = (ACC)rows->label_smoothing;
+    const ACC eps = (ACC)rows->options.label_smoothing;
     const ACC wy = w ? w[y] : (ACC)1;
-    const ACC classes = (ACC)rows->classes;
+    const ACC classes = (ACC)rows->options.classes;
     const ACC scale = scales.loss;
     const FN(gradient_coefficients) k = {
-        scale * ((1 - eps) * wy + eps * (ACC)rows->weight_total / classes) + FN(z_loss_term)(scales, lse),
+        scale * ((1 - eps) * wy + eps * (ACC)rows->options.weight_total / classes) + FN(z_loss_term)(scales, lse),
         scale * eps / classes, scale * (1 - eps) * wy};
     return k;
 }
@@ -87,12 +88,12 @@ XENT_INLINE void FN(write_log_softmax)(const STORAGE *x, STORAGE *out, int64_t c
 /// general path; zero for an ignored or out-of-range target).
 XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *outputs, int64_t row, const STORAGE *x,
                                     STORAGE *out, int64_t base, xent_row_stat stat, FN(norm) n) {
-    const int64_t classes = rows->classes, inner = rows->inner;
+    const int64_t classes = rows->options.classes, inner = rows->options.inner;
     const ACC *w = (const ACC *)rows->weight;
-    const FN(gradient_scales) scales = FN(row_gradient_scales)(outputs, row);
+    const FN(gradient_scales) scales = FN(row_gradient_scales)(rows, outputs, row);
     const ACC lse = n.max + n.log_sum;
     if (rows->probabilities) {
-        const ACC eps = (ACC)rows->label_smoothing;
+        const ACC eps = (ACC)rows->options.label_smoothing;
         const ACC qa = 1 - eps, qb = classes > 0 ? eps / (ACC)classes : 0;
         const STORAGE *q = (const STORAGE *)rows->probabilities + base;
         const FN(gradient_coefficients) k = FN(probability_gradient)((ACC)stat.mass, scales, lse);
@@ -100,7 +101,7 @@ XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *o
         return;
     }
     const int64_t y = rows->targets[row];
-    if (y == rows->ignore_index || y < 0 || y >= classes) {
+    if (y == rows->options.ignore_index || y < 0 || y >= classes) {
         for (int64_t c = 0; c < classes; c++) {
             out[c * inner] = (STORAGE)0;
         }

@@ -226,14 +226,14 @@ XENT_INLINE int64_t FN(row_base)(int64_t row, int64_t classes, int64_t inner) {
 /// One row's statistics; `*norm` receives the row's logsumexp in two parts. The statistics' `lse` is
 /// their sum in double precision.
 XENT_INLINE xent_row_stat FN(row_stat)(const xent_rows *rows, int64_t row, FN(norm) * norm) {
-    const int64_t classes = rows->classes, inner = rows->inner;
+    const int64_t classes = rows->options.classes, inner = rows->options.inner;
     const int64_t base = FN(row_base)(row, classes, inner);
     const STORAGE *x = (const STORAGE *)rows->logits + base;
     const STORAGE *q = rows->probabilities ? (const STORAGE *)rows->probabilities + base : NULL;
     const ACC *w = (const ACC *)rows->weight;
-    const ACC eps = (ACC)rows->label_smoothing;
+    const ACC eps = (ACC)rows->options.label_smoothing;
     const ACC qa = 1 - eps, qb = classes > 0 ? eps / (ACC)classes : 0;
-    const int smooth = rows->accumulate_smooth != 0;
+    const int smooth = (rows->options.flags & XENT_ACCUMULATE_SMOOTH) != 0;
     FN(state) st;
     // A row of few classes outside a whole block of LANES rows takes the two passes.
     const xent_row_path path = xent_statistics_path(classes, inner, (int64_t)sizeof(STORAGE), smooth);

@@ -61,6 +61,12 @@ public final class Kernel {
         try setValue(index, value)
     }
 
+    /// Sets argument `index` to `value` passed by value: a struct laid out as the kernel's parameter
+    /// type (OpenCL C lays out structs as C does; put wider fields first so that no padding differs).
+    public func setArgument<Value: BitwiseCopyable>(_ index: Int, byValue value: Value) throws(OpenCLError) {
+        try setValue(index, value)
+    }
+
     /// Sets argument `index`, a `__local` pointer parameter, to `byteCount` bytes of local memory
     /// per work group.
     public func setLocalArgument(_ index: Int, byteCount: Int) throws(OpenCLError) {

@@ -16,35 +16,24 @@
 /// xent_contract.h). `weight` holds the accumulation type.
 typedef int32_t xent_dtype;
 
-/// One batch of rows and the options that shape their statistics.
+/// One batch of rows: where its inputs are, and its options (see xent_contract.h).
 typedef struct xent_rows {
     const void *logits;
-    /// Class probabilities in the logits' dtype and layout, or NULL for class-index targets.
+    /// Class probabilities in the logits' dtype and layout (XENT_HAS_PROBABILITIES), or NULL.
     const void *probabilities;
-    /// One class index per row, or NULL when there are no targets (plain logsumexp, softmax).
+    /// One class index per row (XENT_HAS_TARGETS), or NULL (plain logsumexp, softmax).
     const int64_t *targets;
-    /// `classes` per-class weights in the accumulation type, or NULL for all ones.
+    /// `classes` per-class weights in the accumulation type (XENT_HAS_WEIGHT), or NULL for all ones.
     const void *weight;
-    int64_t classes;
-    int64_t inner;
-    int64_t ignore_index;
-    double label_smoothing;
-    /// Sum of the weights over all classes (`classes` without weights).
-    double weight_total;
-    /// Non-zero: accumulate `smooth` (needed for label smoothing and probability targets).
-    int32_t accumulate_smooth;
+    /// The options of the rows and of their outputs.
+    xent_row_options_f64 options;
 } xent_rows;
 
-/// Where and what the second pass writes. The cross-entropy terms of row r's gradient are scaled by
-/// `gradient_scale * (row_upstream ? row_upstream[r] : 1)`, and its z-loss term, lse * softmax, by
-/// `z_gradient_scale * (row_upstream ? row_upstream[r] : 1)`: 2 z times the z-loss's reduction factor
-/// (0 without a z-loss).
+/// Where the second pass writes (what it writes, and how a gradient is scaled, are in the rows' options).
 typedef struct xent_outputs {
     /// The logits' dtype and layout; may be the logits themselves (in place).
     void *destination;
-    xent_output_kind kind;
-    double gradient_scale;
-    double z_gradient_scale;
+    /// One upstream value per row (XENT_HAS_UPSTREAM), or NULL.
     const double *row_upstream;
 } xent_outputs;
 

@@ -30,8 +30,25 @@ struct RowBatch<T: LogitsScalar> {
         accumulateSmooth = false
     }
 
-    /// Calls `body` with the C description of this batch.
-    func withRows<R>(_ body: (xent_rows) throws -> R) rethrows -> R {
+    /// The options of these rows and of `output`, as the contract states them for both kernel families:
+    /// the one place the host fills them.
+    func options(for output: RowOutput<T>?) -> xent_row_options_f64 {
+        var flags: Int32 = 0
+        if targets != nil { flags |= XENT_HAS_TARGETS }
+        if probabilities != nil { flags |= XENT_HAS_PROBABILITIES }
+        if weight != nil { flags |= XENT_HAS_WEIGHT }
+        if accumulateSmooth { flags |= XENT_ACCUMULATE_SMOOTH }
+        if output?.rowUpstream != nil { flags |= XENT_HAS_UPSTREAM }
+        let scales = output?.scales ?? GradientScales(loss: 1, zLoss: 0)
+        return xent_row_options_f64(
+            classes: Int64(layout.classes), inner: Int64(layout.inner), ignore_index: ignoreIndex,
+            label_smoothing: labelSmoothing, weight_total: weightTotal, gradient_scale: scales.loss,
+            z_gradient_scale: scales.zLoss, flags: flags,
+            kind: Int32(output?.kind.rawValue ?? XENT_OUTPUT_LOG_SOFTMAX.rawValue))
+    }
+
+    /// Calls `body` with the C description of this batch and of `output`.
+    func withRows<R>(output: RowOutput<T>?, _ body: (xent_rows) throws -> R) rethrows -> R {
         try withUnsafeWeight { weightPointer in
             try body(
                 xent_rows(
@@ -39,12 +56,7 @@ struct RowBatch<T: LogitsScalar> {
                     probabilities: UnsafeRawPointer(probabilities?.baseAddress),
                     targets: targets?.baseAddress,
                     weight: weightPointer,
-                    classes: Int64(layout.classes),
-                    inner: Int64(layout.inner),
-                    ignore_index: ignoreIndex,
-                    label_smoothing: labelSmoothing,
-                    weight_total: weightTotal,
-                    accumulate_smooth: accumulateSmooth ? 1 : 0))
+                    options: options(for: output)))
         }
     }
 

@@ -59,12 +59,14 @@ _Static_assert(sizeof(xent_row_stat) == XENT_STAT_COUNT * sizeof(double), "one d
 
 // ---- Inputs and outputs
 
-// Which optional inputs a batch has (the OpenCL kernels' `flags`; an absent buffer is a placeholder).
+// Which optional inputs a batch has (an absent OpenCL buffer is a placeholder), in its options' `flags`.
 #define XENT_HAS_TARGETS 1
 #define XENT_HAS_PROBABILITIES 2
 #define XENT_HAS_WEIGHT 4
 // Accumulate the smoothing sums `smooth` and `mass` (label smoothing and probability targets).
 #define XENT_ACCUMULATE_SMOOTH 8
+// Each row's gradient is also scaled by its own upstream value (reduction `none`).
+#define XENT_HAS_UPSTREAM 16
 
 /// What the second pass over a row writes.
 typedef enum xent_output_kind {
@@ -72,6 +74,56 @@ typedef enum xent_output_kind {
     XENT_OUTPUT_SOFTMAX = 1,
     XENT_OUTPUT_GRADIENT = 2
 } xent_output_kind;
+
+// ---- A batch's options
+
+// The scalar options of a batch of rows and of what is written for them: one struct that the host
+// fills once and both kernel families read, the C row kernels as `xent_row_options_f64` (in
+// `xent_rows`), the OpenCL kernels as a kernel argument in their accumulation type (`row_options`:
+// `xent_row_options_f32` for half and float programs). A new per-row option is a field here (and in
+// xent_narrow_row_options), filled by the host (RowBatch.options) and read where the kernels use it.
+// The 8-byte fields come first and the 4-byte ones last, so that host and device lay it out alike.
+//   classes, inner   the row layout: classes `inner` elements apart
+//   ignore_index     class-index targets equal to it are skipped
+//   label_smoothing  eps
+//   weight_total     the class weights' total (classes without weights)
+//   gradient_scale   the cross-entropy terms of every row's gradient are scaled by it (and by the row's
+//                    upstream value with XENT_HAS_UPSTREAM)
+//   z_gradient_scale the z-loss term of the gradient, lse softmax, likewise: 2 z times the z-loss's
+//                    reduction factor, 0 without a z-loss
+//   flags            XENT_HAS_*, XENT_ACCUMULATE_SMOOTH
+//   kind             what the second pass writes (xent_output_kind)
+#define XENT_ROW_OPTIONS(REAL)                                                                                    \
+    struct {                                                                                                      \
+        xent_index classes;                                                                                       \
+        xent_index inner;                                                                                         \
+        xent_index ignore_index;                                                                                  \
+        REAL label_smoothing;                                                                                     \
+        REAL weight_total;                                                                                        \
+        REAL gradient_scale;                                                                                      \
+        REAL z_gradient_scale;                                                                                    \
+        int flags;                                                                                                \
+        int kind;                                                                                                 \
+    }
+
+#ifndef __OPENCL_C_VERSION__
+typedef XENT_ROW_OPTIONS(double) xent_row_options_f64;
+typedef XENT_ROW_OPTIONS(float) xent_row_options_f32;
+
+/// The options in single precision, for the OpenCL programs that accumulate in float.
+XENT_CONTRACT_FUNCTION xent_row_options_f32 xent_narrow_row_options(xent_row_options_f64 options) {
+    xent_row_options_f32 narrow = {options.classes,
+                                   options.inner,
+                                   options.ignore_index,
+                                   (float)options.label_smoothing,
+                                   (float)options.weight_total,
+                                   (float)options.gradient_scale,
+                                   (float)options.z_gradient_scale,
+                                   options.flags,
+                                   options.kind};
+    return narrow;
+}
+#endif
 
 // ---- Tunables that decide a row's path
 

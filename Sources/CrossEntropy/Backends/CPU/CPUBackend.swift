@@ -25,7 +25,7 @@ struct CPUBackend: RowBackend {
         _ batch: RowBatch<T>, output: RowOutput<T>?, results: UnsafePointer<xent_row_results>
     ) throws -> Double {
         let dtype = T.dtype.contractCode
-        return batch.withRows { rows in
+        return batch.withRows(output: output) { rows in
             withUnsafePointer(to: rows) { rowsPointer in
                 sumOverSlabs(of: batch.layout.rows, classes: batch.layout.classes, results: results) {
                     slab, slabResults in
@@ -86,9 +86,6 @@ struct CPUBackend: RowBackend {
     private func withOutputs<T, R>(_ output: RowOutput<T>, _ body: (UnsafePointer<xent_outputs>) -> R) -> R {
         let outputs = xent_outputs(
             destination: UnsafeMutableRawPointer(output.destination.baseAddress),
-            kind: output.kind,
-            gradient_scale: output.scales.loss,
-            z_gradient_scale: output.scales.zLoss,
             row_upstream: output.rowUpstream?.baseAddress)
         return withUnsafePointer(to: outputs, body)
     }

@@ -106,51 +106,41 @@ final class OpenCLBackend: RowBackend {
         try failIfSimulated()
         let inPlace = output?.isInPlace(over: batch.logits) ?? false
         let logits = try hostBuffer(batch.logits, elements: elements, writable: inPlace)
-        let statistics = RowStatisticsArguments(
+        var arguments = RowKernelArguments(
             logits: logits,
             probabilities: try batch.probabilities.map { try hostBuffer($0, elements: elements, writable: false) },
             targets: try batch.targets.map { try hostBuffer($0, elements: rows, writable: false) }, weight: weight,
-            rows: rows.count, classes: layout.classes, inner: layout.inner, labelSmoothing: batch.labelSmoothing,
-            accumulateSmooth: batch.accumulateSmooth,
             statistics: try Buffer(
                 context: context, byteCount: Int(XENT_STAT_COUNT) * rows.count * MemoryLayout<Acc>.stride,
-                flags: .writeOnly))
-
-        var destination: Buffer?
+                flags: .writeOnly),
+            rows: rows.count, options: batch.options(for: output))
         if let output {
-            let target =
+            arguments.destination =
                 inPlace
                 ? logits
                 : try zeroCopy
                     ? hostBuffer(UnsafeBufferPointer(output.destination), elements: elements, writable: true)
                     : Buffer(context: context, byteCount: elements.count * MemoryLayout<T>.stride, flags: .writeOnly)
-            destination = target
-            let upstream = try output.rowUpstream.map { rowUpstream in
+            arguments.upstream = try output.rowUpstream.map { rowUpstream in
                 try rowUpstream[rows].map { Acc($0) }.withUnsafeBytes {
                     try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0)
                 }
             }
-            let outputs = RowOutputArguments(
-                statistics: statistics, destination: target, kind: output.kind, scales: output.scales,
-                weightTotal: batch.weightTotal, ignoreIndex: batch.ignoreIndex, upstream: upstream)
-            if family == .perRow, output.kind == XENT_OUTPUT_GRADIENT,
-                gradientPath(batch) == XENT_PATH_PIPELINED_GRADIENT
-            {
-                let runs = GradientRunArguments(
-                    outputs: outputs, scratchBytes: gradientRunScratchBytes(layout.classes, Acc.self))
-                let runLength = Int(XENT_GRADIENT_RUN_ROWS)
-                try queue.enqueue(
-                    makeKernel(program, runs, accumulator: Acc.self),
-                    globalSize: (rows.count + runLength - 1) / runLength, localSize: 1)
-            } else {
-                try enqueueRows(makeKernel(program, outputs, accumulator: Acc.self), rows: rows.count)
-            }
+        }
+        if family == .perRow, output?.kind == XENT_OUTPUT_GRADIENT, gradientPath(batch) == XENT_PATH_PIPELINED_GRADIENT
+        {
+            let runs = GradientRunArguments(
+                rows: arguments, scratchBytes: gradientRunScratchBytes(layout.classes, Acc.self))
+            let runLength = Int(XENT_GRADIENT_RUN_ROWS)
+            try queue.enqueue(
+                makeKernel(program, runs, accumulator: Acc.self),
+                globalSize: (rows.count + runLength - 1) / runLength, localSize: 1)
         } else {
-            try enqueueRows(makeKernel(program, statistics, accumulator: Acc.self), rows: rows.count)
+            try enqueueRows(makeKernel(program, arguments, accumulator: Acc.self), rows: rows.count)
         }
 
-        let rowStatistics = try readStatistics(statistics.statistics, rows: rows.count, as: Acc.self)
-        if let output, let destination {
+        let rowStatistics = try readStatistics(arguments.statistics, rows: rows.count, as: Acc.self)
+        if let output, let destination = arguments.destination {
             // Zero-copy buffers are the destination memory itself: the read only synchronises it.
             let slice = UnsafeMutableRawBufferPointer(
                 rebasing: UnsafeMutableRawBufferPointer(output.destination)[
@@ -180,10 +170,10 @@ final class OpenCLBackend: RowBackend {
     }
 
     /// The kernel of `arguments`' signature in this backend's family, its arguments set.
-    private func makeKernel<Arguments: RowKernelArguments, Acc: LogitsScalar>(
-        _ program: Program, _ arguments: Arguments, accumulator: Acc.Type
+    private func makeKernel<Acc: LogitsScalar>(
+        _ program: Program, _ arguments: some KernelArguments, accumulator: Acc.Type
     ) throws -> Kernel {
-        let kernel = try Kernel(program: program, name: Arguments.kernelName(in: family))
+        let kernel = try Kernel(program: program, name: arguments.kernelName(in: family))
         var list = KernelArgumentList(kernel: kernel, accumulator: Acc.self, placeholder: placeholder)
         try arguments.append(to: &list)
         return kernel
