@@ -86,17 +86,15 @@ __kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_output
     long y = -1;
     int zero = 0;
     if (kind == XENT_OUTPUT_GRADIENT) {
-        const ACC scale = row_gradient_scale(&batch, row);
         gradient_coefficients k = {0, 0, 0};
         if (flags & XENT_HAS_PROBABILITIES) {
-            k = probability_gradient(st.v, scale, z_loss_term(&batch, row, n.max + n.log_sum));  // st.v: the mass
+            k = probability_gradient(&batch, row, st.v, n.max + n.log_sum);  // st.v: the row's mass
         } else {
             y = targets[row];
             zero = y == options.ignore_index || y < 0 || y >= classes;
             if (!zero) {
                 const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
-                k = class_index_gradient(wy, scale, options.label_smoothing, classes, options.weight_total,
-                                         z_loss_term(&batch, row, n.max + n.log_sum));
+                k = class_index_gradient(&batch, row, wy, n.max + n.log_sum);
             }
         }
         a = k.a;

@@ -474,41 +474,43 @@ inline void write_scaled_softmax(__global const STORAGE *x, __global const STORA
     }
 }
 
-// The coefficients of a row's loss gradient, out_c = a exp(x_c - lse) - b v_c - [c == y] t: the
-// derivative of the row loss (the host's loss formula, xent_fold_rows), times the row's `scale`, plus
-// `z_term`, the z-loss's 2 z lse times its own scale (see z_loss_term). Every gradient kernel of both
-// families takes them from here.
+// The factor row `row`'s upstream value adds to its gradient: 1 unless XENT_HAS_UPSTREAM.
+inline ACC row_upstream(const row_batch *b, long row) {
+    return (b->o.flags & XENT_HAS_UPSTREAM) ? b->upstream[row] : (ACC)1;
+}
+
+// The coefficients of row `row`'s loss gradient, out_c = a exp(x_c - lse) - b v_c - [c == y] t, from its
+// logsumexp `lse` and the launch's options: the derivative of the row loss (the host's loss formula,
+// xent_fold_rows) times gradient_scale, plus the z-loss's, 2 z lse softmax_c, as z_gradient_scale lse
+// (nothing without a z-loss, so that a row whose lse is not finite keeps the gradient it has without
+// one); both times the row's upstream value. Every gradient kernel of both families takes them from here.
 typedef struct {
     ACC a, b, t;
 } gradient_coefficients;
 
+// The z-loss's part of a.
+inline ACC z_loss_term(const row_batch *b, long row, ACC lse) {
+    return b->o.z_gradient_scale != 0 ? b->o.z_gradient_scale * row_upstream(b, row) * lse : 0;
+}
+
 // For class-index target y (valid, not ignored), with weight wy (1 without weights) and eps the label
 // smoothing: a = (1 - eps) w_y + eps W / C (W the weights' total), b = eps / C (v_c = w_c),
 // t = (1 - eps) w_y.
-inline gradient_coefficients class_index_gradient(ACC wy, ACC scale, ACC label_smoothing, long classes,
-                                                  ACC weight_total, ACC z_term) {
-    const gradient_coefficients k = {
-        scale * ((1 - label_smoothing) * wy + label_smoothing * weight_total / classes) + z_term,
-        scale * label_smoothing / classes, scale * (1 - label_smoothing) * wy};
+inline gradient_coefficients class_index_gradient(const row_batch *b, long row, ACC wy, ACC lse) {
+    const ACC scale = b->o.gradient_scale * row_upstream(b, row);
+    const ACC eps = b->o.label_smoothing;
+    const long classes = b->o.classes;
+    const gradient_coefficients k = {scale * ((1 - eps) * wy + eps * b->o.weight_total / classes) +
+                                         z_loss_term(b, row, lse),
+                                     scale * eps / classes, scale * (1 - eps) * wy};
     return k;
 }
 
 // For probability targets: a = mass, b = 1 (v_c = w_c ((1 - eps) q_c + eps / C)), no t.
-inline gradient_coefficients probability_gradient(ACC mass, ACC scale, ACC z_term) {
-    const gradient_coefficients k = {scale * mass + z_term, scale, 0};
+inline gradient_coefficients probability_gradient(const row_batch *b, long row, ACC mass, ACC lse) {
+    const ACC scale = b->o.gradient_scale * row_upstream(b, row);
+    const gradient_coefficients k = {scale * mass + z_loss_term(b, row, lse), scale, 0};
     return k;
-}
-
-// The factor row `row`'s gradient is scaled by: the launch's, times the row's upstream value if any.
-inline ACC row_gradient_scale(const row_batch *b, long row) {
-    return b->o.gradient_scale * ((b->o.flags & XENT_HAS_UPSTREAM) ? b->upstream[row] : (ACC)1);
-}
-
-// The z-loss's part of row `row`'s coefficient a: z_gradient_scale lse times the row's upstream value,
-// and nothing without a z-loss (so that a row whose logsumexp is not finite keeps the gradient it has
-// without one).
-inline ACC z_loss_term(const row_batch *b, long row, ACC lse) {
-    return b->o.z_gradient_scale != 0 ? b->o.z_gradient_scale * ((b->o.flags & XENT_HAS_UPSTREAM) ? b->upstream[row] : (ACC)1) * lse : 0;
 }
 
 // Row `row`'s statistics, then its log-softmax, softmax or loss gradient (see row_outputs).
@@ -536,10 +538,9 @@ inline void row_output(const row_batch *b, long row) {
         write_scaled_softmax(x, x, weight, out, classes, inner, 0, n, 1, 0, 0, 0, -1, 0);
         return;
     }
-    const ACC scale = row_gradient_scale(b, row);
     if (flags & XENT_HAS_PROBABILITIES) {
-        const gradient_coefficients k = probability_gradient(b->stats[XENT_STAT_COUNT * row + XENT_STAT_MASS], scale,
-                                                             z_loss_term(b, row, n.max + n.log_sum));
+        const gradient_coefficients k =
+            probability_gradient(b, row, b->stats[XENT_STAT_COUNT * row + XENT_STAT_MASS], n.max + n.log_sum);
         write_scaled_softmax(x, b->probabilities + base, weight, out, classes, inner, flags, n, k.a, k.b,
                              smoothing_qa(b), smoothing_qb(b), -1, 0);
         return;
@@ -552,8 +553,7 @@ inline void row_output(const row_batch *b, long row) {
         return;
     }
     const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
-    const gradient_coefficients k = class_index_gradient(wy, scale, b->o.label_smoothing, classes, b->o.weight_total,
-                                                         z_loss_term(b, row, n.max + n.log_sum));
+    const gradient_coefficients k = class_index_gradient(b, row, wy, n.max + n.log_sum);
     write_scaled_softmax(x, x, weight, out, classes, inner, flags & XENT_HAS_WEIGHT, n, k.a, k.b, 0, 0, y, k.t);
 }
 
@@ -646,10 +646,8 @@ __kernel void row_gradient_runs(ROW_KERNEL_PARAMETERS, __local VEC *scratch) {
         const row_state st = {m, sum, 0, 0};
         const ACC log_sum = log(sum);
         write_row_statistics(&b, row, row * classes, st, log_sum);
-        const ACC scale = row_gradient_scale(&b, row);
         const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
-        const gradient_coefficients k =
-            class_index_gradient(wy, scale, 0, classes, options.weight_total, z_loss_term(&b, row, m + log_sum));
+        const gradient_coefficients k = class_index_gradient(&b, row, wy, m + log_sum);
         p.e = e;
         p.out = destination + row * classes;
         p.a = k.a / sum;  // e_c = exp(x_c - max) = exp(x_c - lse) * sum
