@@ -1,22 +1,8 @@
-// The parameters of the row-kernel template RowKernel.inc.h for half-precision storage accumulated in float, all of them (see the list
-// there); RowKernelParametersEnd.inc.h undefines them.
+// The parameters of the row-kernel template RowKernel.inc.h for half-precision storage accumulated in float: every one of
+// them (see the list there) is defined here or in the file included here, and
+// RowKernelParametersEnd.inc.h undefines them.
 #define SUFFIX XENT_ISA_NAME(f16, XENT_ISA)
 #define STORAGE _Float16
 #define LOAD xent_load_f16
 #define STORE xent_store_f16
-#define ACC float
-#define VEC xent_vf
-#define LANES 16
-#define VEXP XENT_EXP_VF
-#define VEXP_SUM XENT_EXP_SUM_VF
-#define TRANSPOSE XENT_TRANSPOSE16
-#define VLOG xent_log_vf
-#define VMAX xent_max_vf
-#define SEXP expf
-#define SLOG logf
-#define LOWEST (-FLT_MAX)
-#define HSUM xent_sum_vf
-#define HMAX xent_hmax_vf
-#define IOTA ((xent_vf){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
-#define VECD xent_vd16
-#define VEC_MASK xent_vi
+#include "RowKernelParametersFloatAccumulation.inc.h"

@@ -1,5 +1,6 @@
-// The parameters of the row-kernel template RowKernel.inc.h for double storage accumulated in double, all of them (see the list
-// there); RowKernelParametersEnd.inc.h undefines them.
+// The parameters of the row-kernel template RowKernel.inc.h for double storage accumulated in double: every one of
+// them (see the list there) is defined here or in the file included here, and
+// RowKernelParametersEnd.inc.h undefines them.
 #define SUFFIX XENT_ISA_NAME(f64, XENT_ISA)
 #define STORAGE double
 #define LOAD xent_load_f64
