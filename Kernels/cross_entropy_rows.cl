@@ -670,6 +670,39 @@ __kernel void row_gradient_runs(ROW_KERNEL_PARAMETERS, __local VEC *scratch) {
     }
 }
 
+// Each row's predicted class and entropy from its statistics, as the C fallback's row_extras: the class
+// is the first index holding a NaN when the row has one, else the first holding its maximum (as
+// torch.argmax; 0 for a row of -inf, -1 for no classes); the entropy is log_sum - sum_c p_c (x_c - max),
+// a zero p_c adding nothing. Launched after row_statistics (or row_statistics_group), when asked for.
+__kernel void row_extras(__global const STORAGE *logits, __global const ACC *stats, long rows, row_options options,
+                         __global long *predicted, __global ACC *entropy) {
+    const long row = get_global_id(0);
+    if (row >= rows) {
+        return;
+    }
+    const long classes = options.classes, inner = options.inner;
+    __global const STORAGE *x = logits + (row / inner) * classes * inner + row % inner;
+    __global const ACC *stat = stats + XENT_STAT_COUNT * row;
+    const ACC m = stat[XENT_STAT_MAX], log_sum = stat[XENT_STAT_LOG_SUM];
+    const int has_nan = isnan(stat[XENT_STAT_LSE]);
+    long found = classes > 0 ? 0 : -1;
+    for (long c = 0; c < classes; c++) {
+        const ACC v = LOAD(x + c * inner);
+        if (has_nan ? isnan(v) : v == m) {
+            found = c;
+            break;
+        }
+    }
+    predicted[row] = found;
+    ACC weighted = 0;
+    for (long c = 0; c < classes; c++) {
+        const ACC xm = LOAD(x + c * inner) - m;
+        const ACC p = exp(xm - log_sum);
+        weighted += p != 0 ? p * xm : 0;
+    }
+    entropy[row] = log_sum - weighted;
+}
+
 // The logit of each row's target class (0 for a target outside 0..<classes, such as an ignored row).
 __kernel void gather_targets(__global const STORAGE *logits, __global const long *targets, long rows, long classes,
                              long inner, __global ACC *gathered) {

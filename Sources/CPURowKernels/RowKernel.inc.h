@@ -112,6 +112,9 @@ XENT_INLINE double FN(run)(const xent_rows *rows, const xent_outputs *outputs, c
             FN(outputs)(rows, outputs, scratch, first, last, &block);
         } else {
             FN(statistics)(rows, first, last, &block);
+            if (results->predicted || results->entropy) {
+                FN(row_extras)(rows, results, first, last, &block);
+            }
         }
         fold_block(&fold, results, first, &block, last - first);
     }

@@ -113,3 +113,55 @@ XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *o
     const ACC wy = w ? w[y] : (ACC)1;
     out[y * inner] = (STORAGE)(k.a * SEXP((target - n.max) - n.log_sum) - k.b * wy - k.t);
 }
+
+/// The predicted class of a row whose maximum (NaN skipped) is `m`: the first index holding a NaN when
+/// the row has one (`has_nan`), else the first holding `m`, as torch.argmax (0 for a row of -inf, whose
+/// `m` may be the lowest finite value); -1 for no classes.
+XENT_INLINE int64_t FN(predicted_class)(const STORAGE *x, int64_t classes, int64_t stride, ACC m, int has_nan) {
+    for (int64_t c = 0; c < classes; c++) {
+        const ACC v = (ACC)x[c * stride];
+        if (has_nan ? isnan(v) : v == m) {
+            return c;
+        }
+    }
+    return classes > 0 ? 0 : -1;
+}
+
+/// A row's entropy from its logsumexp in two parts: log_sum - sum_c p_c (x_c - max), with
+/// p_c = exp(x_c - max - log_sum); terms whose p_c is 0 add nothing (so -inf logits are harmless).
+XENT_INLINE double FN(row_entropy)(const STORAGE *x, int64_t classes, int64_t stride, ACC m, ACC log_sum) {
+    ACC weighted = 0;
+    int64_t c = 0;
+    if (stride == 1) {
+        VEC sum = (VEC)0;
+        for (; c + LANES <= classes; c += LANES) {
+            const VEC xm = LOAD(x + c) - m;
+            const VEC p = VEXP(xm - log_sum);
+            sum += p != 0 ? p * xm : (VEC)0;
+        }
+        weighted = HSUM(sum);
+    }
+    for (; c < classes; c++) {
+        const ACC xm = (ACC)x[c * stride] - m;
+        const ACC p = SEXP(xm - log_sum);
+        weighted += p != 0 ? p * xm : 0;
+    }
+    return (double)log_sum - (double)weighted;
+}
+
+/// The predicted classes and entropies of rows [begin, end), whose statistics are in `block`, into
+/// `results` (where asked).
+XENT_INLINE void FN(row_extras)(const xent_rows *rows, const xent_row_results *results, int64_t begin, int64_t end,
+                                const xent_stat_block *block) {
+    const int64_t classes = rows->options.classes, inner = rows->options.inner;
+    for (int64_t row = begin; row < end; row++) {
+        const STORAGE *x = (const STORAGE *)rows->logits + FN(row_base)(row, classes, inner);
+        const int64_t i = row - begin;
+        if (results->predicted) {
+            results->predicted[row] = FN(predicted_class)(x, classes, inner, (ACC)block->max[i], isnan(block->lse[i]));
+        }
+        if (results->entropy) {
+            results->entropy[row] = FN(row_entropy)(x, classes, inner, (ACC)block->max[i], (ACC)block->log_sum[i]);
+        }
+    }
+}

@@ -44,12 +44,27 @@ struct LossCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write d loss / d logits as .npy, in the logits' shape.", valueName: "GRAD.npy"))
     var gradOut: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Write each row's logsumexp as .npy (one per row; <f8 for <f8 logits, else <f4).", valueName: "L.npy"))
+    var lseOut: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Write each row's predicted class (first index of its maximum) as <i8 .npy, -1 for ignored rows.",
+            valueName: "P.npy"))
+    var predictedOut: String?
+
+    @Flag(help: "Print one JSON object: loss, z_loss, token_accuracy, rows_kept and divisor.")
+    var json = false
+
     func validate() throws {
         guard labelSmoothing >= 0, labelSmoothing <= 1 else {
             throw ValidationError("label smoothing must be between 0.0 and 1.0, got \(labelSmoothing)")
         }
-        if let out, out == gradOut {
-            throw ValidationError("--out and --grad-out name the same file")
+        let outputs = [out, gradOut, lseOut, predictedOut].compactMap { $0 }
+        if Set(outputs).count != outputs.count {
+            throw ValidationError("--out, --grad-out, --lse-out and --predicted-out must name different files")
         }
     }
 
@@ -70,11 +85,23 @@ struct LossCommand: ParsableCommand {
             throw CommandError(
                 "\(logits): logits must be floating point (<f2, <f4 or <f8), got \(logitsFile.dtype.rawValue)")
         }
-        try result.write(loss: out, gradient: gradOut)
+        try result.write(loss: out, gradient: gradOut, logSumExp: lseOut, predicted: predictedOut)
         let format = logitsFile.dtype == .float64 ? "%#.17g" : "%#.9g"
-        for value in result.loss {
-            print(formatted(value, format))
+        if json {
+            print(result.json(format: format))
+        } else {
+            for value in result.loss {
+                print(formatted(value, format))
+            }
         }
+    }
+
+    /// The per-row results the requested outputs need beside the loss.
+    private var extras: LossExtras {
+        var extras: LossExtras = []
+        if json || predictedOut != nil { extras.insert(.predictedClasses) }
+        if lseOut != nil { extras.insert(.logSumExp) }
+        return extras
     }
 
     private func readWeights(_ path: String) throws -> [Double] {
@@ -95,20 +122,29 @@ struct LossCommand: ParsableCommand {
         try logitsFile.withUnsafeBufferPointer(of: T.self) { logitsBuffer in
             try withTarget(targetFile, as: T.self) { target in
                 let lossDType: NPYDType = T.self == Double.self ? .float64 : .float32
-                guard gradOut != nil else {
-                    let loss = try engine.crossEntropy(
-                        logits: logitsBuffer, shape: logitsFile.shape, target: target, options: options)
-                    return LossResult(loss: loss.scalars.map(Double.init), lossShape: loss.shape, lossDType: lossDType)
+                // The summary reads the logits once for the loss and the per-row results; a gradient takes
+                // a pass of its own, whose loss is the one printed, and the summary only where the
+                // counts, the accuracy or the predicted classes are asked for.
+                let summary =
+                    gradOut == nil || json || predictedOut != nil
+                    ? try engine.crossEntropySummary(
+                        logits: logitsBuffer, shape: logitsFile.shape, target: target, options: options, extras: extras)
+                    : nil
+                if gradOut == nil, let summary {
+                    return LossResult(summary, lossDType: lossDType)
                 }
                 var gradient = [T](repeating: 0, count: logitsBuffer.count)
-                let loss = try gradient.withUnsafeMutableBufferPointer {
+                let fused = try gradient.withUnsafeMutableBufferPointer {
                     try engine.crossEntropyWithGradient(
                         logits: logitsBuffer, shape: logitsFile.shape, target: target, options: options,
-                        gradientInto: $0
-                    ).loss
+                        gradientInto: $0)
                 }
-                var result = LossResult(
-                    loss: loss.scalars.map(Double.init), lossShape: loss.shape, lossDType: lossDType)
+                var result =
+                    summary.map { LossResult($0, lossDType: lossDType) }
+                    ?? LossResult(lossShape: fused.loss.shape, rowShape: fused.logSumExp.shape, lossDType: lossDType)
+                result.loss = fused.loss.scalars.map(Double.init)
+                result.zLoss = fused.zLoss.scalars.map(Double.init)
+                result.logSumExp = lseOut == nil ? nil : fused.logSumExp.scalars.map(Double.init)
                 result.gradientShape = logitsFile.shape
                 // Compare the types, not `as?` casts: an empty array casts to any element type.
                 // Float and Double gradients are written as they are (no second logits-sized copy).
@@ -147,21 +183,64 @@ struct LossResult {
         case float64([Double])
     }
 
-    var loss: [Double]
+    var loss: [Double] = []
     var lossShape: [Int]
+    /// The shape of one value per row: the target's for class indices, the logits' without the class
+    /// dimension for probabilities.
+    var rowShape: [Int]
     var lossDType: NPYDType
+    var zLoss: [Double] = []
+    var rowsKept: Int?
+    var divisor: Double?
+    var tokenAccuracy: Double?
+    var logSumExp: [Double]?
+    var predicted: [Int64]?
     var gradient: Gradient?
     var gradientShape: [Int] = []
 
+    init(lossShape: [Int], rowShape: [Int], lossDType: NPYDType) {
+        self.lossShape = lossShape
+        self.rowShape = rowShape
+        self.lossDType = lossDType
+    }
+
+    /// The results of a summary call.
+    init<T>(_ summary: LossSummary<T>, lossDType: NPYDType) {
+        self.init(
+            lossShape: summary.loss.shape, rowShape: summary.predictedClasses?.shape ?? summary.logSumExp?.shape ?? [],
+            lossDType: lossDType)
+        loss = summary.loss.scalars.map(Double.init)
+        zLoss = summary.zLoss.scalars.map(Double.init)
+        rowsKept = summary.rowsKept
+        divisor = summary.divisor
+        tokenAccuracy = summary.tokenAccuracy
+        logSumExp = summary.logSumExp?.scalars.map(Double.init)
+        predicted = summary.predictedClasses?.scalars
+    }
+
+    /// The `--json` line: `{"loss": …, "z_loss": …, "token_accuracy": …, "rows_kept": …, "divisor": …}`,
+    /// lists for `none`, `null` where a value does not apply, and `"nan"`, `"inf"`, `"-inf"` as strings.
+    func json(format: String) -> String {
+        func number(_ value: Double?) -> String {
+            guard let value else { return "null" }
+            return value.isFinite ? formatted(value, format) : "\"\(formatted(value, format))\""
+        }
+        func values(_ values: [Double]) -> String {
+            lossShape.isEmpty && values.count == 1
+                ? number(values[0]) : "[" + values.map { number($0) }.joined(separator: ", ") + "]"
+        }
+        return """
+            {"loss": \(values(loss)), "z_loss": \(values(zLoss)), "token_accuracy": \(number(tokenAccuracy)), \
+            "rows_kept": \(rowsKept.map(String.init) ?? "null"), "divisor": \(number(divisor))}
+            """
+    }
+
     /// Stages every requested file, then renames them all into place: on failure none is written.
-    func write(loss lossPath: String?, gradient gradientPath: String?) throws {
+    func write(loss lossPath: String?, gradient gradientPath: String?, logSumExp lsePath: String?, predicted predictedPath: String?) throws {
         var staged: [NPYStagedFile] = []
         do {
             if let lossPath {
-                staged.append(
-                    lossDType == .float64
-                        ? try NPYStagedFile.stage(loss, shape: lossShape, to: lossPath)
-                        : try NPYStagedFile.stage(loss.map { Float($0) }, shape: lossShape, to: lossPath))
+                staged.append(try stage(loss, shape: lossShape, to: lossPath))
             }
             if let gradientPath, let gradient {
                 switch gradient {
@@ -171,6 +250,12 @@ struct LossResult {
                     staged.append(try NPYStagedFile.stage(values, shape: gradientShape, to: gradientPath))
                 }
             }
+            if let lsePath, let logSumExp {
+                staged.append(try stage(logSumExp, shape: rowShape, to: lsePath))
+            }
+            if let predictedPath, let predicted {
+                staged.append(try NPYStagedFile.stage(predicted, shape: rowShape, to: predictedPath))
+            }
             for file in staged {
                 try file.commit()
             }
@@ -178,6 +263,13 @@ struct LossResult {
             for file in staged { file.discard() }
             throw error
         }
+    }
+
+    /// `values` staged as `<f8` for `<f8` logits, else `<f4`.
+    private func stage(_ values: [Double], shape: [Int], to path: String) throws -> NPYStagedFile {
+        lossDType == .float64
+            ? try NPYStagedFile.stage(values, shape: shape, to: path)
+            : try NPYStagedFile.stage(values.map { Float($0) }, shape: shape, to: path)
     }
 }
 

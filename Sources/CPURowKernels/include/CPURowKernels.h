@@ -68,6 +68,12 @@ typedef struct xent_row_results {
     /// Where the rule's targets are checked as they are folded (only without weights, whose gather
     /// needs checked targets), or NULL.
     xent_target_check *check;
+    /// Each row's predicted class: the first index of its maximum, or of its first NaN (as torch.argmax);
+    /// -1 for a row of no classes. Computed only by runs without outputs, and only when not NULL.
+    int64_t *predicted;
+    /// Each row's entropy -sum_c p_c log p_c of p = softmax(x) (a zero p_c adds nothing). Computed only by
+    /// runs without outputs, and only when not NULL.
+    double *entropy;
 } xent_row_results;
 
 /// Computes the statistics of rows [begin, end) in one read of each row, and with `outputs` (may be

@@ -1,18 +1,5 @@
 import CPURowKernels
 
-/// The loss with the parts and counts a training loop logs.
-public struct LossSummary<Scalar: LogitsScalar>: Sendable {
-    /// The loss, its z-loss part included: a scalar for `mean` and `sum`, the target's shape for `none`.
-    public var loss: Tensor<Scalar.Accumulator>
-    /// The z-loss part of `loss` (`CrossEntropyOptions.zLossScale`), shaped as `loss`; zero without one.
-    public var zLoss: Tensor<Scalar.Accumulator>
-    /// The rows whose target is not ignored (every row for probability targets).
-    public var rowsKept: Int
-    /// What `mean` divided the cross-entropy by: the total weight of the rows kept (their number without
-    /// class weights); `nil` for `sum` and `none`.
-    public var divisor: Double?
-}
-
 /// The loss and, when asked for, its gradient and each row's logsumexp.
 public struct LossAndGradient<Scalar: LogitsScalar>: Sendable {
     /// The loss: a scalar for `mean` and `sum`, the target's shape for `none`.
@@ -58,32 +45,45 @@ extension CrossEntropyEngine {
         try crossEntropySummary(logits: logits, shape: shape, target: target, options: options).loss
     }
 
-    /// The loss, as `crossEntropy`, with its z-loss part, the rows kept and `mean`'s divisor.
+    /// The loss, as `crossEntropy`, with its z-loss part, the rows kept, `mean`'s divisor and the
+    /// per-row results `extras` asks for.
     public func crossEntropySummary<T: LogitsScalar>(
-        _ logits: Tensor<T>, target: CrossEntropyTarget<T>, options: CrossEntropyOptions = .init()
+        _ logits: Tensor<T>, target: CrossEntropyTarget<T>, options: CrossEntropyOptions = .init(),
+        extras: LossExtras = []
     ) throws -> LossSummary<T> {
         try logits.scalars.withUnsafeBufferPointer { logitsBuffer in
             try target.withBuffer { targetBuffer in
                 try crossEntropySummary(
-                    logits: logitsBuffer, shape: logits.shape, target: targetBuffer, options: options)
+                    logits: logitsBuffer, shape: logits.shape, target: targetBuffer, options: options, extras: extras)
             }
         }
     }
 
     /// The loss of logits in caller memory, as `crossEntropy(logits:shape:target:options:)`, with its
-    /// z-loss part, the rows kept and `mean`'s divisor.
+    /// z-loss part, the rows kept, `mean`'s divisor and the per-row results `extras` asks for, all from
+    /// the same read of the logits.
     public func crossEntropySummary<T: LogitsScalar>(
         logits: UnsafeBufferPointer<T>, shape: [Int], target: CrossEntropyTargetBuffer<T>,
-        options: CrossEntropyOptions = .init()
+        options: CrossEntropyOptions = .init(), extras: LossExtras = []
     ) throws -> LossSummary<T> {
         try withLossProblem(
             logits: logits, shape: shape, target: target, options: options, checkingTargetsWhileFolding: true
         ) { problem in
             let backend = try backend(for: T.dtype)
-            let values = try problem.loss { try backend.run(problem.batch, output: nil, results: $0) }
+            let values = try problem.loss(keeping: extras) {
+                try backend.run(problem.batch, output: nil, results: $0)
+            }
+            let rowShape = problem.batch.layout.rowShape
             return LossSummary(
                 loss: values.loss, zLoss: values.zLoss, rowsKept: values.kept.count,
-                divisor: options.reduction == .mean ? values.kept.weight : nil)
+                divisor: options.reduction == .mean ? values.kept.weight : nil,
+                predictedClasses: extras.contains(.predictedClasses)
+                    ? Tensor(shape: rowShape, scalars: values.predicted) : nil,
+                tokenAccuracy: values.tokenAccuracy,
+                entropy: extras.contains(.entropy)
+                    ? Tensor(shape: rowShape, scalars: values.entropy.map { T.Accumulator($0) }) : nil,
+                logSumExp: extras.contains(.logSumExp)
+                    ? Tensor(shape: rowShape, scalars: values.logSumExp.map { T.Accumulator($0) }) : nil)
         }
     }
 
@@ -126,7 +126,7 @@ extension CrossEntropyEngine {
                 let output = RowOutput(
                     gradientInto: gradient, scales: scales, rowUpstream: rowUpstream == nil ? nil : upstreamBuffer)
                 let backend = try backend(for: T.dtype)
-                return try problem.loss(keepingLogSumExp: true) {
+                return try problem.loss(keeping: .logSumExp) {
                     try backend.run(problem.batch, output: output, results: $0)
                 }
             }

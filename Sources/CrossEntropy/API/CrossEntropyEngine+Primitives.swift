@@ -7,7 +7,8 @@ extension CrossEntropyEngine {
             let layout = try RowLayout(logitsShape: logits.shape, count: buffer.count)
             var values = [Double](repeating: 0, count: layout.rows)
             try values.withUnsafeMutableBufferPointer { values in
-                var results = xent_row_results(rule: nil, row_losses: nil, lse: values.baseAddress, check: nil)
+                var results = xent_row_results(
+                    rule: nil, row_losses: nil, lse: values.baseAddress, check: nil, predicted: nil, entropy: nil)
                 _ = try backend(for: T.dtype).run(
                     RowBatch(logits: buffer, layout: layout), output: nil, results: &results)
             }
@@ -87,7 +88,8 @@ extension CrossEntropyEngine {
         try logits.scalars.withUnsafeBufferPointer { buffer in
             let layout = try RowLayout(logitsShape: logits.shape, count: buffer.count)
             try result.withUnsafeMutableBufferPointer { destination in
-                var results = xent_row_results(rule: nil, row_losses: nil, lse: nil, check: nil)
+                var results = xent_row_results(
+                    rule: nil, row_losses: nil, lse: nil, check: nil, predicted: nil, entropy: nil)
                 _ = try backend(for: T.dtype).run(
                     RowBatch(logits: buffer, layout: layout), output: RowOutput(destination: destination, kind: kind),
                     results: &results)

@@ -25,6 +25,13 @@ struct LossValues<Accumulator: LogitsScalar> {
     var zLoss: Tensor<Accumulator>
     /// Each row's logsumexp, when it was asked for (else empty).
     var logSumExp: [Double]
+    /// Each row's predicted class (-1 for an ignored row), when it was asked for (else empty).
+    var predicted: [Int64]
+    /// The fraction of the rows kept whose predicted class is their target: with the predicted classes
+    /// of class-index targets (NaN when no row is kept), else `nil`.
+    var tokenAccuracy: Double?
+    /// Each row's entropy, when it was asked for (else empty).
+    var entropy: [Double]
     /// The rows not ignored.
     var kept: KeptRows
 }
@@ -55,27 +62,37 @@ struct LossProblem<T: LogitsScalar> {
 
     /// The loss of rows whose statistics `fold` turns into row results (on a backend, or with
     /// `xent_fold_rows`): `fold` gets where they go and returns the sum of the row losses. Returns the
-    /// loss in the loss's shape, its z-loss part and, when `keepingLogSumExp`, each row's logsumexp.
-    /// Throws for a target out of bounds when the targets are checked while folding.
+    /// loss in the loss's shape, its z-loss part, and the per-row results `extras` asks for (the
+    /// predicted classes and entropies only from runs without outputs). Throws for a target out of
+    /// bounds when the targets are checked while folding.
     ///
-    /// The z-loss needs only each row's logsumexp, which the fold gives: it is added here, O(rows).
+    /// The z-loss needs only each row's logsumexp, which the fold gives: it is added here, O(rows), as
+    /// the token accuracy is counted from the predicted classes.
     func loss(
-        keepingLogSumExp: Bool = false, _ fold: (UnsafePointer<xent_row_results>) throws -> Double
+        keeping extras: LossExtras = [], _ fold: (UnsafePointer<xent_row_results>) throws -> Double
     ) throws -> LossValues<T.Accumulator> {
         let rows = batch.layout.rows
         var rowLosses = [Double](repeating: 0, count: reduction == .none ? rows : 0)
-        var logSumExp = [Double](repeating: 0, count: keepingLogSumExp || zLossScale != 0 ? rows : 0)
+        var logSumExp = [Double](repeating: 0, count: extras.contains(.logSumExp) || zLossScale != 0 ? rows : 0)
+        var predicted = [Int64](repeating: 0, count: extras.contains(.predictedClasses) ? rows : 0)
+        var entropy = [Double](repeating: 0, count: extras.contains(.entropy) ? rows : 0)
         var check = xent_target_check(first_bad: -1, kept: 0)
         let sum = try withLossRule { rule in
             try rowLosses.withUnsafeMutableBufferPointer { rowLosses in
                 try logSumExp.withUnsafeMutableBufferPointer { logSumExp in
-                    try withUnsafeMutablePointer(to: &check) { check in
-                        // An empty array may still have an address: results not kept get none.
-                        var results = xent_row_results(
-                            rule: rule, row_losses: rowLosses.isEmpty ? nil : rowLosses.baseAddress,
-                            lse: logSumExp.isEmpty ? nil : logSumExp.baseAddress,
-                            check: divisor == .countedWhileFolding ? check : nil)
-                        return try fold(&results)
+                    try predicted.withUnsafeMutableBufferPointer { predicted in
+                        try entropy.withUnsafeMutableBufferPointer { entropy in
+                            try withUnsafeMutablePointer(to: &check) { check in
+                                // An empty array may still have an address: results not kept get none.
+                                var results = xent_row_results(
+                                    rule: rule, row_losses: rowLosses.isEmpty ? nil : rowLosses.baseAddress,
+                                    lse: logSumExp.isEmpty ? nil : logSumExp.baseAddress,
+                                    check: divisor == .countedWhileFolding ? check : nil,
+                                    predicted: predicted.isEmpty ? nil : predicted.baseAddress,
+                                    entropy: entropy.isEmpty ? nil : entropy.baseAddress)
+                                return try fold(&results)
+                            }
+                        }
                     }
                 }
             }
@@ -102,13 +119,27 @@ struct LossProblem<T: LogitsScalar> {
             zLosses = [zSum]
             losses = [sum + zSum]
         case .mean:
-            zLosses = [zLossScale == 0 ? 0 : zSum / Double(kept.count)]
-            losses = [sum / kept.weight + zLosses[0]]
+            // With no row kept both parts are 0/0, NaN, as PyTorch's mean over nothing.
+            zLosses = [zSum / Double(kept.count)]
+            losses = [zLossScale == 0 ? sum / kept.weight : sum / kept.weight + zLosses[0]]
+        }
+        var tokenAccuracy: Double?
+        if !predicted.isEmpty, let targets = batch.targets {
+            var correct = 0
+            for row in 0..<rows {
+                if targets[row] == batch.ignoreIndex {
+                    predicted[row] = -1
+                } else if predicted[row] == targets[row] {
+                    correct += 1
+                }
+            }
+            tokenAccuracy = Double(correct) / Double(kept.count)
         }
         return LossValues(
             loss: Tensor(shape: lossShape, scalars: losses.map { T.Accumulator($0) }),
             zLoss: Tensor(shape: lossShape, scalars: zLosses.map { T.Accumulator($0) }),
-            logSumExp: keepingLogSumExp ? logSumExp : [], kept: kept)
+            logSumExp: extras.contains(.logSumExp) ? logSumExp : [], predicted: predicted,
+            tokenAccuracy: tokenAccuracy, entropy: entropy, kept: kept)
     }
 
     /// Each row's z-loss, `zLossScale · lse²`, 0 for an ignored row.

@@ -138,6 +138,9 @@ final class OpenCLBackend: RowBackend {
         } else {
             try enqueueRows(makeKernel(program, arguments, accumulator: Acc.self), rows: rows.count)
         }
+        if output == nil, results.pointee.predicted != nil || results.pointee.entropy != nil {
+            try runExtras(arguments, rowRange: rows, program: program, accumulator: Acc.self, results: results)
+        }
 
         let rowStatistics = try readStatistics(arguments.statistics, rows: rows.count, as: Acc.self)
         if let output, let destination = arguments.destination {
@@ -149,6 +152,32 @@ final class OpenCLBackend: RowBackend {
         }
         return rowStatistics.withUnsafeBufferPointer {
             xent_fold_rows(results, Int64(rows.lowerBound), $0.baseAddress, Int64(rows.count))
+        }
+    }
+
+    /// Each row's predicted class and entropy, where `results` asks for them, by `row_extras` over the
+    /// logits and statistics of `rows`, read back into `results` at the rows' places.
+    private func runExtras<Acc: LogitsScalar>(
+        _ rows: RowKernelArguments, rowRange: Range<Int>, program: Program, accumulator: Acc.Type,
+        results: UnsafePointer<xent_row_results>
+    ) throws {
+        let count = rowRange.count
+        let extras = RowExtrasArguments(
+            logits: rows.logits, statistics: rows.statistics, rows: count, options: rows.options,
+            predicted: try Buffer(context: context, byteCount: count * MemoryLayout<Int64>.stride, flags: .writeOnly),
+            entropy: try Buffer(context: context, byteCount: count * MemoryLayout<Acc>.stride, flags: .writeOnly))
+        try queue.enqueue(makeKernel(program, extras, accumulator: Acc.self), globalSize: count)
+        if let predicted = results.pointee.predicted {
+            try queue.read(
+                extras.predicted,
+                into: UnsafeMutableRawBufferPointer(start: predicted + rowRange.lowerBound, count: count * 8))
+        }
+        if let entropy = results.pointee.entropy {
+            var values = [Acc](repeating: 0, count: count)
+            try values.withUnsafeMutableBytes { try queue.read(extras.entropy, into: $0) }
+            for (offset, value) in values.enumerated() {
+                entropy[rowRange.lowerBound + offset] = Double(value)
+            }
         }
     }
 

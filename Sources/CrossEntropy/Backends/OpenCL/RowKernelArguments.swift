@@ -130,3 +130,25 @@ struct GatherArguments: KernelArguments {
         try list.append(gathered)
     }
 }
+
+/// `row_extras` (both families): each row's predicted class and entropy, from its logits and the
+/// statistics a row kernel wrote.
+struct RowExtrasArguments: KernelArguments {
+    var logits: Buffer
+    var statistics: Buffer
+    var rows: Int
+    var options: xent_row_options_f64
+    var predicted: Buffer
+    var entropy: Buffer
+
+    func kernelName(in family: KernelFamily) -> String { "row_extras" }
+
+    func append(to list: inout KernelArgumentList) throws(OpenCLError) {
+        try list.append(logits)
+        try list.append(statistics)
+        try list.append(Int64(rows))
+        try list.append(options)
+        try list.append(predicted)
+        try list.append(entropy)
+    }
+}
