@@ -236,7 +236,10 @@ struct LossResult {
     }
 
     /// Stages every requested file, then renames them all into place: on failure none is written.
-    func write(loss lossPath: String?, gradient gradientPath: String?, logSumExp lsePath: String?, predicted predictedPath: String?) throws {
+    func write(
+        loss lossPath: String?, gradient gradientPath: String?, logSumExp lsePath: String?,
+        predicted predictedPath: String?
+    ) throws {
         var staged: [NPYStagedFile] = []
         do {
             if let lossPath {

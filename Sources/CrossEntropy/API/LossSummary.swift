@@ -2,6 +2,7 @@
 /// the predicted classes and entropies take one more pass over each row's logits (from cache where the
 /// row fits), so the plain loss does not pay for them.
 public struct LossExtras: OptionSet, Sendable {
+    /// The options' bits.
     public let rawValue: Int
 
     /// Options from their bits.
