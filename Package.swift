@@ -50,9 +50,10 @@ let package = Package(
         // libFuzzer target for the .npy reader and the option validation (see README, Fuzzing); built
         // without -DFUZZING it replays corpus files given as arguments.
         .executableTarget(name: "xent-fuzz", dependencies: ["CrossEntropy", "NPY"], path: "Fuzz/xent-fuzz"),
-        // What the test targets share: the PyTorch fixtures and their manifest, the `xent` child-process
-        // runner, temporary folders and a seeded generator.
-        .target(name: "XentTestSupport", path: "Tests/XentTestSupport", exclude: ["Fixtures"]),
+        // What the test targets share: the PyTorch fixtures (cross-entropy, and the training extras) and
+        // their manifests, the `xent` child-process runner, temporary folders and a seeded generator.
+        .target(
+            name: "XentTestSupport", path: "Tests/XentTestSupport", exclude: ["Fixtures", "TrainingFixtures"]),
         .testTarget(name: "OpenCLHostTests", dependencies: ["OpenCLHost"]),
         .testTarget(name: "NPYTests", dependencies: ["NPY", "XentTestSupport"], exclude: ["FuzzCorpus"]),
         .testTarget(
