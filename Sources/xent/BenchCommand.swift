@@ -26,6 +26,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Storage type of the logits.")
     var dtype: DType = .f32
 
+    @Option(help: ArgumentHelp("z-loss scale of the timed loss (0: none).", valueName: "Z"))
+    var zLossScale: Double = 0
+
     @Option(help: "Timed runs after one warm-up; the median is reported.")
     var `repeat` = 5
 
@@ -35,6 +38,9 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         guard rows > 0, classes > 0 else { throw ValidationError("rows and classes must be positive") }
         guard `repeat` > 0 else { throw ValidationError("repeat must be positive") }
+        guard zLossScale >= 0, zLossScale.isFinite else {
+            throw ValidationError("z-loss scale must be a finite number of at least 0, got \(zLossScale)")
+        }
         guard rows.multipliedReportingOverflow(by: classes).overflow == false else {
             throw ValidationError("rows × classes is too large")
         }
@@ -64,6 +70,7 @@ struct BenchCommand: ParsableCommand {
         var gradient = backward ? [T](repeating: 0, count: logits.count) : []
         let bytes = rows * classes * MemoryLayout<T>.stride
         let probe = [Float](repeating: 1, count: bytes / 4)
+        let options = CrossEntropyOptions(zLossScale: zLossScale)
         var loss = Double.nan
         var times: [Double] = []
         var readTimes: [Double] = []
@@ -78,10 +85,11 @@ struct BenchCommand: ParsableCommand {
                                     backward
                                     ? try engine.crossEntropyWithGradient(
                                         logits: logitsBuffer, shape: [rows, classes], target: target,
-                                        gradientInto: gradientBuffer
+                                        options: options, gradientInto: gradientBuffer
                                     ).loss
                                     : try engine.crossEntropy(
-                                        logits: logitsBuffer, shape: [rows, classes], target: target)
+                                        logits: logitsBuffer, shape: [rows, classes], target: target,
+                                        options: options)
                                 loss = Double(value.scalar ?? .nan)
                             }
                             let readSeconds = ReadBandwidth.measure(probeBuffer).seconds

@@ -58,6 +58,22 @@ struct LossCommand: ParsableCommand {
     @Flag(help: "Print one JSON object: loss, z_loss, token_accuracy, rows_kept and divisor.")
     var json = false
 
+    /// How to read the logits.
+    enum LogitsDType: String, CaseIterable, ExpressibleByArgument {
+        case f16, bf16, f32, f64
+    }
+
+    @Option(help: "How to read the logits; a type the file contradicts is an error (default: the file's).")
+    var logitsDtype: LogitsDType?
+
+    /// The type `--grad-out` is written in.
+    enum GradientDType: String, CaseIterable, ExpressibleByArgument {
+        case f32, logits
+    }
+
+    @Option(help: "The gradient's type: f32 (<f8 for <f8 logits, else <f4) or logits (the logits' own type).")
+    var gradDtype: GradientDType = .f32
+
     func validate() throws {
         guard labelSmoothing >= 0, labelSmoothing <= 1 else {
             throw ValidationError("label smoothing must be between 0.0 and 1.0, got \(labelSmoothing)")
@@ -77,6 +93,7 @@ struct LossCommand: ParsableCommand {
             reduction: reduction, weight: weights, ignoreIndex: ignoreIndex, labelSmoothing: labelSmoothing,
             zLossScale: zLossScale)
         let result: LossResult
+        try checkLogitsDType(logitsFile)
         switch logitsFile.dtype {
         case .float16: result = try compute(Float16.self, logitsFile, targetFile, options, engine)
         case .float32: result = try compute(Float.self, logitsFile, targetFile, options, engine)
@@ -102,6 +119,23 @@ struct LossCommand: ParsableCommand {
         if json || predictedOut != nil { extras.insert(.predictedClasses) }
         if lseOut != nil { extras.insert(.logSumExp) }
         return extras
+    }
+
+    /// Refuses a `--logits-dtype` that the file contradicts, or that cannot be read yet.
+    private func checkLogitsDType(_ file: NPYFile) throws {
+        guard let logitsDtype else { return }
+        let named: NPYDType
+        switch logitsDtype {
+        case .f16: named = .float16
+        case .f32: named = .float32
+        case .f64: named = .float64
+        case .bf16:
+            throw CommandError("--logits-dtype bf16: bfloat16 logits are not supported yet")
+        }
+        guard named == file.dtype else {
+            throw CommandError(
+                "\(logits): --logits-dtype \(logitsDtype.rawValue) contradicts the file's \(file.dtype.rawValue)")
+        }
     }
 
     private func readWeights(_ path: String) throws -> [Double] {
@@ -152,6 +186,8 @@ struct LossCommand: ParsableCommand {
                     result.gradient = .float64(unsafeBitCast(gradient, to: [Double].self))
                 } else if T.self == Float.self {
                     result.gradient = .float32(unsafeBitCast(gradient, to: [Float].self))
+                } else if gradDtype == .logits {
+                    result.gradient = .float16(unsafeBitCast(gradient, to: [Float16].self))
                 } else {
                     result.gradient = .float32(gradient.map { Float($0) })
                 }
@@ -179,6 +215,7 @@ struct LossCommand: ParsableCommand {
 /// What `xent loss` computed, ready to print and write.
 struct LossResult {
     enum Gradient {
+        case float16([Float16])
         case float32([Float])
         case float64([Double])
     }
@@ -247,6 +284,8 @@ struct LossResult {
             }
             if let gradientPath, let gradient {
                 switch gradient {
+                case .float16(let values):
+                    staged.append(try NPYStagedFile.stage(values, shape: gradientShape, to: gradientPath))
                 case .float32(let values):
                     staged.append(try NPYStagedFile.stage(values, shape: gradientShape, to: gradientPath))
                 case .float64(let values):

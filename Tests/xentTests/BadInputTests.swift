@@ -91,6 +91,16 @@ import XentTestSupport
         BadCall(testDescription: "label smoothing inf") { _ in
             seedLoss(["--label-smoothing", "inf"])
         },
+        BadCall(testDescription: "logits dtype f64 for <f4 logits") { _ in
+            seedLoss(["--logits-dtype", "f64"])
+        },
+        BadCall(testDescription: "logits dtype bf16 (not supported yet)") { _ in
+            seedLoss(["--logits-dtype", "bf16"])
+        },
+        BadCall(testDescription: "logits dtype f8") { _ in seedLoss(["--logits-dtype", "f8"]) },
+        BadCall(testDescription: "gradient dtype f16") { folder in
+            seedLoss(["--grad-dtype", "f16", "--grad-out", folder.file("grad.npy")])
+        },
         BadCall(testDescription: "z-loss scale -0.5") { _ in seedLoss(["--z-loss-scale", "-0.5"]) },
         BadCall(testDescription: "z-loss scale nan") { _ in seedLoss(["--z-loss-scale", "nan"]) },
         BadCall(testDescription: "z-loss scale inf") { _ in seedLoss(["--z-loss-scale", "inf"]) },

@@ -112,6 +112,36 @@ import XentTestSupport
         #expect(object["token_accuracy"] is NSNull && object["rows_kept"] as? Int == 4, "\(result)")
     }
 
+    /// `--grad-dtype logits` writes a half gradient for half logits (the float one rounded), and the usual
+    /// type otherwise; `--logits-dtype` naming the file's type changes nothing.
+    @Test func gradientInTheLogitsType() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let logitsPath = folder.file("logits.npy")
+        let targetPath = folder.file("target.npy")
+        try NPYWriter.write(
+            Self.logits.flatMap { $0 }.map { Float16($0) }, shape: [4, 3], to: logitsPath)
+        try NPYWriter.write(Self.targets, shape: [4], to: targetPath)
+        var gradients: [String: NPYFile] = [:]
+        for dtype in ["f32", "logits"] {
+            let path = folder.file("grad-\(dtype).npy")
+            let result = try XentProcess.run([
+                "loss", "--logits", logitsPath, "--target", targetPath, "--device", "cpu",
+                "--logits-dtype", "f16",
+                "--grad-dtype", dtype, "--grad-out", path,
+            ])
+            try #require(result.status == 0, "\(result)")
+            gradients[dtype] = try NPYFile(path: path)
+        }
+        let float = try #require(gradients["f32"])
+        let half = try #require(gradients["logits"])
+        #expect(float.dtype == .float32 && half.dtype == .float16, "\(float.dtype) \(half.dtype)")
+        #expect(half.shape == [4, 3], "\(half.shape)")
+        #expect(
+            half.doubles() == float.doubles().map { Double(Float16($0)) },
+            "\(half.doubles()) vs \(float.doubles())")
+    }
+
     @Test func outputFilesMustDiffer() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
