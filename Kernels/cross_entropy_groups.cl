@@ -26,7 +26,7 @@ inline row_state group_scan_row(__global const STORAGE *x, __global const STORAG
     const int lid = get_local_id(0);
     row_state st = {LOWEST, 0, 0, 0};
     for (long c = lid; c < classes; c += XENT_GROUP) {
-        push(&st, LOAD(x + c * stride), smooth ? element_weight(q, w, flags, c * stride, c, qa, qb) : 0, smooth);
+        push(&st, LOADX(x + c * stride), smooth ? element_weight(q, w, flags, c * stride, c, qa, qb) : 0, smooth);
     }
     __local ACC *lm = scratch, *ls = scratch + XENT_GROUP, *ld = scratch + 2 * XENT_GROUP,
                 *lv = scratch + 3 * XENT_GROUP;
@@ -103,7 +103,7 @@ __kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_output
     }
     const int weights = (kind == XENT_OUTPUT_GRADIENT) ? (flags & (XENT_HAS_WEIGHT | XENT_HAS_PROBABILITIES)) : 0;
     for (long c = get_local_id(0); c < classes; c += XENT_GROUP) {
-        const ACC xm = (LOAD(x + c * inner) - n.max) - n.log_sum;
+        const ACC xm = (LOADX(x + c * inner) - n.max) - n.log_sum;
         ACC value;
         if (kind == XENT_OUTPUT_LOG_SOFTMAX) {
             value = xm;
@@ -118,6 +118,9 @@ __kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_output
             if (c == y) {
                 value -= t;
             }
+#ifdef XENT_SOFTCAP
+            value *= SOFTCAP_FACTOR(LOADX(x + c * inner));
+#endif
         }
         STORE(value, out + c * inner);
     }

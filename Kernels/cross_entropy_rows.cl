@@ -41,6 +41,18 @@
 #define STORE(v, p) (*(p) = (v))
 #endif
 
+// Logit soft-capping (Gemma 2), compiled in where the host defines XENT_SOFTCAP, the cap s (part of the
+// program cache key): every logit is read as s tanh(x / s), and a loss gradient carries the factor
+// d capped / dx = 1 - (capped / s)^2 (SOFTCAP_FACTOR). Probabilities are read as they are (LOAD).
+#ifdef XENT_SOFTCAP
+#define CAP(v) ((ACC)XENT_SOFTCAP * tanh((v) / (ACC)XENT_SOFTCAP))
+#define SOFTCAP_FACTOR(capped) (1 - ((capped) / (ACC)XENT_SOFTCAP) * ((capped) / (ACC)XENT_SOFTCAP))
+#else
+#define CAP(v) (v)
+#endif
+#define LOADX(p) CAP(LOAD(p))
+#define LOADX_VEC(p) CAP(LOAD_VEC(p))
+
 typedef struct {
     ACC max, log_sum;
 } row_norm;
@@ -175,15 +187,15 @@ inline ACC row_max(__global const STORAGE *x, long classes) {
     VEC mv = (VEC)(-INFINITY);
     long c = 0;
     for (; c + 4 * XENT_VEC <= classes; c += 4 * XENT_VEC) {
-        mv = MAX_KEEP(mv, MAX_KEEP(MAX_KEEP(LOAD_VEC(x + c), LOAD_VEC(x + c + XENT_VEC)),
-                           MAX_KEEP(LOAD_VEC(x + c + 2 * XENT_VEC), LOAD_VEC(x + c + 3 * XENT_VEC))));
+        mv = MAX_KEEP(mv, MAX_KEEP(MAX_KEEP(LOADX_VEC(x + c), LOADX_VEC(x + c + XENT_VEC)),
+                           MAX_KEEP(LOADX_VEC(x + c + 2 * XENT_VEC), LOADX_VEC(x + c + 3 * XENT_VEC))));
     }
     for (; c + XENT_VEC <= classes; c += XENT_VEC) {
-        mv = MAX_KEEP(mv, LOAD_VEC(x + c));
+        mv = MAX_KEEP(mv, LOADX_VEC(x + c));
     }
     ACC m = horizontal_max(mv);
     for (; c < classes; c++) {
-        m = fmax(m, LOAD(x + c));
+        m = fmax(m, LOADX(x + c));
     }
     return m;
 }
@@ -203,15 +215,15 @@ inline row_state scan_two_pass(__global const STORAGE *x, __global const STORAGE
             PREFETCH(x + classes + c + XENT_VEC);
             PREFETCH(x + classes + c + 2 * XENT_VEC);
             PREFETCH(x + classes + c + 3 * XENT_VEC);
-            s0 += EXP_SUM(LOAD_VEC(x + c) - m);
-            s1 += EXP_SUM(LOAD_VEC(x + c + XENT_VEC) - m);
-            s2 += EXP_SUM(LOAD_VEC(x + c + 2 * XENT_VEC) - m);
-            s3 += EXP_SUM(LOAD_VEC(x + c + 3 * XENT_VEC) - m);
+            s0 += EXP_SUM(LOADX_VEC(x + c) - m);
+            s1 += EXP_SUM(LOADX_VEC(x + c + XENT_VEC) - m);
+            s2 += EXP_SUM(LOADX_VEC(x + c + 2 * XENT_VEC) - m);
+            s3 += EXP_SUM(LOADX_VEC(x + c + 3 * XENT_VEC) - m);
         }
     }
     for (; c + XENT_VEC <= classes; c += XENT_VEC) {
         PREFETCH(x + classes + c);
-        VEC xm = LOAD_VEC(x + c) - m;
+        VEC xm = LOADX_VEC(x + c) - m;
         s0 += EXP_SUM(xm);
         if (smooth) {
             VEC v = vector_weight(q, w, flags, c, qa, qb);
@@ -221,7 +233,7 @@ inline row_state scan_two_pass(__global const STORAGE *x, __global const STORAGE
     }
     row_state st = {m, horizontal_sum((s0 + s1) + (s2 + s3)), horizontal_sum(d), horizontal_sum(vs)};
     for (; c < classes; c++) {
-        const ACC xm = LOAD(x + c) - m;
+        const ACC xm = LOADX(x + c) - m;
         st.s += exp(xm);
         if (smooth) {
             const ACC v = element_weight(q, w, flags, c, c, qa, qb);
@@ -233,7 +245,7 @@ inline row_state scan_two_pass(__global const STORAGE *x, __global const STORAGE
         // No finite maximum: the sum is 0 (lse = -inf) unless a NaN is present.
         st.s = 0;
         for (c = 0; c < classes; c++) {
-            st.s += isnan(LOAD(x + c)) ? NAN : 0;
+            st.s += isnan(LOADX(x + c)) ? NAN : 0;
         }
     }
     return st;
@@ -249,7 +261,7 @@ inline row_state scan_online(__global const STORAGE *x, __global const STORAGE *
     if (stride == 1) {
         VEC m = (VEC)LOWEST, s = (VEC)0, d = (VEC)0, vs = (VEC)0;
         for (; c + XENT_VEC <= classes; c += XENT_VEC) {
-            VEC xv = LOAD_VEC(x + c);
+            VEC xv = LOADX_VEC(x + c);
             VEC mn = fmax(m, xv);
             if (smooth) {
                 VEC v = vector_weight(q, w, flags, c, qa, qb);
@@ -275,7 +287,7 @@ inline row_state scan_online(__global const STORAGE *x, __global const STORAGE *
         }
     }
     for (; c < classes; c++) {
-        push(&st, LOAD(x + c * stride), smooth ? element_weight(q, w, flags, c * stride, c, qa, qb) : 0, smooth);
+        push(&st, LOADX(x + c * stride), smooth ? element_weight(q, w, flags, c * stride, c, qa, qb) : 0, smooth);
     }
     return st;
 }
@@ -347,7 +359,7 @@ inline void write_row_statistics(const row_batch *b, long row, long base, row_st
     if (b->o.flags & XENT_HAS_TARGETS) {
         const long y = b->targets[row];
         if (y >= 0 && y < b->o.classes) {
-            target = LOAD(b->logits + base + y * b->o.inner);
+            target = LOADX(b->logits + base + y * b->o.inner);
         }
     }
     __global ACC *out = b->stats + XENT_STAT_COUNT * row;
@@ -360,7 +372,7 @@ inline void write_row_statistics(const row_batch *b, long row, long base, row_st
     if (st.m == INFINITY) {
         lse = INFINITY;
         for (long c = 0; c < b->o.classes; c++) {
-            lse = isnan(LOAD(b->logits + base + c * b->o.inner)) ? NAN : lse;
+            lse = isnan(LOADX(b->logits + base + c * b->o.inner)) ? NAN : lse;
         }
     }
     out[XENT_STAT_LSE] = lse;
@@ -430,11 +442,15 @@ inline long stream_head(__global const STORAGE *out) {
 // out_c = a * exp(x_c - lse) - b * v_c - [c == y] t for the XENT_VEC classes from c.
 inline VEC scaled_softmax_vector(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
                                  long c, int flags, row_norm n, ACC a, ACC b, ACC qa, ACC qb, long y, ACC t) {
-    VEC g = a * EXP_OUTPUT((LOAD_VEC(x + c) - n.max) - n.log_sum);
+    VEC g = a * EXP_OUTPUT((LOADX_VEC(x + c) - n.max) - n.log_sum);
     if (b != 0) {
         g -= b * vector_weight(q, w, flags, c, qa, qb);
     }
+#ifdef XENT_SOFTCAP
+    return minus_target(g, c, y, t) * SOFTCAP_FACTOR(LOADX_VEC(x + c));
+#else
     return minus_target(g, c, y, t);
+#endif
 }
 
 // out_c = a * exp(x_c - lse) - b * v_c - [c == y] t (y = -1: no target term). `out` may be `x`.
@@ -466,11 +482,15 @@ inline void write_scaled_softmax(__global const STORAGE *x, __global const STORA
         return;
     }
     for (long c = 0; c < classes; c++) {
-        ACC g = a * exp((LOAD(x + c * stride) - n.max) - n.log_sum);
+        ACC g = a * exp((LOADX(x + c * stride) - n.max) - n.log_sum);
         if (b != 0) {
             g -= b * element_weight(q, w, flags, c * stride, c, qa, qb);
         }
+#ifdef XENT_SOFTCAP
+        STORE((c == y ? g - t : g) * SOFTCAP_FACTOR(LOADX(x + c * stride)), out + c * stride);
+#else
         STORE(c == y ? g - t : g, out + c * stride);
+#endif
     }
 }
 
@@ -526,11 +546,11 @@ inline void row_output(const row_batch *b, long row) {
         long c = 0;
         if (inner == 1) {
             for (; c + XENT_VEC <= classes; c += XENT_VEC) {
-                STORE_VEC((LOAD_VEC(x + c) - n.max) - n.log_sum, out + c);
+                STORE_VEC((LOADX_VEC(x + c) - n.max) - n.log_sum, out + c);
             }
         }
         for (; c < classes; c++) {
-            STORE((LOAD(x + c * inner) - n.max) - n.log_sum, out + c * inner);
+            STORE((LOADX(x + c * inner) - n.max) - n.log_sum, out + c * inner);
         }
         return;
     }
@@ -623,7 +643,7 @@ __kernel void row_gradient_runs(ROW_KERNEL_PARAMETERS, __local VEC *scratch) {
             const long shift = min(p.vectors / 2, 2048 / (XENT_VEC * (long)sizeof(STORAGE)));
             for (long k = 0; k < vectors; k++) {
                 PREFETCH(x + classes + k * XENT_VEC);  // the next row
-                const VEC ev = EXP_OUTPUT(LOAD_VEC(x + k * XENT_VEC) - m);
+                const VEC ev = EXP_OUTPUT(LOADX_VEC(x + k * XENT_VEC) - m);
                 exps[k] = ev;
                 s += ev;
                 if (k < p.vectors) {
@@ -633,14 +653,14 @@ __kernel void row_gradient_runs(ROW_KERNEL_PARAMETERS, __local VEC *scratch) {
         } else {
             for (long k = 0; k < vectors; k++) {
                 PREFETCH(x + classes + k * XENT_VEC);
-                const VEC ev = EXP_OUTPUT(LOAD_VEC(x + k * XENT_VEC) - m);
+                const VEC ev = EXP_OUTPUT(LOADX_VEC(x + k * XENT_VEC) - m);
                 exps[k] = ev;
                 s += ev;
             }
         }
         ACC sum = horizontal_sum(s);
         for (long c = vectors * XENT_VEC; c < classes; c++) {
-            e[c] = exp(LOAD(x + c) - m);
+            e[c] = exp(LOADX(x + c) - m);
             sum += e[c];
         }
         const row_state st = {m, sum, 0, 0};
@@ -687,7 +707,7 @@ __kernel void row_extras(__global const STORAGE *logits, __global const ACC *sta
     const int has_nan = isnan(stat[XENT_STAT_LSE]);
     long found = classes > 0 ? 0 : -1;
     for (long c = 0; c < classes; c++) {
-        const ACC v = LOAD(x + c * inner);
+        const ACC v = LOADX(x + c * inner);
         if (has_nan ? isnan(v) : v == m) {
             found = c;
             break;
@@ -696,7 +716,7 @@ __kernel void row_extras(__global const STORAGE *logits, __global const ACC *sta
     predicted[row] = found;
     ACC weighted = 0;
     for (long c = 0; c < classes; c++) {
-        const ACC xm = LOAD(x + c * inner) - m;
+        const ACC xm = LOADX(x + c * inner) - m;
         const ACC p = exp(xm - log_sum);
         weighted += p != 0 ? p * xm : 0;
     }

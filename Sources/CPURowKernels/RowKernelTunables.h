@@ -13,6 +13,6 @@
 // What the fused gradient of the C fallback takes (see xent_gradient_path): rows with smoothing sums
 // and rows of any size that fit in cache, but not half precision (its scratch and streamed stores are
 // of the accumulation type).
-#define XENT_C_FUSES (XENT_FUSES_SMOOTHING | XENT_FUSES_SHORT_ROWS)
+#define XENT_C_FUSES (XENT_FUSES_GRADIENT | XENT_FUSES_SMOOTHING | XENT_FUSES_SHORT_ROWS)
 
 #endif

@@ -31,11 +31,65 @@
 #include "RowKernel.inc.h"
 #include "RowKernelParametersEnd.inc.h"
 
+// Caps `count` contiguous values in place: values = s tanh(values / s).
+XENT_INLINE void XENT_ISA_NAME(cap_floats, XENT_ISA)(float *values, int64_t count, float s) {
+    int64_t i = 0;
+    for (; i + 16 <= count; i += 16) {
+        xent_store_f32(values + i, s * xent_tanh_vf(xent_load_f32(values + i) / s));
+    }
+    for (; i < count; i++) {
+        values[i] = s * tanhf(values[i] / s);
+    }
+}
+XENT_INLINE void XENT_ISA_NAME(cap_doubles, XENT_ISA)(double *values, int64_t count, double s) {
+    for (int64_t i = 0; i < count; i++) {
+        values[i] = s * tanh(values[i] / s);
+    }
+}
+
+#define STORAGE _Float16
+#define ACC float
+#define CAPPED XENT_ISA_NAME(f16, XENT_ISA)
+#define ACC_RUN XENT_ISA_NAME(run_f32, XENT_ISA)
+#define CAP_BLOCK XENT_ISA_NAME(cap_floats, XENT_ISA)
+#include "SoftCappedRows.inc.h"
+#undef STORAGE
+#undef CAPPED
+#define STORAGE float
+#define CAPPED XENT_ISA_NAME(f32, XENT_ISA)
+#include "SoftCappedRows.inc.h"
+#undef STORAGE
+#undef ACC
+#undef CAPPED
+#undef ACC_RUN
+#undef CAP_BLOCK
+#define STORAGE double
+#define ACC double
+#define CAPPED XENT_ISA_NAME(f64, XENT_ISA)
+#define ACC_RUN XENT_ISA_NAME(run_f64, XENT_ISA)
+#define CAP_BLOCK XENT_ISA_NAME(cap_doubles, XENT_ISA)
+#include "SoftCappedRows.inc.h"
+#undef STORAGE
+#undef ACC
+#undef CAPPED
+#undef ACC_RUN
+#undef CAP_BLOCK
+
 #undef XENT_EXP_VF
 #undef XENT_EXP_SUM_VF
 
 double XENT_ISA_NAME(xent_run_rows, XENT_ISA)(xent_dtype dtype, const xent_rows *rows, const xent_outputs *outputs,
                                               const xent_row_results *results, int64_t begin, int64_t end) {
+    if (rows->options.softcap != 0) {
+        switch (dtype) {
+        case XENT_F16:
+            return XENT_ISA_NAME(capped_run_f16, XENT_ISA)(rows, outputs, results, begin, end);
+        case XENT_F32:
+            return XENT_ISA_NAME(capped_run_f32, XENT_ISA)(rows, outputs, results, begin, end);
+        case XENT_F64:
+            return XENT_ISA_NAME(capped_run_f64, XENT_ISA)(rows, outputs, results, begin, end);
+        }
+    }
     switch (dtype) {
     case XENT_F16:
         return XENT_ISA_NAME(run_f16, XENT_ISA)(rows, outputs, results, begin, end);

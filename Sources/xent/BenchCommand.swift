@@ -29,6 +29,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("z-loss scale of the timed loss (0: none).", valueName: "Z"))
     var zLossScale: Double = 0
 
+    @Option(help: ArgumentHelp("Logit soft-capping of the timed loss (absent: none).", valueName: "S"))
+    var softcap: Double?
+
     @Option(help: "Timed runs after one warm-up; the median is reported.")
     var `repeat` = 5
 
@@ -38,6 +41,9 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         guard rows > 0, classes > 0 else { throw ValidationError("rows and classes must be positive") }
         guard `repeat` > 0 else { throw ValidationError("repeat must be positive") }
+        if let softcap, !(softcap > 0 && softcap.isFinite) {
+            throw ValidationError("softcap must be a finite number greater than 0, got \(softcap)")
+        }
         guard zLossScale >= 0, zLossScale.isFinite else {
             throw ValidationError("z-loss scale must be a finite number of at least 0, got \(zLossScale)")
         }
@@ -70,7 +76,7 @@ struct BenchCommand: ParsableCommand {
         var gradient = backward ? [T](repeating: 0, count: logits.count) : []
         let bytes = rows * classes * MemoryLayout<T>.stride
         let probe = [Float](repeating: 1, count: bytes / 4)
-        let options = CrossEntropyOptions(zLossScale: zLossScale)
+        let options = CrossEntropyOptions(zLossScale: zLossScale, softcap: softcap)
         var loss = Double.nan
         var times: [Double] = []
         var readTimes: [Double] = []

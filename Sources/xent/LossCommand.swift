@@ -33,6 +33,13 @@ struct LossCommand: ParsableCommand {
             valueName: "Z"))
     var zLossScale: Double = 0
 
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Logit soft-capping: logits pass through S · tanh(x / S) before everything else (S > 0).",
+            valueName: "S"))
+    var softcap: Double?
+
     @Option(help: "none, mean or sum.")
     var reduction: LossReduction = .mean
 
@@ -91,7 +98,7 @@ struct LossCommand: ParsableCommand {
         let engine = try deviceOptions.makeEngine()
         let options = CrossEntropyOptions(
             reduction: reduction, weight: weights, ignoreIndex: ignoreIndex, labelSmoothing: labelSmoothing,
-            zLossScale: zLossScale)
+            zLossScale: zLossScale, softcap: softcap)
         let result: LossResult
         try checkLogitsDType(logitsFile)
         switch logitsFile.dtype {

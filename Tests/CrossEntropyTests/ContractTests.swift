@@ -32,8 +32,8 @@ import Testing
     /// The C fallback fuses short rows and smoothing sums but not half precision; the OpenCL per-row
     /// family fuses half precision, long rows only, no smoothing sums.
     @Test func gradientPathFollowsWhatTheBackendFuses() {
-        let cFuses = XENT_FUSES_SMOOTHING | XENT_FUSES_SHORT_ROWS
-        let openCLFuses = XENT_FUSES_HALF
+        let cFuses = XENT_FUSES_GRADIENT | XENT_FUSES_SMOOTHING | XENT_FUSES_SHORT_ROWS
+        let openCLFuses = XENT_FUSES_GRADIENT | XENT_FUSES_HALF
         // class-index targets, contiguous, float, 16 lanes
         #expect(xent_gradient_path(1024, 1, 4, 16, 1, 0, cFuses) == XENT_PATH_FUSED_GRADIENT)
         #expect(xent_gradient_path(1024, 1, 4, 16, 1, 0, openCLFuses) == XENT_PATH_TWO_PASS)
@@ -48,6 +48,8 @@ import Testing
         #expect(xent_gradient_path(4096, 3, 4, 16, 1, 0, cFuses) == XENT_PATH_STRIDED)
         #expect(xent_gradient_path(10, 1, 4, 16, 1, 0, cFuses) == XENT_PATH_FEW_CLASSES)
         #expect(xent_gradient_path(131072, 1, 4, 16, 1, 0, cFuses) == XENT_PATH_LONG_ROW)
+        // a backend without a fused gradient for these rows (OpenCL without the local memory for two rows)
+        #expect(xent_gradient_path(4096, 1, 4, 16, 1, 0, 0) == XENT_PATH_TWO_PASS)
     }
 
     /// The text the OpenCL programs are built after is the header the C kernels and Swift are compiled

@@ -15,6 +15,7 @@ import Foundation
 ///   without smoothing and +inf with it, and a zero weight (or probability) meeting −inf is NaN.
 /// - Ignored rows contribute 0 and are not counted; `mean` divides by the kept rows' total weight (by the
 ///   row count for probabilities), so a mean over nothing is 0/0 = NaN.
+/// - Soft-capping reads every logit as `s·tanh(x / s)`; the gradient carries `1 − tanh²(x / s)`.
 /// - The z-loss adds `z·lse²` for each kept row; `mean` divides the z-loss part by the number of kept
 ///   rows, not by their weight (Liger Kernel's rule). Its gradient is `2·z·lse·softmax`.
 /// - The gradient is PyTorch's backward: `g = d loss / d lp`, then `g − exp(lp)·Σ g`. One documented
@@ -56,6 +57,13 @@ struct Reference {
         return result
     }
 
+    /// One row of the logits as the loss reads them: soft-capped, `s·tanh(x / s)`, with a `softcap` s.
+    func cappedRow(_ row: Int) -> [Double] {
+        let x = rowValues(logits, row: row)
+        guard let s = options.softcap else { return x }
+        return x.map { s * tanh($0 / s) }
+    }
+
     /// A row's maximum and `log Σ exp(x − max)`, computed once; `nil` when the row holds a NaN.
     private func statistics(_ x: [Double]) -> (max: Double, logSum: Double)? {
         if x.contains(where: \.isNaN) { return nil }
@@ -70,13 +78,13 @@ struct Reference {
 
     /// `torch.logsumexp` of one row: NaN with a NaN, +inf with +inf, −inf for a row of −inf.
     func logSumExp(row: Int) -> Double {
-        guard let (m, logSum) = statistics(rowValues(logits, row: row)) else { return .nan }
+        guard let (m, logSum) = statistics(cappedRow(row)) else { return .nan }
         return m.isInfinite ? m : m + logSum
     }
 
     /// `torch.log_softmax` of one row: `(x − max) − log Σ`.
     func logSoftmax(row: Int) -> [Double] {
-        let x = rowValues(logits, row: row)
+        let x = cappedRow(row)
         guard let (m, logSum) = statistics(x), m.isFinite else {
             return [Double](repeating: .nan, count: x.count)
         }
@@ -232,8 +240,12 @@ struct Reference {
             let total = g.reduce(0, +)
             // d(z·lse²)/dx_c = 2·z·lse·softmax_c
             let zTerm = options.zLossScale == 0 ? 0 : zScale * 2 * options.zLossScale * logSumExp(row: row)
+            let x = rowValues(logits, row: row)
             for clazz in 0..<classes {
-                gradient[index(row: row, clazz: clazz)] = g[clazz] - exp(lp[clazz]) * total + zTerm * exp(lp[clazz])
+                // d capped / dx = 1 − tanh²(x / s)
+                let capFactor = options.softcap.map { 1 - pow(tanh(x[clazz] / $0), 2) } ?? 1
+                gradient[index(row: row, clazz: clazz)] =
+                    (g[clazz] - exp(lp[clazz]) * total + zTerm * exp(lp[clazz])) * capFactor
             }
         }
         return gradient

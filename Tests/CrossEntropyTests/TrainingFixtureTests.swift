@@ -42,7 +42,7 @@ extension TrainingFixtureCase: CustomTestStringConvertible {
         let options = CrossEntropyOptions(
             reduction: LossReduction(rawValue: fixture.reduction)!,
             weight: fixture.weight ? try doubles(fixture, "weight.npy") : nil, ignoreIndex: fixture.ignoreIndex,
-            labelSmoothing: fixture.labelSmoothing, zLossScale: fixture.zLossScale)
+            labelSmoothing: fixture.labelSmoothing, zLossScale: fixture.zLossScale, softcap: fixture.softcap)
         let expectedLoss = try doubles(fixture, "expected_loss.npy")
         let expectedZLoss = try doubles(fixture, "expected_z_loss.npy")
 

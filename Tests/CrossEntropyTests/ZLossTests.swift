@@ -96,6 +96,16 @@ import XentTestSupport
         }
     }
 
+    @Test(arguments: [0.0, -1.0, .nan, .infinity])
+    func badSoftcapsAreRefused(softcap: Double) throws {
+        let engine = Backends.engine("cpu")
+        let logits = Tensor<Float>(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        let labels = CrossEntropyTarget<Float>.classIndices(Tensor(shape: [2], scalars: [0, 2]))
+        #expect(throws: CrossEntropyError.self) {
+            try engine.crossEntropy(logits, target: labels, options: .init(softcap: softcap))
+        }
+    }
+
     @Test func nllLossHasNoZLoss() throws {
         let engine = Backends.engine("cpu")
         let logProbabilities = Tensor<Float>(shape: [1, 2], scalars: [-0.5, -1])

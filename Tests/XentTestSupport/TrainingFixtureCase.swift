@@ -22,6 +22,8 @@ public struct TrainingFixtureCase: Decodable, Sendable, CustomStringConvertible 
     public let shape: [Int]
     /// The z-loss scale.
     public let zLossScale: Double
+    /// The soft-capping's `s`, or `nil`.
+    public let softcap: Double?
     /// The rows whose target is not ignored.
     public let rowsKept: Int
     /// What `mean` divides the cross-entropy by.
@@ -35,6 +37,7 @@ public struct TrainingFixtureCase: Decodable, Sendable, CustomStringConvertible 
         case labelSmoothing = "label_smoothing"
         case targetKind = "target_kind"
         case logitsDType = "logits_dtype"
+        case softcap
         case zLossScale = "z_loss_scale"
         case rowsKept = "rows_kept"
         case tokenAccuracy = "token_accuracy"

@@ -101,6 +101,9 @@ import XentTestSupport
         BadCall(testDescription: "gradient dtype f16") { folder in
             seedLoss(["--grad-dtype", "f16", "--grad-out", folder.file("grad.npy")])
         },
+        BadCall(testDescription: "softcap 0") { _ in seedLoss(["--softcap", "0"]) },
+        BadCall(testDescription: "softcap -2") { _ in seedLoss(["--softcap", "-2"]) },
+        BadCall(testDescription: "softcap nan") { _ in seedLoss(["--softcap", "nan"]) },
         BadCall(testDescription: "z-loss scale -0.5") { _ in seedLoss(["--z-loss-scale", "-0.5"]) },
         BadCall(testDescription: "z-loss scale nan") { _ in seedLoss(["--z-loss-scale", "nan"]) },
         BadCall(testDescription: "z-loss scale inf") { _ in seedLoss(["--z-loss-scale", "inf"]) },

@@ -36,6 +36,7 @@ import XentTestSupport
             "--predicted-out", folder.file("predicted.npy"),
         ]
         if fixture.weight { arguments += ["--weight", fixture.path("weight.npy")] }
+        if let softcap = fixture.softcap { arguments += ["--softcap", String(softcap)] }
         let result = try XentProcess.run(arguments)
         try #require(result.status == 0 && result.stdoutLines.count == 1, "\(context)\n\(result)")
         let object = try #require(

@@ -63,6 +63,9 @@ extension CrossEntropyEngine {
         guard options.zLossScale == 0 else {
             throw CrossEntropyError(.invalidOption, "nll_loss has no z-loss; use crossEntropy")
         }
+        guard options.softcap == nil else {
+            throw CrossEntropyError(.invalidOption, "nll_loss has no soft-capping; use crossEntropy")
+        }
         return try logProbabilities.scalars.withUnsafeBufferPointer { logits in
             try target.withBuffer { targetBuffer in
                 try withLossProblem(

@@ -28,17 +28,22 @@ public struct CrossEntropyOptions: Sendable, Equatable {
     /// of rows not ignored, unweighted by class weights, as Liger Kernel does. 0 (the default) is none;
     /// it must not be negative.
     public var zLossScale: Double
+    /// Logit soft-capping (Gemma 2): every logit `x` is read as `softcap · tanh(x / softcap)` before
+    /// anything else, in the same pass, and the gradient carries the factor `1 − tanh²(x / softcap)`.
+    /// `nil` (the default) is none; a value must be finite and greater than 0.
+    public var softcap: Double?
 
-    /// The options; every default is PyTorch's (and no z-loss).
+    /// The options; every default is PyTorch's (and no z-loss, no soft-capping).
     public init(
         reduction: LossReduction = .mean, weight: [Double]? = nil, ignoreIndex: Int = -100,
-        labelSmoothing: Double = 0, zLossScale: Double = 0
+        labelSmoothing: Double = 0, zLossScale: Double = 0, softcap: Double? = nil
     ) {
         self.reduction = reduction
         self.weight = weight
         self.ignoreIndex = ignoreIndex
         self.labelSmoothing = labelSmoothing
         self.zLossScale = zLossScale
+        self.softcap = softcap
     }
 }
 

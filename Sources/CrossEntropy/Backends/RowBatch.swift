@@ -14,6 +14,8 @@ struct RowBatch<T: LogitsScalar> {
     var weightTotal: Double
     var ignoreIndex: Int64
     var labelSmoothing: Double
+    /// Logit soft-capping's `s` (0: none).
+    var softcap: Double
     /// Whether the backends must accumulate `Σ v_c (lse − x_c)` (label smoothing or probabilities).
     var accumulateSmooth: Bool
 
@@ -27,6 +29,7 @@ struct RowBatch<T: LogitsScalar> {
         weightTotal = Double(layout.classes)
         ignoreIndex = -100
         labelSmoothing = 0
+        softcap = 0
         accumulateSmooth = false
     }
 
@@ -43,7 +46,7 @@ struct RowBatch<T: LogitsScalar> {
         return xent_row_options_f64(
             classes: Int64(layout.classes), inner: Int64(layout.inner), ignore_index: ignoreIndex,
             label_smoothing: labelSmoothing, weight_total: weightTotal, gradient_scale: scales.loss,
-            z_gradient_scale: scales.zLoss, flags: flags,
+            z_gradient_scale: scales.zLoss, softcap: softcap, flags: flags,
             kind: Int32(output?.kind.rawValue ?? XENT_OUTPUT_LOG_SOFTMAX.rawValue))
     }
 

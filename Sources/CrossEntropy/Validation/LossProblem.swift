@@ -196,6 +196,9 @@ func withLossProblem<T: LogitsScalar, R>(
         throw CrossEntropyError(
             .invalidOption, "z_loss_scale must be a finite number of at least 0.0. Got: \(options.zLossScale)")
     }
+    if let softcap = options.softcap, !(softcap > 0 && softcap.isFinite) {
+        throw CrossEntropyError(.invalidOption, "softcap must be a finite number greater than 0.0. Got: \(softcap)")
+    }
     let layout = try RowLayout(logitsShape: shape, count: logits.count)
     if let weight = options.weight, weight.count != layout.classes {
         throw CrossEntropyError(
@@ -207,6 +210,7 @@ func withLossProblem<T: LogitsScalar, R>(
     batch.weight = options.weight?.map { T.Accumulator($0) }
     batch.weightTotal = options.weight?.reduce(0, +) ?? Double(layout.classes)
     batch.labelSmoothing = epsilon
+    batch.softcap = options.softcap ?? 0
     var problem = LossProblem(
         batch: batch, reduction: options.reduction, weight: options.weight,
         divisor: .known(KeptRows(count: layout.rows, weight: Double(layout.rows))), zLossScale: options.zLossScale)

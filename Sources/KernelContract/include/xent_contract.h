@@ -91,6 +91,7 @@ typedef enum xent_output_kind {
 //                    upstream value with XENT_HAS_UPSTREAM)
 //   z_gradient_scale the z-loss term of the gradient, lse softmax, likewise: 2 z times the z-loss's
 //                    reduction factor, 0 without a z-loss
+//   softcap          s > 0: every logit x is read as s tanh(x / s) (Gemma 2's soft-capping); 0: none
 //   flags            XENT_HAS_*, XENT_ACCUMULATE_SMOOTH
 //   kind             what the second pass writes (xent_output_kind)
 #define XENT_ROW_OPTIONS(REAL)                                                                                    \
@@ -102,6 +103,7 @@ typedef enum xent_output_kind {
         REAL weight_total;                                                                                        \
         REAL gradient_scale;                                                                                      \
         REAL z_gradient_scale;                                                                                    \
+        REAL softcap;                                                                                             \
         int flags;                                                                                                \
         int kind;                                                                                                 \
     }
@@ -119,6 +121,7 @@ XENT_CONTRACT_FUNCTION xent_row_options_f32 xent_narrow_row_options(xent_row_opt
                                    (float)options.weight_total,
                                    (float)options.gradient_scale,
                                    (float)options.z_gradient_scale,
+                                   (float)options.softcap,
                                    options.flags,
                                    options.kind};
     return narrow;
@@ -171,11 +174,13 @@ XENT_CONTRACT_FUNCTION xent_row_path xent_statistics_path(xent_index classes, xe
     return classes * storage_bytes <= XENT_CACHED_ROW_BYTES ? XENT_PATH_TWO_PASS : XENT_PATH_LONG_ROW;
 }
 
-// What a backend's fused gradient kernel takes beyond contiguous rows of class-index targets without
-// smoothing sums, of at least one vector of `lanes` and stored in a 4- or 8-byte type.
-#define XENT_FUSES_SMOOTHING 1  // rows with label smoothing's sums
-#define XENT_FUSES_HALF 2       // rows stored in half precision
-#define XENT_FUSES_SHORT_ROWS 4 // rows below XENT_PIPELINED_ROW_BYTES (else those take the general path)
+// What a backend's fused gradient takes (0: it has none for these rows). XENT_FUSES_GRADIENT is the
+// base: contiguous rows of class-index targets without smoothing sums, of at least one vector of
+// `lanes` and from XENT_PIPELINED_ROW_BYTES, stored in a 4- or 8-byte type; the others add to it.
+#define XENT_FUSES_GRADIENT 1
+#define XENT_FUSES_SMOOTHING 2  // rows with label smoothing's sums
+#define XENT_FUSES_HALF 4       // rows stored in half precision
+#define XENT_FUSES_SHORT_ROWS 8 // rows below XENT_PIPELINED_ROW_BYTES (else those take the general path)
 
 /// The path of loss-gradient rows, for a backend whose fused gradient takes what `fuses` (XENT_FUSES_*)
 /// says: XENT_PATH_FUSED_GRADIENT or XENT_PATH_PIPELINED_GRADIENT where it applies, else the
@@ -187,7 +192,8 @@ XENT_CONTRACT_FUNCTION xent_row_path xent_gradient_path(xent_index classes, xent
                                                         int class_index_targets, int smoothing_sums, int fuses) {
     const xent_row_path general = xent_statistics_path(classes, inner, storage_bytes, smoothing_sums);
     const xent_index row_bytes = classes * storage_bytes;
-    if (!class_index_targets || inner != 1 || classes < lanes || row_bytes > XENT_CACHED_ROW_BYTES ||
+    if (!(fuses & XENT_FUSES_GRADIENT) || !class_index_targets || inner != 1 || classes < lanes ||
+        row_bytes > XENT_CACHED_ROW_BYTES ||
         (smoothing_sums && !(fuses & XENT_FUSES_SMOOTHING)) || (storage_bytes == 2 && !(fuses & XENT_FUSES_HALF))) {
         return general;
     }

@@ -56,7 +56,7 @@ final class OpenCLBackend: RowBackend {
     func run<T: LogitsScalar>(
         _ batch: RowBatch<T>, output: RowOutput<T>?, results: UnsafePointer<xent_row_results>
     ) throws -> Double {
-        let program = try program(for: T.dtype)
+        let program = try program(for: T.dtype, softcap: batch.softcap)
         let weight = try batch.weight.map { weight in
             try weight.withUnsafeBytes {
                 try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0)
@@ -186,11 +186,14 @@ final class OpenCLBackend: RowBackend {
     /// in the device's local memory.
     private func gradientPath<T: LogitsScalar>(_ batch: RowBatch<T>) -> xent_row_path {
         let layout = batch.layout
-        let scratchFits = gradientRunScratchBytes(layout.classes, T.Accumulator.self) <= device.localMemoryBytes
+        // row_gradient_runs streams gradients out of its exps alone, with no soft-capping factor.
+        let scratchFits =
+            batch.softcap == 0
+            && gradientRunScratchBytes(layout.classes, T.Accumulator.self) <= device.localMemoryBytes
         return xent_gradient_path(
             Int64(layout.classes), Int64(layout.inner), Int64(MemoryLayout<T>.stride), Int64(vectorWidth),
             batch.targets != nil && batch.probabilities == nil ? 1 : 0, batch.accumulateSmooth ? 1 : 0,
-            scratchFits ? XENT_FUSES_HALF : 0)
+            scratchFits ? XENT_FUSES_GRADIENT | XENT_FUSES_HALF : 0)
     }
 
     /// The local memory of `row_gradient_runs`: two rows of exps, each padded to whole vectors.

@@ -1,0 +1,92 @@
+// Soft-capped rows (Gemma 2's logit soft-capping, the options' `softcap` s > 0): every logit x passes
+// through c = s tanh(x / s) before anything else, and a gradient carries the factor dc/dx = 1 - (c/s)^2.
+// Included once per storage type by RowKernelsForISA.inc.h, after the row kernels, with:
+//   CAPPED       the function's name suffix (f16_v4, ...)
+//   STORAGE      the logits' element type
+//   ACC          their accumulation type, and ACC_RUN the row kernels' FN(run) for logits of that type
+//   CAP_BLOCK    caps `count` contiguous ACC values in place: ACC *values, int64_t count, ACC s
+//
+// Rows are taken a block at a time: their capped logits (and probabilities) are gathered into
+// contiguous rows of the accumulation type, which the row kernels of that type then run as any batch,
+// on every path (few classes, two passes, long rows, fused and pipelined gradients), and their outputs
+// are scattered back, a gradient times 1 - (c/s)^2. The logits are read once from memory; the blocks
+// stay in cache.
+
+#define CAPPED_CAT_(a, b) a##_##b
+#define CAPPED_CAT(a, b) CAPPED_CAT_(a, b)
+#define CAPPED_FN(name) CAPPED_CAT(name, CAPPED)
+
+/// Rows [begin, end) of a soft-capped batch, as FN(run) for a batch without a cap.
+static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *outputs,
+                                     const xent_row_results *results, int64_t begin, int64_t end) {
+    const int64_t classes = rows->options.classes, inner = rows->options.inner;
+    const ACC s = (ACC)rows->options.softcap;
+    // About 64 KiB of logits a block, and whole blocks of 16 rows where rows are short.
+    int64_t block_rows = (int64_t)(65536 / sizeof(ACC)) / (classes > 0 ? classes : 1);
+    block_rows = block_rows < 1 ? 1 : block_rows > 16 ? block_rows / 16 * 16 : block_rows;
+    const size_t block_bytes = ((size_t)(block_rows * classes) * sizeof(ACC) + 63) / 64 * 64 + 64;
+    ACC *capped = (ACC *)aligned_alloc(64, block_bytes);
+    ACC *probabilities = rows->probabilities ? (ACC *)aligned_alloc(64, block_bytes) : NULL;
+    ACC *written = outputs ? (ACC *)aligned_alloc(64, block_bytes) : NULL;
+    xent_fold fold = {0, 0};
+    for (int64_t first = begin; first < end; first += block_rows) {
+        const int64_t count = end - first < block_rows ? end - first : block_rows;
+        for (int64_t r = 0; r < count; r++) {
+            const int64_t base = ((first + r) / inner) * classes * inner + (first + r) % inner;
+            for (int64_t c = 0; c < classes; c++) {
+                capped[r * classes + c] = (ACC)((const STORAGE *)rows->logits)[base + c * inner];
+                if (probabilities) {
+                    probabilities[r * classes + c] = (ACC)((const STORAGE *)rows->probabilities)[base + c * inner];
+                }
+            }
+        }
+        CAP_BLOCK(capped, count * classes, s);
+        xent_rows block = *rows;
+        block.logits = capped;
+        block.probabilities = probabilities;
+        block.targets = rows->targets ? rows->targets + first : NULL;
+        block.options.inner = 1;
+        block.options.softcap = 0;
+        xent_outputs block_outputs = {written, outputs && outputs->row_upstream ? outputs->row_upstream + first : NULL};
+        xent_loss_rule rule;
+        xent_target_check check = {-1, 0};
+        xent_row_results block_results = *results;
+        if (results->rule) {
+            rule = *results->rule;
+            rule.targets = rule.targets ? rule.targets + first : NULL;
+            block_results.rule = &rule;
+        }
+        block_results.row_losses = results->row_losses ? results->row_losses + first : NULL;
+        block_results.lse = results->lse ? results->lse + first : NULL;
+        block_results.check = results->check ? &check : NULL;
+        block_results.predicted = results->predicted ? results->predicted + first : NULL;
+        block_results.entropy = results->entropy ? results->entropy + first : NULL;
+        fold_add(&fold, ACC_RUN(&block, outputs ? &block_outputs : NULL, &block_results, 0, count));
+        if (results->check) {
+            if (results->check->first_bad < 0 && check.first_bad >= 0) {
+                results->check->first_bad = first + check.first_bad;
+            }
+            results->check->kept += check.kept;
+        }
+        if (outputs) {
+            const int gradient = rows->options.kind == XENT_OUTPUT_GRADIENT;
+            for (int64_t r = 0; r < count; r++) {
+                const int64_t base = ((first + r) / inner) * classes * inner + (first + r) % inner;
+                for (int64_t c = 0; c < classes; c++) {
+                    const ACC value = written[r * classes + c];
+                    const ACC t = capped[r * classes + c] / s;
+                    ((STORAGE *)outputs->destination)[base + c * inner] =
+                        (STORAGE)(gradient ? value * (1 - t * t) : value);
+                }
+            }
+        }
+    }
+    free(capped);
+    free(probabilities);
+    free(written);
+    return fold_total(fold);
+}
+
+#undef CAPPED_FN
+#undef CAPPED_CAT
+#undef CAPPED_CAT_
