@@ -100,11 +100,11 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
 }
 
 
-/// Rows [begin, end) in blocks whose statistics stay in L1, each folded into `results` as it is done.
-XENT_INLINE double FN(run)(const xent_rows *rows, const xent_outputs *outputs, const xent_row_results *results,
-                           int64_t begin, int64_t end) {
+/// Rows [begin, end) in blocks whose statistics stay in L1, each folded into `results` as it is done;
+/// `scratch` from FN(fused_scratch) for these rows and outputs.
+XENT_INLINE double FN(run_rows)(const xent_rows *rows, const xent_outputs *outputs, const xent_row_results *results,
+                                int64_t begin, int64_t end, ACC *scratch) {
     xent_stat_block block;
-    ACC *scratch = outputs ? FN(fused_scratch)(rows, outputs) : NULL;
     xent_fold fold = {0, 0};
     for (int64_t first = begin; first < end; first += XENT_FOLD_ROWS) {
         const int64_t last = end - first > XENT_FOLD_ROWS ? first + XENT_FOLD_ROWS : end;
@@ -118,13 +118,21 @@ XENT_INLINE double FN(run)(const xent_rows *rows, const xent_outputs *outputs, c
         }
         fold_block(&fold, results, first, &block, last - first);
     }
-    free(scratch);
 #if defined(__x86_64__)
     if (outputs) {
         __builtin_ia32_sfence();  // order the streamed stores before the caller reads the outputs
     }
 #endif
     return fold_total(fold);
+}
+
+/// Rows [begin, end), with the fused gradient's scratch made for them.
+XENT_INLINE double FN(run)(const xent_rows *rows, const xent_outputs *outputs, const xent_row_results *results,
+                           int64_t begin, int64_t end) {
+    ACC *scratch = outputs ? FN(fused_scratch)(rows, outputs) : NULL;
+    const double total = FN(run_rows)(rows, outputs, results, begin, end, scratch);
+    free(scratch);
+    return total;
 }
 
 #undef FN

@@ -50,7 +50,8 @@ XENT_INLINE void XENT_ISA_NAME(cap_doubles, XENT_ISA)(double *values, int64_t co
 #define STORAGE _Float16
 #define ACC float
 #define CAPPED XENT_ISA_NAME(f16, XENT_ISA)
-#define ACC_RUN XENT_ISA_NAME(run_f32, XENT_ISA)
+#define ACC_RUN_ROWS XENT_ISA_NAME(run_rows_f32, XENT_ISA)
+#define ACC_FUSED_SCRATCH XENT_ISA_NAME(fused_scratch_f32, XENT_ISA)
 #define CAP_BLOCK XENT_ISA_NAME(cap_floats, XENT_ISA)
 #include "SoftCappedRows.inc.h"
 #undef STORAGE
@@ -61,18 +62,21 @@ XENT_INLINE void XENT_ISA_NAME(cap_doubles, XENT_ISA)(double *values, int64_t co
 #undef STORAGE
 #undef ACC
 #undef CAPPED
-#undef ACC_RUN
+#undef ACC_RUN_ROWS
+#undef ACC_FUSED_SCRATCH
 #undef CAP_BLOCK
 #define STORAGE double
 #define ACC double
 #define CAPPED XENT_ISA_NAME(f64, XENT_ISA)
-#define ACC_RUN XENT_ISA_NAME(run_f64, XENT_ISA)
+#define ACC_RUN_ROWS XENT_ISA_NAME(run_rows_f64, XENT_ISA)
+#define ACC_FUSED_SCRATCH XENT_ISA_NAME(fused_scratch_f64, XENT_ISA)
 #define CAP_BLOCK XENT_ISA_NAME(cap_doubles, XENT_ISA)
 #include "SoftCappedRows.inc.h"
 #undef STORAGE
 #undef ACC
 #undef CAPPED
-#undef ACC_RUN
+#undef ACC_RUN_ROWS
+#undef ACC_FUSED_SCRATCH
 #undef CAP_BLOCK
 
 #undef XENT_EXP_VF

@@ -3,7 +3,8 @@
 // Included once per storage type by RowKernelsForISA.inc.h, after the row kernels, with:
 //   CAPPED       the function's name suffix (f16_v4, ...)
 //   STORAGE      the logits' element type
-//   ACC          their accumulation type, and ACC_RUN the row kernels' FN(run) for logits of that type
+//   ACC          their accumulation type, and ACC_RUN_ROWS and ACC_FUSED_SCRATCH the row kernels'
+//                FN(run_rows) and FN(fused_scratch) for logits of that type
 //   CAP_BLOCK    caps `count` contiguous ACC values in place: ACC *values, int64_t count, ACC s
 //
 // Rows are taken a block at a time: their capped logits (and probabilities) are gathered into
@@ -28,15 +29,32 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
     ACC *capped = (ACC *)aligned_alloc(64, block_bytes);
     ACC *probabilities = rows->probabilities ? (ACC *)aligned_alloc(64, block_bytes) : NULL;
     ACC *written = outputs ? (ACC *)aligned_alloc(64, block_bytes) : NULL;
+    // The fused gradient's scratch is made once, for rows of this length (the blocks' layout is fixed).
+    xent_rows layout = *rows;
+    layout.probabilities = probabilities;
+    layout.options.inner = 1;
+    ACC *fused_scratch = outputs ? ACC_FUSED_SCRATCH(&layout, outputs) : NULL;
     xent_fold fold = {0, 0};
     for (int64_t first = begin; first < end; first += block_rows) {
         const int64_t count = end - first < block_rows ? end - first : block_rows;
-        for (int64_t r = 0; r < count; r++) {
-            const int64_t base = ((first + r) / inner) * classes * inner + (first + r) % inner;
-            for (int64_t c = 0; c < classes; c++) {
-                capped[r * classes + c] = (ACC)((const STORAGE *)rows->logits)[base + c * inner];
-                if (probabilities) {
-                    probabilities[r * classes + c] = (ACC)((const STORAGE *)rows->probabilities)[base + c * inner];
+        if (inner == 1) {
+            // Contiguous rows: the block is one run of elements.
+            const STORAGE *x = (const STORAGE *)rows->logits + first * classes;
+            const STORAGE *q = probabilities ? (const STORAGE *)rows->probabilities + first * classes : NULL;
+            for (int64_t i = 0; i < count * classes; i++) {
+                capped[i] = (ACC)x[i];
+            }
+            for (int64_t i = 0; q && i < count * classes; i++) {
+                probabilities[i] = (ACC)q[i];
+            }
+        } else {
+            for (int64_t r = 0; r < count; r++) {
+                const int64_t base = ((first + r) / inner) * classes * inner + (first + r) % inner;
+                for (int64_t c = 0; c < classes; c++) {
+                    capped[r * classes + c] = (ACC)((const STORAGE *)rows->logits)[base + c * inner];
+                    if (probabilities) {
+                        probabilities[r * classes + c] = (ACC)((const STORAGE *)rows->probabilities)[base + c * inner];
+                    }
                 }
             }
         }
@@ -61,7 +79,7 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
         block_results.check = results->check ? &check : NULL;
         block_results.predicted = results->predicted ? results->predicted + first : NULL;
         block_results.entropy = results->entropy ? results->entropy + first : NULL;
-        fold_add(&fold, ACC_RUN(&block, outputs ? &block_outputs : NULL, &block_results, 0, count));
+        fold_add(&fold, ACC_RUN_ROWS(&block, outputs ? &block_outputs : NULL, &block_results, 0, count, fused_scratch));
         if (results->check) {
             if (results->check->first_bad < 0 && check.first_bad >= 0) {
                 results->check->first_bad = first + check.first_bad;
@@ -69,14 +87,24 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
             results->check->kept += check.kept;
         }
         if (outputs) {
+            // A gradient times d capped / dx = 1 - (capped / s)^2; other outputs as they are.
             const int gradient = rows->options.kind == XENT_OUTPUT_GRADIENT;
-            for (int64_t r = 0; r < count; r++) {
-                const int64_t base = ((first + r) / inner) * classes * inner + (first + r) % inner;
-                for (int64_t c = 0; c < classes; c++) {
-                    const ACC value = written[r * classes + c];
-                    const ACC t = capped[r * classes + c] / s;
-                    ((STORAGE *)outputs->destination)[base + c * inner] =
-                        (STORAGE)(gradient ? value * (1 - t * t) : value);
+            const ACC inverse = 1 / s;
+            for (int64_t i = 0; gradient && i < count * classes; i++) {
+                const ACC t = capped[i] * inverse;
+                written[i] *= 1 - t * t;
+            }
+            STORAGE *out = (STORAGE *)outputs->destination;
+            if (inner == 1) {
+                for (int64_t i = 0; i < count * classes; i++) {
+                    out[first * classes + i] = (STORAGE)written[i];
+                }
+            } else {
+                for (int64_t r = 0; r < count; r++) {
+                    const int64_t base = ((first + r) / inner) * classes * inner + (first + r) % inner;
+                    for (int64_t c = 0; c < classes; c++) {
+                        out[base + c * inner] = (STORAGE)written[r * classes + c];
+                    }
                 }
             }
         }
@@ -84,6 +112,7 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
     free(capped);
     free(probabilities);
     free(written);
+    free(fused_scratch);
     return fold_total(fold);
 }
 
