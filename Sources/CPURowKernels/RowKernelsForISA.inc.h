@@ -84,23 +84,17 @@ XENT_INLINE void XENT_ISA_NAME(cap_doubles, XENT_ISA)(double *values, int64_t co
 
 double XENT_ISA_NAME(xent_run_rows, XENT_ISA)(xent_dtype dtype, const xent_rows *rows, const xent_outputs *outputs,
                                               const xent_row_results *results, int64_t begin, int64_t end) {
-    if (rows->options.softcap != 0) {
-        switch (dtype) {
-        case XENT_F16:
-            return XENT_ISA_NAME(capped_run_f16, XENT_ISA)(rows, outputs, results, begin, end);
-        case XENT_F32:
-            return XENT_ISA_NAME(capped_run_f32, XENT_ISA)(rows, outputs, results, begin, end);
-        case XENT_F64:
-            return XENT_ISA_NAME(capped_run_f64, XENT_ISA)(rows, outputs, results, begin, end);
-        }
-    }
+    const int capped = rows->options.softcap != 0;
     switch (dtype) {
     case XENT_F16:
-        return XENT_ISA_NAME(run_f16, XENT_ISA)(rows, outputs, results, begin, end);
+        return (capped ? XENT_ISA_NAME(capped_run_f16, XENT_ISA) : XENT_ISA_NAME(run_f16, XENT_ISA))(
+            rows, outputs, results, begin, end);
     case XENT_F32:
-        return XENT_ISA_NAME(run_f32, XENT_ISA)(rows, outputs, results, begin, end);
+        return (capped ? XENT_ISA_NAME(capped_run_f32, XENT_ISA) : XENT_ISA_NAME(run_f32, XENT_ISA))(
+            rows, outputs, results, begin, end);
     case XENT_F64:
-        return XENT_ISA_NAME(run_f64, XENT_ISA)(rows, outputs, results, begin, end);
+        return (capped ? XENT_ISA_NAME(capped_run_f64, XENT_ISA) : XENT_ISA_NAME(run_f64, XENT_ISA))(
+            rows, outputs, results, begin, end);
     }
     return 0;
 }

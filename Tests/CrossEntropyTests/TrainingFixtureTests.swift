@@ -46,14 +46,18 @@ extension TrainingFixtureCase: CustomTestStringConvertible {
         let expectedLoss = try doubles(fixture, "expected_loss.npy")
         let expectedZLoss = try doubles(fixture, "expected_z_loss.npy")
 
+        /// Expects the loss and its z-loss part of one call to be PyTorch's.
+        func expectLosses(_ loss: Tensor<T.Accumulator>, _ zLoss: Tensor<T.Accumulator>, _ call: String) {
+            for (values, expected, what) in [(loss, expectedLoss, "loss"), (zLoss, expectedZLoss, "z-loss")] {
+                let mismatch = firstMismatch(
+                    values.scalars.map(Double.init), expected, rtol: tolerance, atol: tolerance * 1e-3)
+                #expect(mismatch == nil, "\(context), \(call): \(what) \(mismatch ?? "")")
+            }
+        }
+
         let summary = try engine.crossEntropySummary(
             logits, target: target, options: options, extras: [.predictedClasses, .entropy, .logSumExp])
-        let lossMismatch = firstMismatch(
-            summary.loss.scalars.map(Double.init), expectedLoss, rtol: tolerance, atol: tolerance * 1e-3)
-        #expect(lossMismatch == nil, "\(context): loss \(lossMismatch ?? "")")
-        let zMismatch = firstMismatch(
-            summary.zLoss.scalars.map(Double.init), expectedZLoss, rtol: tolerance, atol: tolerance * 1e-3)
-        #expect(zMismatch == nil, "\(context): z-loss \(zMismatch ?? "")")
+        expectLosses(summary.loss, summary.zLoss, "summary")
         #expect(summary.rowsKept == fixture.rowsKept, "\(context): rows kept \(summary.rowsKept)")
         if fixture.reduction == "mean" {
             let divisor = try #require(summary.divisor, "\(context): no divisor")
@@ -81,12 +85,7 @@ extension TrainingFixtureCase: CustomTestStringConvertible {
         #expect(lseMismatch == nil, "\(context): logsumexp \(lseMismatch ?? "")")
 
         let fused = try engine.crossEntropyWithGradient(logits, target: target, options: options)
-        let fusedLossMismatch = firstMismatch(
-            fused.loss.scalars.map(Double.init), expectedLoss, rtol: tolerance, atol: tolerance * 1e-3)
-        #expect(fusedLossMismatch == nil, "\(context): loss with gradient \(fusedLossMismatch ?? "")")
-        let fusedZMismatch = firstMismatch(
-            fused.zLoss.scalars.map(Double.init), expectedZLoss, rtol: tolerance, atol: tolerance * 1e-3)
-        #expect(fusedZMismatch == nil, "\(context): z-loss with gradient \(fusedZMismatch ?? "")")
+        expectLosses(fused.loss, fused.zLoss, "with gradient")
         let expectedGradient = try doubles(fixture, "expected_grad.npy")
         let largest = expectedGradient.map(abs).max() ?? 0
         // A half gradient is rounded to half; elsewhere the gradient carries the logits' rounding.

@@ -37,18 +37,21 @@ public struct FixtureCase: Decodable, Sendable {
         .appendingPathComponent("Fixtures")
 
     /// Every case of the manifest.
-    public static let all: [FixtureCase] = {
-        let manifest = folder.appendingPathComponent("manifest.json")
-        guard let data = try? Data(contentsOf: manifest),
-            let cases = try? JSONDecoder().decode([FixtureCase].self, from: data)
-        else {
-            preconditionFailure("cannot read the fixture manifest \(manifest.path)")
-        }
-        return cases
-    }()
+    public static let all: [FixtureCase] = readManifest(of: folder)
 
     /// The path of `file` in this case's folder.
     public func path(_ file: String) -> String {
         FixtureCase.folder.appendingPathComponent(name).appendingPathComponent(file).path
     }
+}
+
+/// The cases that `manifest.json` in `folder` lists (a fixture folder that cannot be read is a broken
+/// checkout: a precondition failure).
+func readManifest<Case: Decodable>(of folder: URL) -> [Case] {
+    let manifest = folder.appendingPathComponent("manifest.json")
+    guard let data = try? Data(contentsOf: manifest), let cases = try? JSONDecoder().decode([Case].self, from: data)
+    else {
+        preconditionFailure("cannot read the fixture manifest \(manifest.path)")
+    }
+    return cases
 }

@@ -51,15 +51,7 @@ public struct TrainingFixtureCase: Decodable, Sendable, CustomStringConvertible 
         .appendingPathComponent("TrainingFixtures")
 
     /// Every case of the manifest.
-    public static let all: [TrainingFixtureCase] = {
-        let manifest = folder.appendingPathComponent("manifest.json")
-        guard let data = try? Data(contentsOf: manifest),
-            let cases = try? JSONDecoder().decode([TrainingFixtureCase].self, from: data)
-        else {
-            preconditionFailure("cannot read the training fixture manifest \(manifest.path)")
-        }
-        return cases
-    }()
+    public static let all: [TrainingFixtureCase] = readManifest(of: folder)
 
     /// The path of `file` in this case's folder.
     public func path(_ file: String) -> String {
