@@ -31,17 +31,21 @@
 #include "RowKernel.inc.h"
 #include "RowKernelParametersEnd.inc.h"
 
-// Caps `count` contiguous values in place: values = s tanh(values / s).
-XENT_INLINE void XENT_ISA_NAME(cap_floats, XENT_ISA)(float *values, int64_t count, float s) {
+// Caps `count` contiguous values in place: values = s tanh(values / s), every one by xent_tanh_vf (the
+// last partial vector through a padded copy).
+XENT_INLINE void XENT_ISA_NAME(cap_f32, XENT_ISA)(float *values, int64_t count, float s) {
     int64_t i = 0;
     for (; i + 16 <= count; i += 16) {
         xent_store_f32(values + i, s * xent_tanh_vf(xent_load_f32(values + i) / s));
     }
-    for (; i < count; i++) {
-        values[i] = s * tanhf(values[i] / s);
+    if (i < count) {
+        float rest[16] = {0};
+        memcpy(rest, values + i, (size_t)(count - i) * sizeof(float));
+        xent_store_f32(rest, s * xent_tanh_vf(xent_load_f32(rest) / s));
+        memcpy(values + i, rest, (size_t)(count - i) * sizeof(float));
     }
 }
-XENT_INLINE void XENT_ISA_NAME(cap_doubles, XENT_ISA)(double *values, int64_t count, double s) {
+XENT_INLINE void XENT_ISA_NAME(cap_f64, XENT_ISA)(double *values, int64_t count, double s) {
     for (int64_t i = 0; i < count; i++) {
         values[i] = s * tanh(values[i] / s);
     }
@@ -49,35 +53,19 @@ XENT_INLINE void XENT_ISA_NAME(cap_doubles, XENT_ISA)(double *values, int64_t co
 
 #define STORAGE _Float16
 #define ACC float
-#define CAPPED XENT_ISA_NAME(f16, XENT_ISA)
-#define ACC_RUN_ROWS XENT_ISA_NAME(run_rows_f32, XENT_ISA)
-#define ACC_FUSED_SCRATCH XENT_ISA_NAME(fused_scratch_f32, XENT_ISA)
-#define CAP_BLOCK XENT_ISA_NAME(cap_floats, XENT_ISA)
+#define STORAGE_NAME f16
+#define ACC_NAME f32
 #include "SoftCappedRows.inc.h"
-#undef STORAGE
-#undef CAPPED
 #define STORAGE float
-#define CAPPED XENT_ISA_NAME(f32, XENT_ISA)
+#define ACC float
+#define STORAGE_NAME f32
+#define ACC_NAME f32
 #include "SoftCappedRows.inc.h"
-#undef STORAGE
-#undef ACC
-#undef CAPPED
-#undef ACC_RUN_ROWS
-#undef ACC_FUSED_SCRATCH
-#undef CAP_BLOCK
 #define STORAGE double
 #define ACC double
-#define CAPPED XENT_ISA_NAME(f64, XENT_ISA)
-#define ACC_RUN_ROWS XENT_ISA_NAME(run_rows_f64, XENT_ISA)
-#define ACC_FUSED_SCRATCH XENT_ISA_NAME(fused_scratch_f64, XENT_ISA)
-#define CAP_BLOCK XENT_ISA_NAME(cap_doubles, XENT_ISA)
+#define STORAGE_NAME f64
+#define ACC_NAME f64
 #include "SoftCappedRows.inc.h"
-#undef STORAGE
-#undef ACC
-#undef CAPPED
-#undef ACC_RUN_ROWS
-#undef ACC_FUSED_SCRATCH
-#undef CAP_BLOCK
 
 #undef XENT_EXP_VF
 #undef XENT_EXP_SUM_VF

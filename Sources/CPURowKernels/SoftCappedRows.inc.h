@@ -1,11 +1,10 @@
 // Soft-capped rows (Gemma 2's logit soft-capping, the options' `softcap` s > 0): every logit x passes
 // through c = s tanh(x / s) before anything else, and a gradient carries the factor dc/dx = 1 - (c/s)^2.
-// Included once per storage type by RowKernelsForISA.inc.h, after the row kernels, with:
-//   CAPPED       the function's name suffix (f16_v4, ...)
-//   STORAGE      the logits' element type
-//   ACC          their accumulation type, and ACC_RUN_ROWS and ACC_FUSED_SCRATCH the row kernels'
-//                FN(run_rows) and FN(fused_scratch) for logits of that type
-//   CAP_BLOCK    caps `count` contiguous ACC values in place: ACC *values, int64_t count, ACC s
+// Included once per storage type by RowKernelsForISA.inc.h, after the row kernels, with these
+// parameters, which it undefines at its end:
+//   STORAGE, STORAGE_NAME  the logits' element type and its name (f16, f32, f64)
+//   ACC, ACC_NAME          their accumulation type and its name: the row kernels of ACC_NAME logits run
+//                          the capped rows, and cap_ACC_NAME caps them
 //
 // Rows are taken a block at a time: their capped logits (and probabilities) are gathered into
 // contiguous rows of the accumulation type, which the row kernels of that type then run as any batch,
@@ -15,7 +14,11 @@
 
 #define CAPPED_CAT_(a, b) a##_##b
 #define CAPPED_CAT(a, b) CAPPED_CAT_(a, b)
-#define CAPPED_FN(name) CAPPED_CAT(name, CAPPED)
+#define CAPPED_FN(name) XENT_ISA_NAME(CAPPED_CAT(name, STORAGE_NAME), XENT_ISA)
+#define ACC_FN(name) XENT_ISA_NAME(CAPPED_CAT(name, ACC_NAME), XENT_ISA)
+#define ACC_RUN_ROWS ACC_FN(run_rows)
+#define ACC_FUSED_SCRATCH ACC_FN(fused_scratch)
+#define CAP_BLOCK ACC_FN(cap)
 
 /// Rows [begin, end) of a soft-capped batch, as FN(run) for a batch without a cap.
 static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *outputs,
@@ -119,3 +122,11 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
 #undef CAPPED_FN
 #undef CAPPED_CAT
 #undef CAPPED_CAT_
+#undef ACC_FN
+#undef ACC_RUN_ROWS
+#undef ACC_FUSED_SCRATCH
+#undef CAP_BLOCK
+#undef STORAGE
+#undef STORAGE_NAME
+#undef ACC
+#undef ACC_NAME

@@ -29,6 +29,9 @@ void XENT_ISA_NAME(xent_vector_math_probe, XENT_ISA)(xent_vector_function functi
         case XENT_VECTOR_LOG:
             v = xent_log_vf(v);
             break;
+        case XENT_VECTOR_TANH:
+            v = xent_tanh_vf(v);
+            break;
         }
         xent_store_f32(out, v);
         memcpy(y + i, out, (size_t)lanes * sizeof(float));

@@ -97,11 +97,13 @@ int64_t xent_check_targets(const int64_t *targets, int64_t count, int64_t classe
 float xent_read_sum(const float *values, int64_t count);
 
 /// The vector functions of the row kernels, for `xent_vector_math_probe`: exp for outputs (`xent_exp_vf`), exp for
-/// terms summed into a total of at least 1 (`xent_exp_sum_vf`), log (`xent_log_vf`).
+/// terms summed into a total of at least 1 (`xent_exp_sum_vf`), log (`xent_log_vf`), tanh for soft-capping
+/// (`xent_tanh_vf`).
 typedef enum xent_vector_function {
     XENT_VECTOR_EXP = 0,
     XENT_VECTOR_EXP_SUM = 1,
-    XENT_VECTOR_LOG = 2
+    XENT_VECTOR_LOG = 2,
+    XENT_VECTOR_TANH = 3
 } xent_vector_function;
 
 /// Applies vector `function` of the build the kernels use (see XENT_CPU_ISA) to `count` floats, 16 lanes at a
