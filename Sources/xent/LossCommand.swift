@@ -182,10 +182,10 @@ struct LossCommand: ParsableCommand {
                 }
                 var result =
                     summary.map { LossResult($0, lossDType: lossDType) }
-                    ?? LossResult(lossShape: fused.loss.shape, rowShape: fused.logSumExp.shape, lossDType: lossDType)
+                    ?? LossResult(lossShape: fused.loss.shape, lossDType: lossDType)
                 result.loss = fused.loss.scalars.map(Double.init)
                 result.zLoss = fused.zLoss.scalars.map(Double.init)
-                result.logSumExp = lseOut == nil ? nil : fused.logSumExp.scalars.map(Double.init)
+                result.logSumExp = lseOut == nil ? nil : widened(fused.logSumExp)
                 result.gradientShape = logitsFile.shape
                 // Compare the types, not `as?` casts: an empty array casts to any element type.
                 // Float and Double gradients are written as they are (no second logits-sized copy).
@@ -229,37 +229,34 @@ struct LossResult {
 
     var loss: [Double] = []
     var lossShape: [Int]
-    /// The shape of one value per row: the target's for class indices, the logits' without the class
-    /// dimension for probabilities.
-    var rowShape: [Int]
     var lossDType: NPYDType
     var zLoss: [Double] = []
     var rowsKept: Int?
     var divisor: Double?
     var tokenAccuracy: Double?
-    var logSumExp: [Double]?
-    var predicted: [Int64]?
+    /// One value per row, in the row shape: the target's for class indices, the logits' without the
+    /// class dimension for probabilities.
+    var logSumExp: Tensor<Double>?
+    var predicted: Tensor<Int64>?
     var gradient: Gradient?
     var gradientShape: [Int] = []
 
-    init(lossShape: [Int], rowShape: [Int], lossDType: NPYDType) {
+    init(lossShape: [Int], lossDType: NPYDType) {
         self.lossShape = lossShape
-        self.rowShape = rowShape
         self.lossDType = lossDType
     }
 
     /// The results of a summary call.
     init<T>(_ summary: LossSummary<T>, lossDType: NPYDType) {
         self.init(
-            lossShape: summary.loss.shape, rowShape: summary.predictedClasses?.shape ?? summary.logSumExp?.shape ?? [],
-            lossDType: lossDType)
+            lossShape: summary.loss.shape, lossDType: lossDType)
         loss = summary.loss.scalars.map(Double.init)
         zLoss = summary.zLoss.scalars.map(Double.init)
         rowsKept = summary.rowsKept
         divisor = summary.divisor
         tokenAccuracy = summary.tokenAccuracy
-        logSumExp = summary.logSumExp?.scalars.map(Double.init)
-        predicted = summary.predictedClasses?.scalars
+        logSumExp = summary.logSumExp.map(widened)
+        predicted = summary.predictedClasses
     }
 
     /// The `--json` line: `{"loss": …, "z_loss": …, "token_accuracy": …, "rows_kept": …, "divisor": …}`,
@@ -300,10 +297,10 @@ struct LossResult {
                 }
             }
             if let lsePath, let logSumExp {
-                staged.append(try stage(logSumExp, shape: rowShape, to: lsePath))
+                staged.append(try stage(logSumExp.scalars, shape: logSumExp.shape, to: lsePath))
             }
             if let predictedPath, let predicted {
-                staged.append(try NPYStagedFile.stage(predicted, shape: rowShape, to: predictedPath))
+                staged.append(try NPYStagedFile.stage(predicted.scalars, shape: predicted.shape, to: predictedPath))
             }
             for file in staged {
                 try file.commit()
@@ -320,6 +317,11 @@ struct LossResult {
             ? try NPYStagedFile.stage(values, shape: shape, to: path)
             : try NPYStagedFile.stage(values.map { Float($0) }, shape: shape, to: path)
     }
+}
+
+/// `tensor` in `Double`, for writing.
+private func widened<Scalar: BinaryFloatingPoint>(_ tensor: Tensor<Scalar>) -> Tensor<Double> {
+    Tensor(shape: tensor.shape, scalars: tensor.scalars.map(Double.init))
 }
 
 /// A failure of the command itself (bad input it refuses), printed as its message.

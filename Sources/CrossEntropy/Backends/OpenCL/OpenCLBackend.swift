@@ -85,11 +85,8 @@ final class OpenCLBackend: RowBackend {
                 targets: try hostBuffer(targets, elements: rows, writable: false), rows: rows.count,
                 classes: layout.classes, inner: layout.inner, gathered: result)
             try queue.enqueue(makeKernel(program, arguments, accumulator: T.Accumulator.self), globalSize: rows.count)
-            var values = [T.Accumulator](repeating: 0, count: rows.count)
-            try values.withUnsafeMutableBytes { try queue.read(result, into: $0) }
-            for (offset, value) in values.enumerated() {
-                gathered[rows.lowerBound + offset] = Double(value)
-            }
+            try readWidened(
+                result, count: rows.count, as: T.Accumulator.self, into: gathered.baseAddress! + rows.lowerBound)
         }
     }
 
@@ -170,14 +167,11 @@ final class OpenCLBackend: RowBackend {
         if let predicted = results.pointee.predicted {
             try queue.read(
                 extras.predicted,
-                into: UnsafeMutableRawBufferPointer(start: predicted + rowRange.lowerBound, count: count * 8))
+                into: UnsafeMutableRawBufferPointer(
+                    start: predicted + rowRange.lowerBound, count: count * MemoryLayout<Int64>.stride))
         }
         if let entropy = results.pointee.entropy {
-            var values = [Acc](repeating: 0, count: count)
-            try values.withUnsafeMutableBytes { try queue.read(extras.entropy, into: $0) }
-            for (offset, value) in values.enumerated() {
-                entropy[rowRange.lowerBound + offset] = Double(value)
-            }
+            try readWidened(extras.entropy, count: count, as: Acc.self, into: entropy + rowRange.lowerBound)
         }
     }
 
@@ -186,14 +180,15 @@ final class OpenCLBackend: RowBackend {
     /// in the device's local memory.
     private func gradientPath<T: LogitsScalar>(_ batch: RowBatch<T>) -> xent_row_path {
         let layout = batch.layout
-        // row_gradient_runs streams gradients out of its exps alone, with no soft-capping factor.
-        let scratchFits =
+        // row_gradient_runs streams gradients out of its exps alone, with no soft-capping factor, and
+        // needs two rows of them in local memory.
+        let runsTakeRows =
             batch.softcap == 0
             && gradientRunScratchBytes(layout.classes, T.Accumulator.self) <= device.localMemoryBytes
         return xent_gradient_path(
             Int64(layout.classes), Int64(layout.inner), Int64(MemoryLayout<T>.stride), Int64(vectorWidth),
             batch.targets != nil && batch.probabilities == nil ? 1 : 0, batch.accumulateSmooth ? 1 : 0,
-            scratchFits ? XENT_FUSES_GRADIENT | XENT_FUSES_HALF : 0)
+            runsTakeRows ? XENT_FUSES_GRADIENT | XENT_FUSES_HALF : 0)
     }
 
     /// The local memory of `row_gradient_runs`: two rows of exps, each padded to whole vectors.
