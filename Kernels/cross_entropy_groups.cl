@@ -79,7 +79,7 @@ __kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_output
     const row_norm n = {st.m, log(st.s)};
     const long base = row_base(&batch, row);
     __global const STORAGE *x = logits + base;
-    __global STORAGE *out = destination + base;
+    __global OUT *out = destination + base;
     const ACC qa = smoothing_qa(&batch), qb = smoothing_qb(&batch);
     // out_c = a * exp(x_c - lse) - b * v_c - (c == y ? t : 0); log-softmax is x_c - lse.
     ACC a = 1, b = 0, t = 0;

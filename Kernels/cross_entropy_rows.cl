@@ -7,7 +7,10 @@
 // slots, flags, output kinds, tunables and path rule these kernels follow.
 //
 // Compile-time options (part of the program cache key):
-//   XENT_DTYPE  XENT_F16, XENT_F32 or XENT_F64: the storage type (half is accumulated in float)
+//   XENT_DTYPE      XENT_F16, XENT_BF16, XENT_F32 or XENT_F64: the logits' storage type (half and
+//                   bfloat16 are accumulated in float; OpenCL C has no bfloat16, so it is stored as
+//                   ushort and widened by a shift)
+//   XENT_OUT_DTYPE  the outputs' storage type: XENT_DTYPE, or XENT_F32 for half and bfloat16 logits
 //   XENT_VEC    lanes per vector load on contiguous rows (4, 8 or 16)
 
 #if XENT_DTYPE == XENT_F64
@@ -20,24 +23,58 @@
 #define LOWEST (-FLT_MAX)
 #if XENT_DTYPE == XENT_F16
 #define STORAGE half
+#elif XENT_DTYPE == XENT_BF16
+#define STORAGE ushort
 #else
 #define STORAGE float
 #endif
+#endif
+#if XENT_OUT_DTYPE == XENT_F16
+#define OUT half
+#elif XENT_OUT_DTYPE == XENT_BF16
+#define OUT ushort
+#elif XENT_OUT_DTYPE == XENT_F64
+#define OUT double
+#else
+#define OUT float
 #endif
 
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
 #define VEC CAT(ACC, XENT_VEC)
 
+// Loads of STORAGE as ACC.
 #if XENT_DTYPE == XENT_F16
 #define LOAD_VEC(p) CAT(vload_half, XENT_VEC)(0, p)
-#define STORE_VEC(v, p) CAT(CAT(vstore_half, XENT_VEC), _rte)(v, 0, p)
 #define LOAD(p) vload_half(0, p)
-#define STORE(v, p) vstore_half_rte(v, 0, p)
+#elif XENT_DTYPE == XENT_BF16
+#define LOAD_VEC(p) CAT(as_float, XENT_VEC)(CAT(convert_uint, XENT_VEC)(CAT(vload, XENT_VEC)(0, p)) << 16)
+#define LOAD(p) as_float((uint)(*(p)) << 16)
 #else
 #define LOAD_VEC(p) CAT(vload, XENT_VEC)(0, p)
-#define STORE_VEC(v, p) CAT(vstore, XENT_VEC)(v, 0, p)
 #define LOAD(p) (*(p))
+#endif
+
+// Stores of ACC as OUT, rounded to nearest even.
+#if XENT_OUT_DTYPE == XENT_F16
+#define STORE_VEC(v, p) CAT(CAT(vstore_half, XENT_VEC), _rte)(v, 0, p)
+#define STORE(v, p) vstore_half_rte(v, 0, p)
+#elif XENT_OUT_DTYPE == XENT_BF16
+// bfloat16's bits of a float, rounded to nearest even as PyTorch does (a NaN becomes 0x7FC0).
+inline ushort bf16_bits(float v) {
+    const uint u = as_uint(v);
+    return isnan(v) ? (ushort)0x7FC0 : (ushort)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+}
+#define UINT_VEC CAT(uint, XENT_VEC)
+inline void store_bf16_vec(CAT(float, XENT_VEC) v, __global ushort *p) {
+    const UINT_VEC u = CAT(as_uint, XENT_VEC)(v);
+    const UINT_VEC rounded = (u + 0x7FFF + ((u >> 16) & 1)) >> 16;
+    CAT(vstore, XENT_VEC)(CAT(convert_ushort, XENT_VEC)(select(rounded, (UINT_VEC)0x7FC0, isnan(v))), 0, p);
+}
+#define STORE_VEC(v, p) store_bf16_vec(v, p)
+#define STORE(v, p) (*(p) = bf16_bits(v))
+#else
+#define STORE_VEC(v, p) CAT(vstore, XENT_VEC)(v, 0, p)
 #define STORE(v, p) (*(p) = (v))
 #endif
 
@@ -336,7 +373,7 @@ typedef struct {
     __global const long *targets;           // class indices (XENT_HAS_TARGETS)
     __global const ACC *weight;             // per-class weights (XENT_HAS_WEIGHT)
     __global ACC *stats;                    // XENT_STAT_COUNT values per row, in the contract's slots
-    __global STORAGE *destination;          // the outputs (row_outputs); may be the logits (in place)
+    __global OUT *destination;              // the outputs (row_outputs); may be the logits (in place)
     __global const ACC *upstream;           // one value per row (XENT_HAS_UPSTREAM)
     long rows;
     row_options o;
@@ -344,7 +381,7 @@ typedef struct {
 
 #define ROW_KERNEL_PARAMETERS                                                                                        \
     __global const STORAGE *logits, __global const STORAGE *probabilities, __global const long *targets,             \
-        __global const ACC *weight, __global ACC *stats, __global STORAGE *destination, __global const ACC *upstream, \
+        __global const ACC *weight, __global ACC *stats, __global OUT *destination, __global const ACC *upstream,     \
         long rows, row_options options
 #define ROW_BATCH {logits, probabilities, targets, weight, stats, destination, upstream, rows, options}
 
@@ -406,7 +443,7 @@ __kernel void row_statistics(ROW_KERNEL_PARAMETERS) {
 // ordered before the host reads the outputs by the runtime's own synchronisation at the end of the
 // launch (locked instructions on x86).
 #if defined(__has_builtin)
-#if __has_builtin(__builtin_nontemporal_store) && XENT_DTYPE != XENT_F16
+#if __has_builtin(__builtin_nontemporal_store) && XENT_OUT_DTYPE != XENT_F16 && XENT_OUT_DTYPE != XENT_BF16
 #define STREAM_VEC(v, p) __builtin_nontemporal_store((v), (__global VEC *)(p))
 #endif
 #endif
@@ -434,9 +471,9 @@ inline VEC minus_target(VEC g, long c, long y, ACC t) {
 }
 
 // The index of the first element of `out` at a boundary a vector wide: where its streamed vectors start.
-inline long stream_head(__global const STORAGE *out) {
-    const long width = XENT_VEC * (long)sizeof(STORAGE);
-    return ((width - (long)((ulong)out % (ulong)width)) % width) / (long)sizeof(STORAGE);
+inline long stream_head(__global const OUT *out) {
+    const long width = XENT_VEC * (long)sizeof(OUT);
+    return ((width - (long)((ulong)out % (ulong)width)) % width) / (long)sizeof(OUT);
 }
 
 // out_c = a * exp(x_c - lse) - b * v_c - [c == y] t for the XENT_VEC classes from c.
@@ -455,7 +492,7 @@ inline VEC scaled_softmax_vector(__global const STORAGE *x, __global const STORA
 
 // out_c = a * exp(x_c - lse) - b * v_c - [c == y] t (y = -1: no target term). `out` may be `x`.
 inline void write_scaled_softmax(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
-                                 __global STORAGE *out, long classes, long stride, int flags, row_norm n, ACC a,
+                                 __global OUT *out, long classes, long stride, int flags, row_norm n, ACC a,
                                  ACC b, ACC qa, ACC qb, long y, ACC t) {
     if (stride == 1 && classes >= XENT_VEC) {
         // Whole vectors streamed from the first boundary of `out` a vector wide; where they leave classes
@@ -540,7 +577,7 @@ inline void row_output(const row_batch *b, long row) {
     const long classes = b->o.classes, inner = b->o.inner;
     const int flags = b->o.flags;
     __global const STORAGE *x = b->logits + base;
-    __global STORAGE *out = b->destination + base;
+    __global OUT *out = b->destination + base;
     __global const ACC *weight = b->weight;
     if (b->o.kind == XENT_OUTPUT_LOG_SOFTMAX) {
         long c = 0;
@@ -591,7 +628,7 @@ __kernel void row_outputs(ROW_KERNEL_PARAMETERS) {
 // are already stored).
 typedef struct {
     __local const ACC *e;
-    __global STORAGE *out;
+    __global OUT *out;
     ACC a, t;
     long y, head, vectors;
 } pending_gradient;
@@ -640,7 +677,7 @@ __kernel void row_gradient_runs(ROW_KERNEL_PARAMETERS, __local VEC *scratch) {
         if (pending) {
             // The pending row's vectors start half its vectors, or 2 KiB, on from this row's, so that
             // its loads and this row's stores fall at different page offsets.
-            const long shift = min(p.vectors / 2, 2048 / (XENT_VEC * (long)sizeof(STORAGE)));
+            const long shift = min(p.vectors / 2, 2048 / (XENT_VEC * (long)sizeof(OUT)));
             for (long k = 0; k < vectors; k++) {
                 PREFETCH(x + classes + k * XENT_VEC);  // the next row
                 const VEC ev = EXP_OUTPUT(LOADX_VEC(x + k * XENT_VEC) - m);

@@ -5,7 +5,7 @@
 
 /// The fused gradient of the LANES elements from c: a e_c - b v_c - [c == y] t. Every element takes
 /// the same steps wherever its vector starts, so vectors that overlap agree. (Class indices compare
-/// exactly as ACC: a row on this path has at most XENT_CACHED_ROW_BYTES / 4 classes.)
+/// exactly as ACC: a row on this path has at most XENT_CACHED_ROW_BYTES / 2 classes.)
 XENT_INLINE VEC FN(gradient_vector)(const ACC *scratch, const ACC *w, int64_t c, int64_t y, ACC a, ACC b, ACC t) {
     VEC e;
     memcpy(&e, scratch + c, sizeof e);
@@ -36,12 +36,12 @@ XENT_INLINE void FN(exp_into_scratch)(const STORAGE *x, const ACC *w, ACC *scrat
 
 /// Stores lanes [from, to) of `v`, lane i at `out + i`, one element at a time (a vector store would
 /// touch the neighbouring cache line).
-XENT_INLINE void FN(store_lanes)(STORAGE *out, VEC v, int64_t from, int64_t to) {
+XENT_INLINE void FN(store_lanes)(OUT *out, VEC v, int64_t from, int64_t to) {
     ACC lanes[LANES];
     memcpy(lanes, &v, sizeof v);
 #pragma clang loop vectorize(disable)
     for (int64_t lane = from; lane < to; lane++) {
-        out[lane] = (STORAGE)lanes[lane];
+        out[lane] = NARROW(lanes[lane]);
     }
 }
 
@@ -54,31 +54,51 @@ XENT_INLINE size_t FN(scratch_row_bytes)(int64_t classes) {
 /// A fused gradient row whose statistics are done and whose output is still to be written: it is
 /// streamed out while the next row's exps are computed, so that the writes overlap that work.
 typedef struct {
-    STORAGE *out;       // NULL when no row is pending
+    OUT *out;           // NULL when no row is pending
     const ACC *scratch; // the row's e_c, at its offset in the scratch block
     int64_t y;
     ACC a, b, t;
 } FN(pending_gradient);
 
-/// The elements of `p`'s row that its streamed vectors leave at each end, from the vector there, with
-/// plain stores (confined to the lines the streamed stores do not touch: a plain and a streamed store
-/// to one line stall each other).
+/// The first element of `p`'s row at a 64-byte boundary of `out`, where its streamed vectors start.
+XENT_INLINE int64_t FN(stream_head)(const OUT *out, int64_t classes) {
+    const int64_t head = xent_to_line_boundary(out, sizeof(OUT));
+    return head < classes ? head : classes;
+}
+
+/// The vectors of a row's gradient streamed from `head`: those of whole 64-byte lines of `out` (a
+/// vector of a 2-byte OUT is half a line).
+XENT_INLINE int64_t FN(streamed_vectors)(int64_t classes, int64_t head) {
+    const int64_t line = 64 / (int64_t)sizeof(OUT);
+    return (classes - head) / line * line / LANES;
+}
+
+/// Elements [from, to) of `p`'s gradient, with plain stores, from the vectors that hold them (the
+/// last LANES elements for the end of the row).
+XENT_INLINE void FN(store_gradient_span)(const FN(pending_gradient) * p, const ACC *w, int64_t classes, int64_t from,
+                                         int64_t to) {
+    for (int64_t c = from; c < to;) {
+        const int64_t start = c + LANES <= classes ? c : classes - LANES;
+        const int64_t stop = start + LANES < to ? start + LANES : to;
+        FN(store_lanes)(p->out + start, FN(gradient_vector)(p->scratch, w, start, p->y, p->a, p->b, p->t), c - start,
+                        stop - start);
+        c = stop;
+    }
+}
+
+/// The elements of `p`'s row that its streamed vectors leave at each end, with plain stores (confined
+/// to the lines the streamed stores do not touch: a plain and a streamed store to one line stall each
+/// other).
 XENT_INLINE void FN(store_gradient_ends)(const FN(pending_gradient) * p, const ACC *w, int64_t classes) {
-    const int64_t head = FN(to_line_boundary)(p->out);
-    const int64_t body = head + (classes - head) / LANES * LANES;
-    if (head > 0) {
-        FN(store_lanes)(p->out, FN(gradient_vector)(p->scratch, w, 0, p->y, p->a, p->b, p->t), 0, head);
-    }
-    if (body < classes) {
-        const VEC g = FN(gradient_vector)(p->scratch, w, classes - LANES, p->y, p->a, p->b, p->t);
-        FN(store_lanes)(p->out + classes - LANES, g, body - (classes - LANES), LANES);
-    }
+    const int64_t head = FN(stream_head)(p->out, classes);
+    FN(store_gradient_span)(p, w, classes, 0, head);
+    FN(store_gradient_span)(p, w, classes, head + FN(streamed_vectors)(classes, head) * LANES, classes);
 }
 
 /// Streams the vector of `p`'s gradient from element c (at a 64-byte boundary of `out`) past the cache.
 XENT_INLINE void FN(stream_gradient_vector)(const FN(pending_gradient) * p, const ACC *w, int64_t c) {
     const VEC g = FN(gradient_vector)(p->scratch, w, c, p->y, p->a, p->b, p->t);
-    __builtin_nontemporal_store(g, (VEC *)(void *)(p->out + c));
+    STREAM(p->out + c, g);
 }
 
 /// Writes `p`'s whole row, if one is pending, and leaves none pending.
@@ -87,8 +107,8 @@ XENT_INLINE void FN(flush_gradient)(FN(pending_gradient) * p, const ACC *w, int6
         return;
     }
     FN(store_gradient_ends)(p, w, classes);
-    const int64_t head = FN(to_line_boundary)(p->out);
-    const int64_t vectors = (classes - head) / LANES;
+    const int64_t head = FN(stream_head)(p->out, classes);
+    const int64_t vectors = FN(streamed_vectors)(classes, head);
     for (int64_t k = 0; k < vectors; k++) {
         FN(stream_gradient_vector)(p, w, head + k * LANES);
     }
@@ -123,9 +143,9 @@ XENT_INLINE void FN(exp_row_body)(const STORAGE *x, const ACC *w, ACC *scratch, 
         FN(exp_span)(x, w, scratch, classes, 0, body, m, smooth, NULL, 0, s, d, vs);
         return;
     }
-    const int64_t head = FN(to_line_boundary)(p->out);
+    const int64_t head = FN(stream_head)(p->out, classes);
     // At most body / LANES: the streamed vectors skip the elements before `head`.
-    const int64_t vectors = (classes - head) / LANES;
+    const int64_t vectors = FN(streamed_vectors)(classes, head);
     const int64_t limit = 2048 / (int64_t)sizeof(VEC);
     const int64_t shift = vectors / 2 < limit ? vectors / 2 : limit;
     const int64_t wrap = (vectors - shift) * LANES;
@@ -146,7 +166,7 @@ XENT_INLINE void FN(exp_row_body)(const STORAGE *x, const ACC *w, ACC *scratch, 
 /// cache lines when `out` is not aligned, as a Swift array's elements never are.
 /// Returns 0, having written and changed nothing, for a row without a finite maximum (the general
 /// path's case).
-XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, STORAGE *out, int64_t y,
+XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, OUT *out, int64_t y,
                                        FN(gradient_scales) scales,
                                        int smooth, ACC *scratchBlock, FN(pending_gradient) * p, xent_row_stat *stat) {
     const int64_t classes = rows->options.classes;

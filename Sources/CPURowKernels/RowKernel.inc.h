@@ -1,10 +1,10 @@
-// The row kernels for one storage type: a template included once per dtype and ISA level by
-// RowKernelsForISA.inc.h, after one of the parameter blocks RowKernelParameters{F16,F32,F64}.inc.h,
-// which defines:
-//   SUFFIX       name suffix (f16_v4, f32_baseline, ...)
-//   STORAGE      element type in memory
+// The row kernels for one storage type of the inputs and one of the outputs: a template included once
+// per pair and ISA level by RowKernelsForISA.inc.h, after one of the input parameter blocks
+// RowKernelParameters{F16,BF16,F32,F64}.inc.h, which defines:
+//   STORAGE      element type of the logits (and probabilities) in memory
+//   STORAGE_NAME its name (f16, bf16, f32, f64)
 //   ACC, VEC     accumulation scalar and its vector (LANES lanes)
-//   LOAD, STORE  vector load/store from/to STORAGE
+//   LOAD         vector load from STORAGE
 //   VEXP, VMAX   vector exp and max
 //   VEXP_SUM     vector exp for terms that are only summed (may round results below 2^-126 up)
 //   TRANSPOSE    transpose of LANES vectors (XENT_TRANSPOSE16 or XENT_TRANSPOSE8)
@@ -15,6 +15,12 @@
 //   HSUM, HMAX   horizontal sum and maximum of a VEC
 //   IOTA         the VEC of lane indices 0, 1, …
 //   VLOG         vector log
+// and after one of the output parameter blocks RowKernelOutput{F16,BF16,F32,F64}.inc.h, which defines:
+//   OUT          element type of the outputs (STORAGE, or float for half-precision inputs)
+//   OUT_NAME     its name
+//   STORE        vector store of a VEC to OUT
+//   STREAM       the same store past the cache (a 64-byte aligned address of OUT)
+//   NARROW(v)    an ACC rounded to OUT (to nearest even)
 //
 // Every function's name is FN(name): `name` with SUFFIX appended (grep for `FN(name)`). Which path a
 // row takes is decided by xent_statistics_path and xent_gradient_path of the contract header; the
@@ -24,6 +30,8 @@
 
 #define XENT_CAT_(a, b) a##_##b
 #define XENT_CAT(a, b) XENT_CAT_(a, b)
+// The functions' name suffix: the input and output names and the ISA level (f16_f32_v4, ...).
+#define SUFFIX XENT_CAT(XENT_CAT(STORAGE_NAME, OUT_NAME), XENT_ISA)
 #define FN(name) XENT_CAT(name, SUFFIX)
 
 #include "RowStatistics.inc.h"
@@ -65,7 +73,7 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
     for (int64_t row = begin; row < end; row++) {
         const int64_t base = FN(row_base)(row, classes, inner);
         const STORAGE *x = (const STORAGE *)rows->logits + base;
-        STORAGE *out = (STORAGE *)outputs->destination + base;
+        OUT *out = (OUT *)outputs->destination + base;
         if (fusable) {
             const int64_t y = rows->targets[row];
             const FN(gradient_scales) scales = FN(row_gradient_scales)(rows, outputs, row);
@@ -136,5 +144,6 @@ XENT_INLINE double FN(run)(const xent_rows *rows, const xent_outputs *outputs, c
 }
 
 #undef FN
+#undef SUFFIX
 #undef XENT_CAT
 #undef XENT_CAT_

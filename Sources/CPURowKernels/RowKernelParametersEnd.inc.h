@@ -1,11 +1,10 @@
-// Ends the parameters of RowKernel.inc.h that one of RowKernelParameters{F16,F32,F64}.inc.h defined.
-#undef SUFFIX
+// Ends the input parameters of RowKernel.inc.h that one of RowKernelParameters{F16,BF16,F32,F64}.inc.h defined.
+#undef STORAGE_NAME
 #undef STORAGE
 #undef ACC
 #undef VEC
 #undef LANES
 #undef LOAD
-#undef STORE
 #undef VEXP
 #undef VEXP_SUM
 #undef TRANSPOSE

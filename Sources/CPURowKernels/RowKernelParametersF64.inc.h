@@ -1,10 +1,8 @@
-// The parameters of the row-kernel template RowKernel.inc.h for double storage accumulated in double: every one of
-// them (see the list there) is defined here or in the file included here, and
-// RowKernelParametersEnd.inc.h undefines them.
-#define SUFFIX XENT_ISA_NAME(f64, XENT_ISA)
+// The input parameters of the row-kernel template RowKernel.inc.h for double logits, accumulated in double: every one of them (see
+// the list there) is defined here, and RowKernelParametersEnd.inc.h undefines them.
+#define STORAGE_NAME f64
 #define STORAGE double
 #define LOAD xent_load_f64
-#define STORE xent_store_f64
 #define ACC double
 #define VEC xent_vd
 #define LANES 8

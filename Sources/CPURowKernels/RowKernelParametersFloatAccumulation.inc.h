@@ -1,5 +1,5 @@
 // The accumulation parameters of the row-kernel template RowKernel.inc.h shared by the storage types
-// accumulated in float (RowKernelParametersF16.inc.h and RowKernelParametersF32.inc.h include them):
+// accumulated in float (RowKernelParameters{F16,BF16,F32}.inc.h include them):
 // 16 float lanes and the float vector math.
 #define ACC float
 #define VEC xent_vf

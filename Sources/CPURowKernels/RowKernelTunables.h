@@ -10,9 +10,9 @@
 // beyond that into L2: one fetch alone, issued a row ahead, arrives too late for rows of a few KiB.
 #define XENT_FAR_PREFETCH_BYTES 8192
 
-// What the fused gradient of the C fallback takes (see xent_gradient_path): rows with smoothing sums
-// and rows of any size that fit in cache, but not half precision (its scratch and streamed stores are
-// of the accumulation type).
-#define XENT_C_FUSES (XENT_FUSES_GRADIENT | XENT_FUSES_SMOOTHING | XENT_FUSES_SHORT_ROWS)
+// What the fused gradient of the C fallback takes (see xent_gradient_path): rows with smoothing sums,
+// rows of any size that fit in cache, and half precision (its scratch is of the accumulation type and
+// its streamed stores of the outputs' type).
+#define XENT_C_FUSES (XENT_FUSES_GRADIENT | XENT_FUSES_SMOOTHING | XENT_FUSES_HALF | XENT_FUSES_SHORT_ROWS)
 
 #endif

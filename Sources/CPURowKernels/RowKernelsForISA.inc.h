@@ -19,16 +19,35 @@
 #define XENT_EXP_SUM_VF xent_exp_sum_vf
 #endif
 
+// Each input type with the outputs of its own type, and half-precision inputs also with float outputs.
 #include "RowKernelParametersF16.inc.h"
+#include "RowKernelOutputF16.inc.h"
 #include "RowKernel.inc.h"
+#include "RowKernelOutputEnd.inc.h"
+#include "RowKernelOutputF32.inc.h"
+#include "RowKernel.inc.h"
+#include "RowKernelOutputEnd.inc.h"
+#include "RowKernelParametersEnd.inc.h"
+
+#include "RowKernelParametersBF16.inc.h"
+#include "RowKernelOutputBF16.inc.h"
+#include "RowKernel.inc.h"
+#include "RowKernelOutputEnd.inc.h"
+#include "RowKernelOutputF32.inc.h"
+#include "RowKernel.inc.h"
+#include "RowKernelOutputEnd.inc.h"
 #include "RowKernelParametersEnd.inc.h"
 
 #include "RowKernelParametersF32.inc.h"
+#include "RowKernelOutputF32.inc.h"
 #include "RowKernel.inc.h"
+#include "RowKernelOutputEnd.inc.h"
 #include "RowKernelParametersEnd.inc.h"
 
 #include "RowKernelParametersF64.inc.h"
+#include "RowKernelOutputF64.inc.h"
 #include "RowKernel.inc.h"
+#include "RowKernelOutputEnd.inc.h"
 #include "RowKernelParametersEnd.inc.h"
 
 // Caps `count` contiguous values in place: values = s tanh(values / s), every one by xent_tanh_vf (the
@@ -51,41 +70,75 @@ XENT_INLINE void XENT_ISA_NAME(cap_f64, XENT_ISA)(double *values, int64_t count,
     }
 }
 
+#include "RowKernelOutputF16.inc.h"
 #define STORAGE _Float16
 #define ACC float
 #define STORAGE_NAME f16
 #define ACC_NAME f32
 #include "SoftCappedRows.inc.h"
+#include "RowKernelOutputEnd.inc.h"
+#include "RowKernelOutputF32.inc.h"
+#define STORAGE _Float16
+#define ACC float
+#define STORAGE_NAME f16
+#define ACC_NAME f32
+#include "SoftCappedRows.inc.h"
+#include "RowKernelOutputEnd.inc.h"
+#include "RowKernelOutputBF16.inc.h"
+#define STORAGE __bf16
+#define ACC float
+#define STORAGE_NAME bf16
+#define ACC_NAME f32
+#include "SoftCappedRows.inc.h"
+#include "RowKernelOutputEnd.inc.h"
+#include "RowKernelOutputF32.inc.h"
+#define STORAGE __bf16
+#define ACC float
+#define STORAGE_NAME bf16
+#define ACC_NAME f32
+#include "SoftCappedRows.inc.h"
+#include "RowKernelOutputEnd.inc.h"
+#include "RowKernelOutputF32.inc.h"
 #define STORAGE float
 #define ACC float
 #define STORAGE_NAME f32
 #define ACC_NAME f32
 #include "SoftCappedRows.inc.h"
+#include "RowKernelOutputEnd.inc.h"
+#include "RowKernelOutputF64.inc.h"
 #define STORAGE double
 #define ACC double
 #define STORAGE_NAME f64
 #define ACC_NAME f64
 #include "SoftCappedRows.inc.h"
+#include "RowKernelOutputEnd.inc.h"
 
 #undef XENT_EXP_VF
 #undef XENT_EXP_SUM_VF
 
+// Calls the run of rows stored as `in`, writing outputs as `out`, plain or soft-capped.
+#define XENT_RUN(in, out)                                                                                         \
+    (capped ? XENT_ISA_NAME(capped_run_##in##_##out, XENT_ISA) : XENT_ISA_NAME(run_##in##_##out, XENT_ISA))( \
+        rows, outputs, results, begin, end)
+
 double XENT_ISA_NAME(xent_run_rows, XENT_ISA)(xent_dtype dtype, const xent_rows *rows, const xent_outputs *outputs,
                                               const xent_row_results *results, int64_t begin, int64_t end) {
     const int capped = rows->options.softcap != 0;
+    const int wide = outputs && outputs->dtype != dtype;
     switch (dtype) {
     case XENT_F16:
-        return (capped ? XENT_ISA_NAME(capped_run_f16, XENT_ISA) : XENT_ISA_NAME(run_f16, XENT_ISA))(
-            rows, outputs, results, begin, end);
+        return wide ? XENT_RUN(f16, f32) : XENT_RUN(f16, f16);
+    case XENT_BF16:
+        return wide ? XENT_RUN(bf16, f32) : XENT_RUN(bf16, bf16);
     case XENT_F32:
-        return (capped ? XENT_ISA_NAME(capped_run_f32, XENT_ISA) : XENT_ISA_NAME(run_f32, XENT_ISA))(
-            rows, outputs, results, begin, end);
+        return XENT_RUN(f32, f32);
     case XENT_F64:
-        return (capped ? XENT_ISA_NAME(capped_run_f64, XENT_ISA) : XENT_ISA_NAME(run_f64, XENT_ISA))(
-            rows, outputs, results, begin, end);
+        return XENT_RUN(f64, f64);
     }
     return 0;
 }
+
+#undef XENT_RUN
 
 int64_t XENT_ISA_NAME(xent_check_targets, XENT_ISA)(const int64_t *targets, int64_t count, int64_t classes,
                                                     int64_t ignore_index, const double *weight, int64_t *kept,

@@ -51,7 +51,7 @@ XENT_INLINE FN(gradient_coefficients) FN(probability_gradient)(ACC mass, FN(grad
 
 /// out_c = a * exp(x_c - lse) - b * v_c: the softmax (a = 1, b = 0) and every gradient; the target's
 /// extra term is applied by the caller.
-XENT_INLINE void FN(write_scaled_softmax)(const STORAGE *x, const STORAGE *q, const ACC *w, STORAGE *out,
+XENT_INLINE void FN(write_scaled_softmax)(const STORAGE *x, const STORAGE *q, const ACC *w, OUT *out,
                                           int64_t classes, int64_t stride, FN(norm) n, ACC a, ACC b, ACC qa, ACC qb) {
     int64_t c = 0;
     if (stride == 1) {
@@ -68,11 +68,11 @@ XENT_INLINE void FN(write_scaled_softmax)(const STORAGE *x, const STORAGE *q, co
         if (b != 0) {
             g -= b * FN(element_weight)(q, w, c * stride, c, qa, qb);
         }
-        out[c * stride] = (STORAGE)g;
+        out[c * stride] = NARROW(g);
     }
 }
 
-XENT_INLINE void FN(write_log_softmax)(const STORAGE *x, STORAGE *out, int64_t classes, int64_t stride, FN(norm) n) {
+XENT_INLINE void FN(write_log_softmax)(const STORAGE *x, OUT *out, int64_t classes, int64_t stride, FN(norm) n) {
     int64_t c = 0;
     if (stride == 1) {
         for (; c + LANES <= classes; c += LANES) {
@@ -80,14 +80,14 @@ XENT_INLINE void FN(write_log_softmax)(const STORAGE *x, STORAGE *out, int64_t c
         }
     }
     for (; c < classes; c++) {
-        out[c * stride] = (STORAGE)(((ACC)x[c * stride] - n.max) - n.log_sum);
+        out[c * stride] = NARROW(((ACC)x[c * stride] - n.max) - n.log_sum);
     }
 }
 
 /// Row `row`'s loss gradient from its statistics `stat` and logsumexp `n`, two exps per element (the
 /// general path; zero for an ignored or out-of-range target).
 XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *outputs, int64_t row, const STORAGE *x,
-                                    STORAGE *out, int64_t base, xent_row_stat stat, FN(norm) n) {
+                                    OUT *out, int64_t base, xent_row_stat stat, FN(norm) n) {
     const int64_t classes = rows->options.classes, inner = rows->options.inner;
     const ACC *w = (const ACC *)rows->weight;
     const FN(gradient_scales) scales = FN(row_gradient_scales)(rows, outputs, row);
@@ -103,7 +103,7 @@ XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *o
     const int64_t y = rows->targets[row];
     if (y == rows->options.ignore_index || y < 0 || y >= classes) {
         for (int64_t c = 0; c < classes; c++) {
-            out[c * inner] = (STORAGE)0;
+            out[c * inner] = NARROW((ACC)0);
         }
         return;
     }
@@ -111,7 +111,7 @@ XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *o
     FN(write_scaled_softmax)(x, NULL, w, out, classes, inner, n, k.a, k.b, 0, 0);
     const ACC target = (ACC)stat.target_logit;
     const ACC wy = w ? w[y] : (ACC)1;
-    out[y * inner] = (STORAGE)(k.a * SEXP((target - n.max) - n.log_sum) - k.b * wy - k.t);
+    out[y * inner] = NARROW(k.a * SEXP((target - n.max) - n.log_sum) - k.b * wy - k.t);
 }
 
 /// The predicted class of a row whose maximum (NaN skipped) is `m`: the first index holding a NaN when

@@ -71,12 +71,16 @@ XENT_INLINE FN(state) FN(scan_contiguous)(const STORAGE *x, const STORAGE *q, co
         const int64_t rest = classes - c;
         STORAGE xs[LANES], qs[LANES];
         ACC ws[LANES];
+        memset(xs, 0, sizeof xs);
+        memset(qs, 0, sizeof qs);
+        memcpy(xs, x + c, (size_t)rest * sizeof(STORAGE));
+        if (q) {
+            memcpy(qs, q + c, (size_t)rest * sizeof(STORAGE));
+        }
         for (int lane = 0; lane < LANES; lane++) {
-            xs[lane] = lane < rest ? x[c + lane] : (STORAGE)-INFINITY;
-            qs[lane] = lane < rest && q ? q[c + lane] : (STORAGE)0;
             ws[lane] = lane < rest ? (w ? w[c + lane] : (ACC)1) : (ACC)0;
         }
-        VEC x0 = LOAD(xs);
+        VEC x0 = IOTA < (ACC)rest ? LOAD(xs) : (VEC)-INFINITY;
         VEC mn = VMAX(m, x0);
         if (smooth) {
             VEC v0 = FN(vector_weight)(q ? qs : NULL, ws, 0, qa, qb);
@@ -101,7 +105,7 @@ XENT_INLINE FN(state) FN(scan_contiguous)(const STORAGE *x, const STORAGE *q, co
 
 /// The index of the first element of `p` at a 64-byte boundary.
 XENT_INLINE int64_t FN(to_line_boundary)(const STORAGE *p) {
-    return (int64_t)(((64 - ((uintptr_t)p & 63)) & 63) / sizeof(STORAGE));
+    return xent_to_line_boundary(p, sizeof(STORAGE));
 }
 
 /// The maximum of a contiguous row, NaN skipped (-inf for a row of -inf or of no classes): element by

@@ -1,10 +1,12 @@
 // Soft-capped rows (Gemma 2's logit soft-capping, the options' `softcap` s > 0): every logit x passes
 // through c = s tanh(x / s) before anything else, and a gradient carries the factor dc/dx = 1 - (c/s)^2.
-// Included once per storage type by RowKernelsForISA.inc.h, after the row kernels, with these
-// parameters, which it undefines at its end:
-//   STORAGE, STORAGE_NAME  the logits' element type and its name (f16, f32, f64)
-//   ACC, ACC_NAME          their accumulation type and its name: the row kernels of ACC_NAME logits run
-//                          the capped rows, and cap_ACC_NAME caps them
+// Included once per pair of storage types of the inputs and outputs by RowKernelsForISA.inc.h, after
+// the row kernels, with these parameters, which it undefines at its end:
+//   STORAGE, STORAGE_NAME  the logits' element type and its name (f16, bf16, f32, f64)
+//   ACC, ACC_NAME          their accumulation type and its name: the row kernels of ACC_NAME logits and
+//                          outputs run the capped rows, and cap_ACC_NAME caps them
+// and within one of the output parameter blocks RowKernelOutput{F16,BF16,F32,F64}.inc.h (OUT,
+// OUT_NAME, NARROW).
 //
 // Rows are taken a block at a time: their capped logits (and probabilities) are gathered into
 // contiguous rows of the accumulation type, which the row kernels of that type then run as any batch,
@@ -14,11 +16,11 @@
 
 #define CAPPED_CAT_(a, b) a##_##b
 #define CAPPED_CAT(a, b) CAPPED_CAT_(a, b)
-#define CAPPED_FN(name) XENT_ISA_NAME(CAPPED_CAT(name, STORAGE_NAME), XENT_ISA)
-#define ACC_FN(name) XENT_ISA_NAME(CAPPED_CAT(name, ACC_NAME), XENT_ISA)
+#define CAPPED_FN(name) XENT_ISA_NAME(CAPPED_CAT(CAPPED_CAT(name, STORAGE_NAME), OUT_NAME), XENT_ISA)
+#define ACC_FN(name) XENT_ISA_NAME(CAPPED_CAT(CAPPED_CAT(name, ACC_NAME), ACC_NAME), XENT_ISA)
 #define ACC_RUN_ROWS ACC_FN(run_rows)
 #define ACC_FUSED_SCRATCH ACC_FN(fused_scratch)
-#define CAP_BLOCK ACC_FN(cap)
+#define CAP_BLOCK XENT_ISA_NAME(CAPPED_CAT(cap, ACC_NAME), XENT_ISA)
 
 /// Rows [begin, end) of a soft-capped batch, as FN(run) for a batch without a cap.
 static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *outputs,
@@ -68,7 +70,8 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
         block.targets = rows->targets ? rows->targets + first : NULL;
         block.options.inner = 1;
         block.options.softcap = 0;
-        xent_outputs block_outputs = {written, outputs && outputs->row_upstream ? outputs->row_upstream + first : NULL};
+        xent_outputs block_outputs = {written, sizeof(ACC) == sizeof(double) ? XENT_F64 : XENT_F32,
+                                      outputs && outputs->row_upstream ? outputs->row_upstream + first : NULL};
         xent_loss_rule rule;
         xent_target_check check = {-1, 0};
         xent_row_results block_results = *results;
@@ -97,16 +100,16 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
                 const ACC t = capped[i] * inverse;
                 written[i] *= 1 - t * t;
             }
-            STORAGE *out = (STORAGE *)outputs->destination;
+            OUT *out = (OUT *)outputs->destination;
             if (inner == 1) {
                 for (int64_t i = 0; i < count * classes; i++) {
-                    out[first * classes + i] = (STORAGE)written[i];
+                    out[first * classes + i] = NARROW(written[i]);
                 }
             } else {
                 for (int64_t r = 0; r < count; r++) {
                     const int64_t base = ((first + r) / inner) * classes * inner + (first + r) % inner;
                     for (int64_t c = 0; c < classes; c++) {
-                        out[base + c * inner] = (STORAGE)written[r * classes + c];
+                        out[base + c * inner] = NARROW(written[r * classes + c]);
                     }
                 }
             }

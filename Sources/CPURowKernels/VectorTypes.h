@@ -20,6 +20,8 @@ typedef float xent_vf __attribute__((ext_vector_type(16)));
 typedef int32_t xent_vi __attribute__((ext_vector_type(16)));
 typedef uint32_t xent_vu __attribute__((ext_vector_type(16)));
 typedef _Float16 xent_vh __attribute__((ext_vector_type(16)));
+typedef __bf16 xent_vb __attribute__((ext_vector_type(16)));
+typedef uint16_t xent_vs __attribute__((ext_vector_type(16)));
 typedef double xent_vd __attribute__((ext_vector_type(8)));
 typedef double xent_vd16 __attribute__((ext_vector_type(16)));
 typedef int64_t xent_vl __attribute__((ext_vector_type(8)));
@@ -71,17 +73,58 @@ XENT_INLINE void xent_store_f16(_Float16 *p, xent_vf v) {
     xent_vh h = __builtin_convertvector(v, xent_vh);
     memcpy(p, &h, sizeof h);
 }
+XENT_INLINE void xent_stream_f16(_Float16 *p, xent_vf v) {
+    __builtin_nontemporal_store(__builtin_convertvector(v, xent_vh), (xent_vh *)(void *)p);
+}
+
+// bfloat16 is the upper half of a float: widening is a shift (clang's own conversion), and narrowing
+// rounds to nearest even with integer operations, as PyTorch's round_to_nearest_even (a NaN becomes
+// 0x7FC0), so that no build needs the runtime's __truncsfbf2.
+XENT_INLINE xent_vf xent_load_bf16(const __bf16 *p) {
+    xent_vb b;
+    memcpy(&b, p, sizeof b);
+    return __builtin_convertvector(b, xent_vf);
+}
+XENT_INLINE xent_vs xent_bf16_bits_vf(xent_vf v) {
+    xent_vu u;
+    memcpy(&u, &v, sizeof u);
+    const xent_vu rounded = (u + 0x7FFF + ((u >> 16) & 1)) >> 16;
+    return __builtin_convertvector(v != v ? (xent_vu)0x7FC0 : rounded, xent_vs);
+}
+XENT_INLINE void xent_store_bf16(__bf16 *p, xent_vf v) {
+    const xent_vs bits = xent_bf16_bits_vf(v);
+    memcpy(p, &bits, sizeof bits);
+}
+XENT_INLINE void xent_stream_bf16(__bf16 *p, xent_vf v) {
+    __builtin_nontemporal_store(xent_bf16_bits_vf(v), (xent_vs *)(void *)p);
+}
+XENT_INLINE __bf16 xent_narrow_bf16(float v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    const uint16_t bits = v != v ? 0x7FC0 : (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+    __bf16 b;
+    memcpy(&b, &bits, sizeof b);
+    return b;
+}
+
 XENT_INLINE xent_vf xent_load_f32(const float *p) {
     xent_vf v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 XENT_INLINE void xent_store_f32(float *p, xent_vf v) { memcpy(p, &v, sizeof v); }
+XENT_INLINE void xent_stream_f32(float *p, xent_vf v) { __builtin_nontemporal_store(v, (xent_vf *)(void *)p); }
 XENT_INLINE xent_vd xent_load_f64(const double *p) {
     xent_vd v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 XENT_INLINE void xent_store_f64(double *p, xent_vd v) { memcpy(p, &v, sizeof v); }
+XENT_INLINE void xent_stream_f64(double *p, xent_vd v) { __builtin_nontemporal_store(v, (xent_vd *)(void *)p); }
+
+/// The index of the first element of `p`, of `bytes` each, at a 64-byte boundary.
+XENT_INLINE int64_t xent_to_line_boundary(const void *p, size_t bytes) {
+    return (int64_t)(((64 - ((uintptr_t)p & 63)) & 63) / bytes);
+}
 
 #endif

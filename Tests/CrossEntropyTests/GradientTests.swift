@@ -1,7 +1,8 @@
-import CrossEntropy
 import Foundation
 import Testing
 import XentTestSupport
+
+@testable import CrossEntropy
 
 /// One combination of the options for the gradient check: weights × ignored row × label smoothing ×
 /// reduction × kind of target × layout.
@@ -234,23 +235,43 @@ struct GradientCombination: Sendable, CustomTestStringConvertible {
         try logSumExpCheck(Double.self, shape: shape, probabilities: false, engine, rtol: 1e-13, atol: 1e-14)
     }
 
-    /// Float16 logits: the gradient comes back as Float16, within Float16 rounding of the reference.
+    /// Float16 and BFloat16 logits: the gradient comes back in their type, within its rounding of the
+    /// reference, or written as Float, within Float's; the loss is accumulated in Float either way.
     @Test(arguments: Float16Variant.all, Backends.names)
-    func float16GradientMatchesReference(_ variant: Float16Variant, device: String) throws {
+    func halfPrecisionGradientMatchesReference(_ variant: Float16Variant, device: String) throws {
         let engine = Backends.engine(device)
-        let problem = GradientProblem<Float16>(variant.combination)
+        try halfPrecisionGradientCheck(Float16.self, variant, engine, device: device, atol: 2e-3)
+        try halfPrecisionGradientCheck(BFloat16.self, variant, engine, device: device, atol: 1e-2)
+    }
+
+    private func halfPrecisionGradientCheck<T: LogitsScalar>(
+        _: T.Type, _ variant: Float16Variant, _ engine: CrossEntropyEngine, device: String, atol: Double
+    ) throws where T.Accumulator == Float {
+        let problem = GradientProblem<T>(variant.combination)
         let result = try engine.crossEntropyWithGradient(
             problem.logits, target: problem.target, options: problem.options)
-        let context = "\(variant.combination.testDescription) on \(device)"
-        #expect(type(of: result.gradient.scalars) == [Float16].self, "\(context): gradient type")
+        let context = "\(T.self) \(variant.combination.testDescription) on \(device)"
+        #expect(type(of: result.gradient.scalars) == [T].self, "\(context): gradient type")
         #expect(type(of: result.loss.scalars) == [Float].self, "\(context): loss type")
-        let mismatch = firstMismatch(
-            result.gradient.scalars.map(Double.init), problem.reference.finiteDifferenceGradient(), rtol: 0,
-            atol: 2e-3)
+        let expected = problem.reference.gradient(upstream: .scalar(1))
+        let mismatch = firstMismatch(result.gradient.scalars.map(Double.init), expected, rtol: 0, atol: atol)
         #expect(mismatch == nil, "\(context): gradient \(mismatch ?? "")")
         let lossMismatch = firstMismatch(
             result.loss.scalars.map(Double.init), problem.reference.loss(), rtol: 1e-5, atol: 1e-6)
         #expect(lossMismatch == nil, "\(context): loss \(lossMismatch ?? "")")
+
+        var wide = [Float](repeating: .nan, count: problem.logits.scalars.count)
+        try problem.logits.scalars.withUnsafeBufferPointer { logits in
+            try problem.target.withBuffer { target in
+                try wide.withUnsafeMutableBufferPointer { gradient in
+                    _ = try engine.crossEntropyWithGradient(
+                        logits: logits, shape: problem.logits.shape, target: target, options: problem.options,
+                        gradientInto: gradient)
+                }
+            }
+        }
+        let wideMismatch = firstMismatch(wide.map(Double.init), expected, rtol: 1e-5, atol: 1e-6)
+        #expect(wideMismatch == nil, "\(context): Float gradient \(wideMismatch ?? "")")
     }
 
     private func logSumExpCheck<T: LogitsScalar>(
@@ -372,7 +393,7 @@ struct LongRowVariant: Sendable, CustomTestStringConvertible {
     }
 }
 
-/// A case of the Float16 gradient check.
+/// A case of the Float16 and BFloat16 gradient check.
 struct Float16Variant: Sendable, CustomTestStringConvertible {
     var combination: GradientCombination
 
@@ -385,6 +406,11 @@ struct Float16Variant: Sendable, CustomTestStringConvertible {
         GradientCombination.make(reduction: .mean, weighted: true, ignoring: true, smoothing: 0.1, shape: [2, 5, 3]),
         GradientCombination.make(reduction: .sum, probabilities: true, shape: [2, 5, 3]),
         GradientCombination.make(reduction: .mean, shape: [2, 40]),
+        // The fused gradient (rows under 16 KiB) and the pipelined one (rows from 16 KiB), with rows that
+        // end and start off a cache line.
+        GradientCombination.make(reduction: .mean, weighted: true, smoothing: 0.1, shape: [5, 1001]),
+        GradientCombination.make(reduction: .sum, ignoring: true, zLoss: 1e-2, shape: [4, 9001]),
+        GradientCombination.make(reduction: .mean, softcap: 2, shape: [4, 77]),
     ].enumerated().map { offset, combination in
         var combination = combination
         combination.seed = UInt64(700 + offset)

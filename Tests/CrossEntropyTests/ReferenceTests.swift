@@ -63,6 +63,20 @@ struct ReferenceCase: Sendable, CustomTestStringConvertible {
         ReferenceCase(shape: [2, 4, 3, 2], seed: 308),
         ReferenceCase(shape: [1, 140_001], seed: 309),
     ]
+
+    static let bfloat16: [ReferenceCase] = [
+        ReferenceCase(shape: [1, 10], seed: 401),
+        ReferenceCase(shape: [6, 1], seed: 402),
+        ReferenceCase(shape: [9, 3], seed: 403),
+        ReferenceCase(shape: [40, 16], seed: 404),
+        ReferenceCase(shape: [7, 37], seed: 405),
+        ReferenceCase(shape: [3, 1001], seed: 406),
+        ReferenceCase(shape: [13], seed: 407),
+        ReferenceCase(shape: [2, 5, 3], seed: 408),
+        ReferenceCase(shape: [2, 4, 3, 2], seed: 409),
+        ReferenceCase(shape: [1, 140_001], seed: 410),
+        ReferenceCase(shape: [6, 37], seed: 411, scale: 1e4),
+    ]
 }
 
 /// The library against the float64 reference, computed from the very values the library was given
@@ -81,6 +95,11 @@ struct ReferenceCase: Sendable, CustomTestStringConvertible {
     @Test(arguments: ReferenceCase.float16, Backends.names)
     func float16MatchesReference(_ testCase: ReferenceCase, device: String) throws {
         try compare(Float16.self, testCase, Backends.engine(device))
+    }
+
+    @Test(arguments: ReferenceCase.bfloat16, Backends.names)
+    func bfloat16MatchesReference(_ testCase: ReferenceCase, device: String) throws {
+        try compare(BFloat16.self, testCase, Backends.engine(device))
     }
 
     /// Every row of `(rows, classes)` logits holds at most one special value; each row's loss follows
@@ -519,6 +538,12 @@ private struct Tolerance {
             rtol = 1e-3
             atol = 1e-3
             softmaxRtol = 1e-3
+            softmaxAtol = 1e-4
+        case .bfloat16:
+            // Outputs rounded to 8 significant bits: half an ulp is 2^-9 of the value.
+            rtol = 4e-3
+            atol = 4e-3
+            softmaxRtol = 4e-3
             softmaxAtol = 1e-4
         }
     }

@@ -12,7 +12,7 @@
 
 #include "xent_contract.h"
 
-/// The storage type of logits, probabilities and outputs: XENT_F16, XENT_F32 or XENT_F64 (see
+/// The storage type of logits, probabilities and outputs: XENT_F16, XENT_BF16, XENT_F32 or XENT_F64 (see
 /// xent_contract.h). `weight` holds the accumulation type.
 typedef int32_t xent_dtype;
 
@@ -31,8 +31,10 @@ typedef struct xent_rows {
 
 /// Where the second pass writes (what it writes, and how a gradient is scaled, are in the rows' options).
 typedef struct xent_outputs {
-    /// The logits' dtype and layout; may be the logits themselves (in place).
+    /// The logits' layout, of type `dtype`; may be the logits themselves (in place).
     void *destination;
+    /// The logits' dtype, or XENT_F32 for XENT_F16 and XENT_BF16 logits.
+    xent_dtype dtype;
     /// One upstream value per row (XENT_HAS_UPSTREAM), or NULL.
     const double *row_upstream;
 } xent_outputs;

@@ -111,11 +111,20 @@ extension CrossEntropyEngine {
     }
 
     /// The loss, with its gradient written into `gradientInto` (the logits' count and layout).
-    public func crossEntropyWithGradient<T: LogitsScalar>(
+    ///
+    /// The gradient is computed in the accumulation type and rounded once into the buffer's type: the
+    /// logits' own type, or `Float` for `Float16` and `BFloat16` logits (a gradient twice the bytes and
+    /// without the 16-bit rounding). Any other type is refused with `.invalidOption`.
+    public func crossEntropyWithGradient<T: LogitsScalar, G: LogitsScalar>(
         logits: UnsafeBufferPointer<T>, shape: [Int], target: CrossEntropyTargetBuffer<T>,
         options: CrossEntropyOptions = .init(), upstream: UpstreamGradient = .scalar(1),
-        gradientInto gradient: UnsafeMutableBufferPointer<T>
+        gradientInto gradient: UnsafeMutableBufferPointer<G>
     ) throws -> LossAndLogSumExp<T> {
+        guard G.self == T.self || (G.self == Float.self && T.Accumulator.self == Float.self) else {
+            throw CrossEntropyError(
+                .invalidOption,
+                "the gradient of \(T.dtype) logits is written as \(T.dtype) or float32, not \(G.dtype)")
+        }
         guard gradient.count == logits.count else {
             throw CrossEntropyError(
                 .invalidShape, "gradient buffer has \(gradient.count) elements, the logits \(logits.count)")

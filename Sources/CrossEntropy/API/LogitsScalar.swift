@@ -2,6 +2,8 @@
 public enum LogitsDType: String, Sendable, CaseIterable, CustomStringConvertible {
     /// IEEE half precision, accumulated in `Float`.
     case float16
+    /// bfloat16 (`BFloat16`), accumulated in `Float`.
+    case bfloat16
     /// IEEE single precision, accumulated in `Float`.
     case float32
     /// IEEE double precision, accumulated in `Double`.
@@ -10,7 +12,7 @@ public enum LogitsDType: String, Sendable, CaseIterable, CustomStringConvertible
     /// Bytes per element.
     public var byteCount: Int {
         switch self {
-        case .float16: 2
+        case .float16, .bfloat16: 2
         case .float32: 4
         case .float64: 8
         }
@@ -20,10 +22,10 @@ public enum LogitsDType: String, Sendable, CaseIterable, CustomStringConvertible
     public var description: String { rawValue }
 }
 
-/// A floating-point type that logits can be stored in: `Float16`, `Float` or `Double`.
+/// A floating-point type that logits can be stored in: `Float16`, `BFloat16`, `Float` or `Double`.
 public protocol LogitsScalar: BinaryFloatingPoint, Sendable {
-    /// The type sums are accumulated in and losses returned in: `Float` for `Float16` and `Float`,
-    /// `Double` for `Double`.
+    /// The type sums are accumulated in and losses returned in: `Float` for `Float16`, `BFloat16` and
+    /// `Float`, `Double` for `Double`.
     associatedtype Accumulator: LogitsScalar
     /// This type's storage tag.
     static var dtype: LogitsDType { get }
@@ -34,6 +36,13 @@ extension Float16: LogitsScalar {
     public typealias Accumulator = Float
     /// The storage tag of `Float16`.
     public static var dtype: LogitsDType { .float16 }
+}
+
+extension BFloat16: LogitsScalar {
+    /// Sums of `BFloat16` logits are accumulated in `Float`.
+    public typealias Accumulator = Float
+    /// The storage tag of `BFloat16`.
+    public static var dtype: LogitsDType { .bfloat16 }
 }
 
 extension Float: LogitsScalar {

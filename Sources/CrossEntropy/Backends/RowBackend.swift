@@ -9,7 +9,7 @@ protocol RowBackend: Sendable {
     /// Computes every row's statistics (and, with `output`, writes its outputs), folds them into
     /// `results` with `xent_fold_rows`, and returns the sum of the rows' losses.
     func run<T: LogitsScalar>(
-        _ batch: RowBatch<T>, output: RowOutput<T>?, results: UnsafePointer<xent_row_results>
+        _ batch: RowBatch<T>, output: RowOutput?, results: UnsafePointer<xent_row_results>
     ) throws -> Double
     /// Writes each row's target logit (0 for a target outside `0..<C`) into `gathered`.
     func gather<T: LogitsScalar>(

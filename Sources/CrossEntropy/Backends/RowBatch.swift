@@ -35,7 +35,7 @@ struct RowBatch<T: LogitsScalar> {
 
     /// The options of these rows and of `output`, as the contract states them for both kernel families:
     /// the one place the host fills them.
-    func options(for output: RowOutput<T>?) -> xent_row_options_f64 {
+    func options(for output: RowOutput?) -> xent_row_options_f64 {
         var flags: Int32 = 0
         if targets != nil { flags |= XENT_HAS_TARGETS }
         if probabilities != nil { flags |= XENT_HAS_PROBABILITIES }
@@ -51,7 +51,7 @@ struct RowBatch<T: LogitsScalar> {
     }
 
     /// Calls `body` with the C description of this batch and of `output`.
-    func withRows<R>(output: RowOutput<T>?, _ body: (xent_rows) throws -> R) rethrows -> R {
+    func withRows<R>(output: RowOutput?, _ body: (xent_rows) throws -> R) rethrows -> R {
         try withUnsafeWeight { weightPointer in
             try body(
                 xent_rows(

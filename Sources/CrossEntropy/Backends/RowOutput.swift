@@ -1,9 +1,12 @@
 import KernelContract
 
-/// What a backend writes in its second pass over each row.
-struct RowOutput<T: LogitsScalar> {
+/// What a backend writes in its second pass over each row, and where: caller memory in the logits'
+/// layout, of the logits' type or (for a gradient of `Float16` or `BFloat16` logits) `Float`.
+struct RowOutput {
     /// The logits' layout; may be the logits themselves (in place).
-    var destination: UnsafeMutableBufferPointer<T>
+    var destination: UnsafeMutableRawBufferPointer
+    /// The type of the destination's elements.
+    var dtype: LogitsDType
     var kind: xent_output_kind
     /// The gradient's scales: every row's gradient is multiplied by these …
     var scales: GradientScales
@@ -11,26 +14,28 @@ struct RowOutput<T: LogitsScalar> {
     var rowUpstream: UnsafeBufferPointer<Double>?
 
     /// A log-softmax or softmax output.
-    init(destination: UnsafeMutableBufferPointer<T>, kind: xent_output_kind) {
-        self.destination = destination
+    init<T: LogitsScalar>(destination: UnsafeMutableBufferPointer<T>, kind: xent_output_kind) {
+        self.destination = UnsafeMutableRawBufferPointer(destination)
+        dtype = T.dtype
         self.kind = kind
         scales = GradientScales(loss: 1, zLoss: 0)
         rowUpstream = nil
     }
 
     /// A loss gradient output.
-    init(
-        gradientInto destination: UnsafeMutableBufferPointer<T>, scales: GradientScales,
+    init<G: LogitsScalar>(
+        gradientInto destination: UnsafeMutableBufferPointer<G>, scales: GradientScales,
         rowUpstream: UnsafeBufferPointer<Double>?
     ) {
-        self.destination = destination
+        self.destination = UnsafeMutableRawBufferPointer(destination)
+        dtype = G.dtype
         kind = XENT_OUTPUT_GRADIENT
         self.scales = scales
         self.rowUpstream = rowUpstream
     }
 
     /// Whether the output overwrites the logits.
-    func isInPlace(over logits: UnsafeBufferPointer<T>) -> Bool {
+    func isInPlace<T>(over logits: UnsafeBufferPointer<T>) -> Bool {
         UnsafeRawPointer(destination.baseAddress) == UnsafeRawPointer(logits.baseAddress)
     }
 }

@@ -20,10 +20,12 @@ typedef int64_t xent_index;
 // ---- Storage types
 
 // The storage type of logits, probabilities and outputs: the C row kernels' `dtype` argument and the
-// OpenCL programs' XENT_DTYPE define. Accumulation is in float for half and float, in double for double.
+// OpenCL programs' XENT_DTYPE and XENT_OUT_DTYPE defines. Accumulation is in float for half, bfloat16
+// and float, in double for double. Outputs are of the logits' type, or float for half and bfloat16.
 #define XENT_F16 0
 #define XENT_F32 1
 #define XENT_F64 2
+#define XENT_BF16 3
 
 // ---- A row's statistics
 

@@ -22,7 +22,7 @@ struct CPUBackend: RowBackend {
     func unsupportedReason(for dtype: LogitsDType) -> String? { nil }
 
     func run<T: LogitsScalar>(
-        _ batch: RowBatch<T>, output: RowOutput<T>?, results: UnsafePointer<xent_row_results>
+        _ batch: RowBatch<T>, output: RowOutput?, results: UnsafePointer<xent_row_results>
     ) throws -> Double {
         let dtype = T.dtype.contractCode
         return batch.withRows(output: output) { rows in
@@ -83,9 +83,9 @@ struct CPUBackend: RowBackend {
         return runs.reduce(0) { $0 + $1.sum }
     }
 
-    private func withOutputs<T, R>(_ output: RowOutput<T>, _ body: (UnsafePointer<xent_outputs>) -> R) -> R {
+    private func withOutputs<R>(_ output: RowOutput, _ body: (UnsafePointer<xent_outputs>) -> R) -> R {
         let outputs = xent_outputs(
-            destination: UnsafeMutableRawPointer(output.destination.baseAddress),
+            destination: output.destination.baseAddress, dtype: output.dtype.contractCode,
             row_upstream: output.rowUpstream?.baseAddress)
         return withUnsafePointer(to: outputs, body)
     }

@@ -5,14 +5,16 @@ extension OpenCLBackend {
     /// How many programs have been built: one per data type used so far (a test hook).
     var builtProgramCount: Int { programs.withLock { $0.count } }
 
-    /// The program for `dtype` (with logits soft-capped at `softcap`, when not 0), built on first use.
+    /// The program for logits of `dtype` and outputs of `outputs` (by default the same), with logits
+    /// soft-capped at `softcap` when not 0, built on first use.
     /// Its tunables are `-D` defines and part of the cache key; those every device shares are in the
     /// contract header, whose text starts the sources. The cap is a constant of its program (`XENT_SOFTCAP`,
     /// written so that it reads back exactly in the accumulation type), so that a program without one
     /// pays nothing for it.
-    func program(for dtype: LogitsDType, softcap: Double = 0) throws -> Program {
+    func program(for dtype: LogitsDType, outputs: LogitsDType? = nil, softcap: Double = 0) throws -> Program {
         var options =
-            "-cl-std=CL1.2 -DXENT_DTYPE=\(dtype.contractCode) -DXENT_VEC=\(vectorWidth) -DXENT_GROUP=\(groupSize)"
+            "-cl-std=CL1.2 -DXENT_DTYPE=\(dtype.contractCode) -DXENT_OUT_DTYPE=\((outputs ?? dtype).contractCode)"
+            + " -DXENT_VEC=\(vectorWidth) -DXENT_GROUP=\(groupSize)"
         if softcap != 0 {
             options += dtype == .float64 ? " -DXENT_SOFTCAP=\(softcap)" : " -DXENT_SOFTCAP=\(Float(softcap))f"
         }

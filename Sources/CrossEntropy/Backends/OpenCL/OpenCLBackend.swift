@@ -54,9 +54,9 @@ final class OpenCLBackend: RowBackend {
     }
 
     func run<T: LogitsScalar>(
-        _ batch: RowBatch<T>, output: RowOutput<T>?, results: UnsafePointer<xent_row_results>
+        _ batch: RowBatch<T>, output: RowOutput?, results: UnsafePointer<xent_row_results>
     ) throws -> Double {
-        let program = try program(for: T.dtype, softcap: batch.softcap)
+        let program = try program(for: T.dtype, outputs: output?.dtype ?? T.dtype, softcap: batch.softcap)
         let weight = try batch.weight.map { weight in
             try weight.withUnsafeBytes {
                 try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0)
@@ -93,7 +93,7 @@ final class OpenCLBackend: RowBackend {
     /// The rows of `outer` blocks: their statistics, and their outputs when asked, launched as the
     /// contract's path for them says; returns the sum of their losses, folded into `results`.
     private func runChunk<T: LogitsScalar>(
-        _ batch: RowBatch<T>, output: RowOutput<T>?, outer: Range<Int>, program: Program, weight: Buffer?,
+        _ batch: RowBatch<T>, output: RowOutput?, outer: Range<Int>, program: Program, weight: Buffer?,
         results: UnsafePointer<xent_row_results>
     ) throws -> Double {
         typealias Acc = T.Accumulator
@@ -112,12 +112,14 @@ final class OpenCLBackend: RowBackend {
                 flags: .writeOnly),
             rows: rows.count, options: batch.options(for: output))
         if let output {
+            let outputBytes =
+                (elements.lowerBound * output.dtype.byteCount)..<(elements.upperBound * output.dtype.byteCount)
             arguments.destination =
                 inPlace
                 ? logits
                 : try zeroCopy
-                    ? hostBuffer(UnsafeBufferPointer(output.destination), elements: elements, writable: true)
-                    : Buffer(context: context, byteCount: elements.count * MemoryLayout<T>.stride, flags: .writeOnly)
+                    ? hostBuffer(UnsafeRawBufferPointer(output.destination), bytes: outputBytes, writable: true)
+                    : Buffer(context: context, byteCount: outputBytes.count, flags: .writeOnly)
             arguments.upstream = try output.rowUpstream.map { rowUpstream in
                 try rowUpstream[rows].map { Acc($0) }.withUnsafeBytes {
                     try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0)
@@ -143,8 +145,8 @@ final class OpenCLBackend: RowBackend {
         if let output, let destination = arguments.destination {
             // Zero-copy buffers are the destination memory itself: the read only synchronises it.
             let slice = UnsafeMutableRawBufferPointer(
-                rebasing: UnsafeMutableRawBufferPointer(output.destination)[
-                    (elements.lowerBound * MemoryLayout<T>.stride)..<(elements.upperBound * MemoryLayout<T>.stride)])
+                rebasing: output.destination[
+                    (elements.lowerBound * output.dtype.byteCount)..<(elements.upperBound * output.dtype.byteCount)])
             try queue.read(destination, into: slice)
         }
         return rowStatistics.withUnsafeBufferPointer {
@@ -218,11 +220,16 @@ final class OpenCLBackend: RowBackend {
 
     /// A buffer over `elements` of caller memory: the memory itself on zero-copy devices, else a copy.
     func hostBuffer<E>(_ memory: UnsafeBufferPointer<E>, elements: Range<Int>, writable: Bool) throws -> Buffer {
-        let bytes = UnsafeRawBufferPointer(
-            rebasing: UnsafeRawBufferPointer(memory)[
-                (elements.lowerBound * MemoryLayout<E>.stride)..<(elements.upperBound * MemoryLayout<E>.stride)])
+        try hostBuffer(
+            UnsafeRawBufferPointer(memory),
+            bytes: (elements.lowerBound * MemoryLayout<E>.stride)..<(elements.upperBound * MemoryLayout<E>.stride),
+            writable: writable)
+    }
+
+    /// A buffer over `bytes` of caller memory: the memory itself on zero-copy devices, else a copy.
+    func hostBuffer(_ memory: UnsafeRawBufferPointer, bytes: Range<Int>, writable: Bool) throws -> Buffer {
         var flags: MemoryFlags = writable ? .readWrite : .readOnly
         flags.insert(zeroCopy ? .useHostPointer : .copyHostPointer)
-        return try Buffer(context: context, flags: flags, hostMemory: bytes)
+        return try Buffer(context: context, flags: flags, hostMemory: UnsafeRawBufferPointer(rebasing: memory[bytes]))
     }
 }
