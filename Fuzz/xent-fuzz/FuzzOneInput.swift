@@ -49,9 +49,10 @@ func fuzzOne(_ bytes: [UInt8]) {
     let target = readAndCheck(Array(input.target))
     switch logits.dtype {
     case .float16: run(logits, as: Float16.self, target: target, options: options)
+    case .bfloat16: run(logits, as: BFloat16.self, target: target, options: options)
     case .float32: run(logits, as: Float.self, target: target, options: options)
     case .float64: run(logits, as: Double.self, target: target, options: options)
-    case .int32, .int64: return
+    case .int32, .int64, .uint16: return
     }
 }
 
@@ -94,6 +95,7 @@ private func dataBytes(of file: NPYFile) -> [UInt8] {
     case .float64: file.withUnsafeBufferPointer(of: Double.self) { Array(UnsafeRawBufferPointer($0)) }
     case .int32: file.withUnsafeBufferPointer(of: Int32.self) { Array(UnsafeRawBufferPointer($0)) }
     case .int64: file.withUnsafeBufferPointer(of: Int64.self) { Array(UnsafeRawBufferPointer($0)) }
+    case .bfloat16, .uint16: file.withUnsafeBufferPointer(of: UInt16.self) { Array(UnsafeRawBufferPointer($0)) }
     }
 }
 
@@ -103,7 +105,8 @@ private func floats<T: LogitsScalar>(of file: NPYFile, as type: T.Type) -> [T] {
     case .float16: file.withUnsafeBufferPointer(of: Float16.self) { $0.map { T($0) } }
     case .float32: file.withUnsafeBufferPointer(of: Float.self) { $0.map { T($0) } }
     case .float64: file.withUnsafeBufferPointer(of: Double.self) { $0.map { T($0) } }
-    case .int32, .int64: []
+    case .bfloat16: file.withUnsafeBufferPointer(of: BFloat16.self) { $0.map { T($0) } }
+    case .int32, .int64, .uint16: []
     }
 }
 
@@ -116,7 +119,7 @@ private func tensorTarget<T: LogitsScalar>(_ target: NPYFile, as type: T.Type) -
     case .int32:
         .classIndices32(
             Tensor(shape: target.shape, scalars: target.withUnsafeBufferPointer(of: Int32.self) { Array($0) }))
-    case .float16, .float32, .float64:
+    case .float16, .bfloat16, .float32, .float64, .uint16:
         .probabilities(Tensor(shape: target.shape, scalars: floats(of: target, as: T.self)))
     }
 }
@@ -130,7 +133,7 @@ private func withTargetBuffer<T: LogitsScalar>(
         target.withUnsafeBufferPointer(of: Int64.self) { body(.classIndices($0, shape: target.shape)) }
     case .int32:
         target.withUnsafeBufferPointer(of: Int32.self) { body(.classIndices32($0, shape: target.shape)) }
-    case .float16, .float32, .float64:
+    case .float16, .bfloat16, .float32, .float64, .uint16:
         floats(of: target, as: T.self).withUnsafeBufferPointer { body(.probabilities($0, shape: target.shape)) }
     }
 }

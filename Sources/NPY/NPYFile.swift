@@ -163,7 +163,7 @@ public final class NPYFile: @unchecked Sendable {
 }
 
 extension NPYFile {
-    /// Every element converted to `Double` (exact for all five dtypes but `<i8` beyond 2^53).
+    /// Every element converted to `Double` (exact for every dtype but `<i8` beyond 2^53).
     public func doubles() -> [Double] {
         switch dtype {
         case .float16: withUnsafeBufferPointer(of: Float16.self) { $0.map(Double.init) }
@@ -171,6 +171,9 @@ extension NPYFile {
         case .float64: withUnsafeBufferPointer(of: Double.self) { Array($0) }
         case .int32: withUnsafeBufferPointer(of: Int32.self) { $0.map(Double.init) }
         case .int64: withUnsafeBufferPointer(of: Int64.self) { $0.map(Double.init) }
+        case .uint16: withUnsafeBufferPointer(of: UInt16.self) { $0.map(Double.init) }
+        case .bfloat16:
+            withUnsafeBufferPointer(of: UInt16.self) { $0.map { Double(Float(bitPattern: UInt32($0) << 16)) } }
         }
     }
 }

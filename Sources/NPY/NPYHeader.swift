@@ -136,10 +136,10 @@ struct NPYHeader {
         case "O": return " (Python objects)"
         case "U": return " (unicode string)"
         case "S", "a": return " (byte string)"
-        case "V": return " (void or structured)"
+        case "V": return " (void or structured; only <V2 is read, as bfloat16)"
         case "M": return " (datetime)"
         case "m": return " (timedelta)"
-        case "u": return " (unsigned integer)"
+        case "u": return " (unsigned integers: <u2 only)"
         case "f", "i":
             let supportedBodies = NPYDType.allCases.map { $0.rawValue.dropFirst() }
             return supportedBodies.contains(body)

@@ -15,8 +15,8 @@ public enum NPYWriter {
         try NPYStagedFile.stage(data, dtype: dtype, shape: shape, to: path).commit()
     }
 
-    /// Like `write(_:dtype:shape:to:)` for an array of `Float16`, `Float`, `Double`, `Int32`
-    /// or `Int64`, whose type gives the dtype (a precondition failure for any other `T`).
+    /// Like `write(_:dtype:shape:to:)` for an array of `Float16`, `Float`, `Double`, `Int32`,
+    /// `Int64` or `UInt16`, whose type gives the dtype (a precondition failure for any other `T`).
     public static func write<T>(_ scalars: [T], shape: [Int], to path: String) throws {
         try NPYStagedFile.stage(scalars, shape: shape, to: path).commit()
     }
@@ -52,11 +52,11 @@ public enum NPYWriter {
     }
 
     /// The dtype of elements of Swift type `T`; a precondition failure unless `T` is one of
-    /// `Float16`, `Float`, `Double`, `Int32` and `Int64`.
+    /// `Float16`, `Float`, `Double`, `Int32`, `Int64` and `UInt16`.
     static func dtype<T>(of type: T.Type) -> NPYDType {
         guard let dtype = NPYDType(scalarType: type) else {
             preconditionFailure(
-                "NPYWriter: \(T.self) is not Float16, Float, Double, Int32 or Int64")
+                "NPYWriter: \(T.self) is not Float16, Float, Double, Int32, Int64 or UInt16")
         }
         return dtype
     }

@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
 
     /// The logits' storage type.
     enum DType: String, CaseIterable, ExpressibleByArgument {
-        case f32, f16
+        case f32, f16, bf16
     }
 
     @Option(help: "Rows (N).")
@@ -20,7 +20,7 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var deviceOptions: DeviceOptions
 
-    @Flag(help: "Time the fused loss and gradient instead of the loss alone.")
+    @Flag(help: "Time the fused loss and gradient (written in the logits' type) instead of the loss alone.")
     var backward = false
 
     @Option(help: "Storage type of the logits.")
@@ -58,6 +58,7 @@ struct BenchCommand: ParsableCommand {
             switch dtype {
             case .f32: try measure(Float.self, engine)
             case .f16: try measure(Float16.self, engine)
+            case .bf16: try measure(BFloat16.self, engine)
             }
         if json {
             print(report.json)

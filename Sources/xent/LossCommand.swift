@@ -7,7 +7,9 @@ struct LossCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "loss", abstract: "Compute the cross-entropy loss (and its gradient) of .npy files.")
 
-    @Option(help: ArgumentHelp("Logits: <f2, <f4 or <f8 of shape (C), (N, C) or (N, C, d1, ...).", valueName: "L.npy"))
+    @Option(
+        help: ArgumentHelp(
+            "Logits: <f2, <V2 (bfloat16), <f4 or <f8 of shape (C), (N, C) or (N, C, d1, ...).", valueName: "L.npy"))
     var logits: String
 
     @Option(
@@ -68,6 +70,16 @@ struct LossCommand: ParsableCommand {
     /// How to read the logits.
     enum LogitsDType: String, CaseIterable, ExpressibleByArgument {
         case f16, bf16, f32, f64
+
+        /// The library's storage type of the name.
+        var storage: CrossEntropy.LogitsDType {
+            switch self {
+            case .f16: .float16
+            case .bf16: .bfloat16
+            case .f32: .float32
+            case .f64: .float64
+            }
+        }
     }
 
     @Option(help: "How to read the logits; a type the file contradicts is an error (default: the file's).")
@@ -100,14 +112,11 @@ struct LossCommand: ParsableCommand {
             reduction: reduction, weight: weights, ignoreIndex: ignoreIndex, labelSmoothing: labelSmoothing,
             zLossScale: zLossScale, softcap: softcap)
         let result: LossResult
-        try checkLogitsDType(logitsFile)
-        switch logitsFile.dtype {
+        switch try logitsType(of: logitsFile) {
         case .float16: result = try compute(Float16.self, logitsFile, targetFile, options, engine)
+        case .bfloat16: result = try compute(BFloat16.self, logitsFile, targetFile, options, engine)
         case .float32: result = try compute(Float.self, logitsFile, targetFile, options, engine)
         case .float64: result = try compute(Double.self, logitsFile, targetFile, options, engine)
-        case .int32, .int64:
-            throw CommandError(
-                "\(logits): logits must be floating point (<f2, <f4 or <f8), got \(logitsFile.dtype.rawValue)")
         }
         try result.write(loss: out, gradient: gradOut, logSumExp: lseOut, predicted: predictedOut)
         let format = logitsFile.dtype == .float64 ? "%#.17g" : "%#.9g"
@@ -128,21 +137,28 @@ struct LossCommand: ParsableCommand {
         return extras
     }
 
-    /// Refuses a `--logits-dtype` that the file contradicts, or that cannot be read yet.
-    private func checkLogitsDType(_ file: NPYFile) throws {
-        guard let logitsDtype else { return }
-        let named: NPYDType
-        switch logitsDtype {
-        case .f16: named = .float16
-        case .f32: named = .float32
-        case .f64: named = .float64
-        case .bf16:
-            throw CommandError("--logits-dtype bf16: bfloat16 logits are not supported yet")
+    /// How to read the logits: the file's floating-point type (`<V2` as bfloat16), or what
+    /// `--logits-dtype` says where the file agrees (raw `<u2` bit patterns only with `bf16`).
+    private func logitsType(of file: NPYFile) throws -> CrossEntropy.LogitsDType {
+        let stored: CrossEntropy.LogitsDType?
+        switch file.dtype {
+        case .float16: stored = .float16
+        case .bfloat16: stored = .bfloat16
+        case .float32: stored = .float32
+        case .float64: stored = .float64
+        case .uint16: stored = logitsDtype == .bf16 ? .bfloat16 : nil
+        case .int32, .int64: stored = nil
         }
-        guard named == file.dtype else {
+        guard let stored else {
+            let hint = file.dtype == .uint16 ? " (raw bfloat16 bit patterns need --logits-dtype bf16)" : ""
+            throw CommandError(
+                "\(logits): logits must be floating point (<f2, <V2, <f4 or <f8), got \(file.dtype.rawValue)\(hint)")
+        }
+        if let logitsDtype, logitsDtype.storage != stored {
             throw CommandError(
                 "\(logits): --logits-dtype \(logitsDtype.rawValue) contradicts the file's \(file.dtype.rawValue)")
         }
+        return stored
     }
 
     private func readWeights(_ path: String) throws -> [Double] {
@@ -174,11 +190,26 @@ struct LossCommand: ParsableCommand {
                 if gradOut == nil, let summary {
                     return LossResult(summary, lossDType: lossDType)
                 }
-                var gradient = [T](repeating: 0, count: logitsBuffer.count)
-                let fused = try gradient.withUnsafeMutableBufferPointer {
-                    try engine.crossEntropyWithGradient(
-                        logits: logitsBuffer, shape: logitsFile.shape, target: target, options: options,
-                        gradientInto: $0)
+                let fused: LossAndLogSumExp<T>
+                let gradient: LossResult.Gradient
+                // Float16 and BFloat16 gradients are written as Float unless the logits' type is asked for;
+                // Float and Double ones as they are.
+                if gradDtype == .logits || T.Accumulator.self != Float.self || T.self == Float.self {
+                    var values = [T](repeating: 0, count: logitsBuffer.count)
+                    fused = try values.withUnsafeMutableBufferPointer {
+                        try engine.crossEntropyWithGradient(
+                            logits: logitsBuffer, shape: logitsFile.shape, target: target, options: options,
+                            gradientInto: $0)
+                    }
+                    gradient = LossResult.Gradient(values)
+                } else {
+                    var values = [Float](repeating: 0, count: logitsBuffer.count)
+                    fused = try values.withUnsafeMutableBufferPointer {
+                        try engine.crossEntropyWithGradient(
+                            logits: logitsBuffer, shape: logitsFile.shape, target: target, options: options,
+                            gradientInto: $0)
+                    }
+                    gradient = .float32(values)
                 }
                 var result =
                     summary.map { LossResult($0, lossDType: lossDType) }
@@ -187,17 +218,7 @@ struct LossCommand: ParsableCommand {
                 result.zLoss = fused.zLoss.scalars.map(Double.init)
                 result.logSumExp = lseOut == nil ? nil : widened(fused.logSumExp)
                 result.gradientShape = logitsFile.shape
-                // Compare the types, not `as?` casts: an empty array casts to any element type.
-                // Float and Double gradients are written as they are (no second logits-sized copy).
-                if T.self == Double.self {
-                    result.gradient = .float64(unsafeBitCast(gradient, to: [Double].self))
-                } else if T.self == Float.self {
-                    result.gradient = .float32(unsafeBitCast(gradient, to: [Float].self))
-                } else if gradDtype == .logits {
-                    result.gradient = .float16(unsafeBitCast(gradient, to: [Float16].self))
-                } else {
-                    result.gradient = .float32(gradient.map { Float($0) })
-                }
+                result.gradient = gradient
                 return result
             }
         }
@@ -212,9 +233,12 @@ struct LossCommand: ParsableCommand {
             return try file.withUnsafeBufferPointer(of: Int64.self) { try body(.classIndices($0, shape: file.shape)) }
         case .int32:
             return try file.withUnsafeBufferPointer(of: Int32.self) { try body(.classIndices32($0, shape: file.shape)) }
-        case .float16, .float32, .float64:
+        case .float16, .bfloat16, .float32, .float64:
             let probabilities = file.doubles().map { T($0) }
             return try probabilities.withUnsafeBufferPointer { try body(.probabilities($0, shape: file.shape)) }
+        case .uint16:
+            throw CommandError(
+                "\(target): target must be class indices (<i8, <i4) or floating probabilities, got <u2")
         }
     }
 }
@@ -223,8 +247,20 @@ struct LossCommand: ParsableCommand {
 struct LossResult {
     enum Gradient {
         case float16([Float16])
+        case bfloat16([BFloat16])
         case float32([Float])
         case float64([Double])
+
+        /// The gradient as computed, in the logits' type. (The types are compared rather than cast: an
+        /// empty array casts to any element type.)
+        init<T: LogitsScalar>(_ values: [T]) {
+            switch T.dtype {
+            case .float16: self = .float16(unsafeBitCast(values, to: [Float16].self))
+            case .bfloat16: self = .bfloat16(unsafeBitCast(values, to: [BFloat16].self))
+            case .float32: self = .float32(unsafeBitCast(values, to: [Float].self))
+            case .float64: self = .float64(unsafeBitCast(values, to: [Double].self))
+            }
+        }
     }
 
     var loss: [Double] = []
@@ -290,6 +326,11 @@ struct LossResult {
                 switch gradient {
                 case .float16(let values):
                     staged.append(try NPYStagedFile.stage(values, shape: gradientShape, to: gradientPath))
+                case .bfloat16(let values):
+                    staged.append(
+                        try values.withUnsafeBytes {
+                            try NPYStagedFile.stage($0, dtype: .bfloat16, shape: gradientShape, to: gradientPath)
+                        })
                 case .float32(let values):
                     staged.append(try NPYStagedFile.stage(values, shape: gradientShape, to: gradientPath))
                 case .float64(let values):

@@ -11,6 +11,15 @@ import Testing
         #expect(elements(of: file, as: Float16.self) == [0, 0.5, -1.5, 2, 65504, -0.25])
     }
 
+    /// `<V2` is ml_dtypes' bfloat16: its values (as ml_dtypes converts them to Python floats) from
+    /// the raw bits.
+    @Test func readsBFloat16() throws {
+        let file = try NPYFile(bytes: NumPyFixtures.bfloat16V1)
+        #expect(file.dtype == .bfloat16)
+        #expect(file.shape == [2, 3])
+        #expect(file.doubles() == [1.5, -2.25, 3, 0.10009765625, .infinity, -1.0002555517425873e+30])
+    }
+
     @Test(arguments: [NumPyFixtures.float32V1, NumPyFixtures.float32V2])
     func readsFloat32(bytes: [UInt8]) throws {
         let file = try NPYFile(bytes: bytes)

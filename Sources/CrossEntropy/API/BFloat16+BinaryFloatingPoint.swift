@@ -2,9 +2,11 @@
 // multiply-add) and rounded once to bfloat16.
 
 extension BFloat16: Equatable, Hashable, Comparable {
+    /// Whether the values are equal, as their `Float`s (`0 == -0`, NaN equals nothing).
     @inlinable
     public static func == (lhs: BFloat16, rhs: BFloat16) -> Bool { lhs.floatValue == rhs.floatValue }
 
+    /// Whether `lhs` is below `rhs`, as their `Float`s.
     @inlinable
     public static func < (lhs: BFloat16, rhs: BFloat16) -> Bool { lhs.floatValue < rhs.floatValue }
 
@@ -40,15 +42,23 @@ extension BFloat16: ExpressibleByFloatLiteral, ExpressibleByIntegerLiteral {
 }
 
 extension BFloat16: BinaryFloatingPoint {
+    /// The 7 stored significand bits.
     public typealias RawSignificand = UInt16
+    /// The 8 exponent bits.
     public typealias RawExponent = UInt
+    /// The unbiased exponent.
     public typealias Exponent = Int
+    /// The absolute value's type.
     public typealias Magnitude = BFloat16
+    /// The distance between two values.
     public typealias Stride = BFloat16
 
+    /// bfloat16 has 8 exponent bits, as `Float`.
     @inlinable public static var exponentBitCount: Int { 8 }
+    /// bfloat16 stores 7 significand bits.
     @inlinable public static var significandBitCount: Int { 7 }
 
+    /// The value of these fields.
     @inlinable
     public init(sign: FloatingPointSign, exponentBitPattern: UInt, significandBitPattern: UInt16) {
         let signBit: UInt16 = sign == .minus ? 0x8000 : 0
@@ -57,6 +67,7 @@ extension BFloat16: BinaryFloatingPoint {
                 | (significandBitPattern & 0x7F))
     }
 
+    /// `significand` · 2^`exponent` with `sign`, rounded to bfloat16.
     @inlinable
     public init(sign: FloatingPointSign, exponent: Int, significand: BFloat16) {
         self.init(Float(sign: sign, exponent: exponent, significand: significand.floatValue))
@@ -79,74 +90,110 @@ extension BFloat16: BinaryFloatingPoint {
         }
     #endif
 
+    /// The stored exponent bits.
     @inlinable public var exponentBitPattern: UInt { UInt((bitPattern >> 7) & 0xFF) }
+    /// The stored significand bits.
     @inlinable public var significandBitPattern: UInt16 { bitPattern & 0x7F }
+    /// The power of two at or below the magnitude, with the sign.
     @inlinable public var binade: BFloat16 { BFloat16(floatValue.binade) }
+    /// The bits of the significand below its leading one that are in use (-1 for 0, inf and NaN).
     @inlinable public var significandWidth: Int { floatValue.significandWidth }
 
+    /// The quiet NaN `0x7FC0`, as PyTorch writes it.
     @inlinable public static var nan: BFloat16 { BFloat16(bitPattern: 0x7FC0) }
+    /// A signalling NaN.
     @inlinable public static var signalingNaN: BFloat16 { BFloat16(bitPattern: 0x7FA0) }
+    /// Positive infinity.
     @inlinable public static var infinity: BFloat16 { BFloat16(bitPattern: 0x7F80) }
+    /// The largest finite value, about 3.39e38.
     @inlinable public static var greatestFiniteMagnitude: BFloat16 { BFloat16(bitPattern: 0x7F7F) }
-    /// π rounded to bfloat16.
+    /// π rounded toward zero (3.140625), as the standard types round it.
     @inlinable public static var pi: BFloat16 { BFloat16(Double.pi) }
+    /// The smallest normal value, 2^-126.
     @inlinable public static var leastNormalMagnitude: BFloat16 { BFloat16(bitPattern: 0x0080) }
+    /// The smallest subnormal value, 2^-133.
     @inlinable public static var leastNonzeroMagnitude: BFloat16 { BFloat16(bitPattern: 0x0001) }
 
+    /// The distance from the magnitude to the next larger value.
     @inlinable public var ulp: BFloat16 {
         guard isFinite else { return .nan }
         let next = BFloat16(bitPattern: (bitPattern & 0x7FFF) + 1)
         return BFloat16(next.floatValue - magnitude.floatValue)
     }
+    /// The sign bit.
     @inlinable public var sign: FloatingPointSign { bitPattern & 0x8000 != 0 ? .minus : .plus }
+    /// The unbiased exponent of the value.
     @inlinable public var exponent: Int { floatValue.exponent }
+    /// The significand, in [1, 2) for finite non-zero values.
     @inlinable public var significand: BFloat16 { BFloat16(floatValue.significand) }
+    /// The absolute value.
     @inlinable public var magnitude: BFloat16 { BFloat16(bitPattern: bitPattern & 0x7FFF) }
+    /// The least value above this one.
     @inlinable public var nextUp: BFloat16 {
         if isNaN || self == .infinity { return self }
         if bitPattern == 0x8000 || bitPattern == 0 { return .leastNonzeroMagnitude }
         return BFloat16(bitPattern: sign == .minus ? bitPattern - 1 : bitPattern + 1)
     }
 
+    /// Whether the value is normal.
     @inlinable public var isNormal: Bool { exponentBitPattern != 0 && exponentBitPattern != 0xFF }
+    /// Whether the value is finite.
     @inlinable public var isFinite: Bool { exponentBitPattern != 0xFF }
+    /// Whether the value is ±0.
     @inlinable public var isZero: Bool { bitPattern & 0x7FFF == 0 }
+    /// Whether the value is subnormal.
     @inlinable public var isSubnormal: Bool { exponentBitPattern == 0 && significandBitPattern != 0 }
+    /// Whether the value is ±infinity.
     @inlinable public var isInfinite: Bool { bitPattern & 0x7FFF == 0x7F80 }
+    /// Whether the value is NaN.
     @inlinable public var isNaN: Bool { bitPattern & 0x7FFF > 0x7F80 }
+    /// Whether the value is a signalling NaN.
     @inlinable public var isSignalingNaN: Bool { isNaN && bitPattern & 0x40 == 0 }
+    /// Every bfloat16 encoding is canonical.
     @inlinable public var isCanonical: Bool { true }
 
+    /// The sum, rounded once.
     @inlinable
     public static func + (lhs: BFloat16, rhs: BFloat16) -> BFloat16 { BFloat16(lhs.floatValue + rhs.floatValue) }
+    /// The difference, rounded once.
     @inlinable
     public static func - (lhs: BFloat16, rhs: BFloat16) -> BFloat16 { BFloat16(lhs.floatValue - rhs.floatValue) }
+    /// The product, rounded once.
     @inlinable
     public static func * (lhs: BFloat16, rhs: BFloat16) -> BFloat16 { BFloat16(lhs.floatValue * rhs.floatValue) }
+    /// The quotient, rounded once.
     @inlinable
     public static func / (lhs: BFloat16, rhs: BFloat16) -> BFloat16 { BFloat16(lhs.floatValue / rhs.floatValue) }
+    /// Adds `rhs`, rounded once.
     @inlinable
     public static func += (lhs: inout BFloat16, rhs: BFloat16) { lhs = lhs + rhs }
+    /// Subtracts `rhs`, rounded once.
     @inlinable
     public static func -= (lhs: inout BFloat16, rhs: BFloat16) { lhs = lhs - rhs }
+    /// Multiplies by `rhs`, rounded once.
     @inlinable
     public static func *= (lhs: inout BFloat16, rhs: BFloat16) { lhs = lhs * rhs }
+    /// Divides by `rhs`, rounded once.
     @inlinable
     public static func /= (lhs: inout BFloat16, rhs: BFloat16) { lhs = lhs / rhs }
 
+    /// Flips the sign.
     @inlinable
     public mutating func negate() { bitPattern ^= 0x8000 }
 
+    /// Replaces the value by its IEEE remainder (exact).
     @inlinable
     public mutating func formRemainder(dividingBy other: BFloat16) {
         self = BFloat16(floatValue.remainder(dividingBy: other.floatValue))
     }
 
+    /// Replaces the value by its truncating remainder (exact).
     @inlinable
     public mutating func formTruncatingRemainder(dividingBy other: BFloat16) {
         self = BFloat16(floatValue.truncatingRemainder(dividingBy: other.floatValue))
     }
 
+    /// Replaces the value by its square root, rounded once.
     @inlinable
     public mutating func formSquareRoot() { self = BFloat16(floatValue.squareRoot()) }
 
@@ -167,18 +214,24 @@ extension BFloat16: BinaryFloatingPoint {
         self = BFloat16(sum)
     }
 
+    /// Rounds the value to an integral one by `rule`.
     @inlinable
     public mutating func round(_ rule: FloatingPointRoundingRule) { self = BFloat16(floatValue.rounded(rule)) }
 
+    /// IEEE equality.
     @inlinable
     public func isEqual(to other: BFloat16) -> Bool { floatValue == other.floatValue }
+    /// IEEE less-than.
     @inlinable
     public func isLess(than other: BFloat16) -> Bool { floatValue < other.floatValue }
+    /// IEEE less-than-or-equal.
     @inlinable
     public func isLessThanOrEqualTo(_ other: BFloat16) -> Bool { floatValue <= other.floatValue }
 
+    /// `other - self`.
     @inlinable
     public func distance(to other: BFloat16) -> BFloat16 { other - self }
+    /// `self + amount`.
     @inlinable
     public func advanced(by amount: BFloat16) -> BFloat16 { self + amount }
 }
