@@ -27,7 +27,7 @@ XENT_INLINE void FN(small_row_sums)(const STORAGE *x, int64_t classes, VEC *maxe
     } else {
         for (int64_t c = 0; c < classes; c++) {
             for (int lane = 0; lane < LANES; lane++) {
-                columns[c][lane] = (ACC)x[lane * classes + c];
+                columns[c][lane] = WIDEN(x[lane * classes + c]);
             }
         }
     }
@@ -74,7 +74,7 @@ XENT_INLINE void FN(small_rows)(const xent_rows *rows, int64_t classes, int64_t 
             __builtin_prefetch(targets + r + 5 * LANES - 1);
             for (int64_t i = r; i < r + LANES; i++) {
                 const int64_t y = targets[i];
-                block->target_logit[i] = y >= 0 && y < classes ? (double)x[i * classes + y] : 0;
+                block->target_logit[i] = y >= 0 && y < classes ? (double)WIDEN(x[i * classes + y]) : 0;
             }
         }
     }

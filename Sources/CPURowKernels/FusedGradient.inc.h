@@ -188,7 +188,7 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     if (!(m > -INFINITY && m < INFINITY)) {
         return 0;
     }
-    const ACC target = (ACC)x[y];
+    const ACC target = WIDEN(x[y]);
     // Whole vectors from the row's start, then the last LANES elements for what they leave (their exps
     // are stored whole: the elements they share with the last whole vector get the same values). The
     // order of the sums depends on the class count alone, not on where the row lies.

@@ -5,6 +5,7 @@
 //   STORAGE_NAME its name (f16, bf16, f32, f64)
 //   ACC, VEC     accumulation scalar and its vector (LANES lanes)
 //   LOAD         vector load from STORAGE
+//   WIDEN(v)     one STORAGE value as ACC
 //   VEXP, VMAX   vector exp and max
 //   VEXP_SUM     vector exp for terms that are only summed (may round results below 2^-126 up)
 //   TRANSPOSE    transpose of LANES vectors (XENT_TRANSPOSE16 or XENT_TRANSPOSE8)

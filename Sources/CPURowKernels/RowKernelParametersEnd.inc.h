@@ -5,6 +5,7 @@
 #undef VEC
 #undef LANES
 #undef LOAD
+#undef WIDEN
 #undef VEXP
 #undef VEXP_SUM
 #undef TRANSPOSE

@@ -2,6 +2,7 @@
 // the list there) is defined here, and RowKernelParametersEnd.inc.h undefines them.
 #define STORAGE_NAME f64
 #define STORAGE double
+#define WIDEN(v) (v)
 #define LOAD xent_load_f64
 #define ACC double
 #define VEC xent_vd

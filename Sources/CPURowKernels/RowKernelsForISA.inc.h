@@ -72,6 +72,7 @@ XENT_INLINE void XENT_ISA_NAME(cap_f64, XENT_ISA)(double *values, int64_t count,
 
 #include "RowKernelOutputF16.inc.h"
 #define STORAGE _Float16
+#define WIDEN(v) ((float)(v))
 #define ACC float
 #define STORAGE_NAME f16
 #define ACC_NAME f32
@@ -79,20 +80,23 @@ XENT_INLINE void XENT_ISA_NAME(cap_f64, XENT_ISA)(double *values, int64_t count,
 #include "RowKernelOutputEnd.inc.h"
 #include "RowKernelOutputF32.inc.h"
 #define STORAGE _Float16
+#define WIDEN(v) ((float)(v))
 #define ACC float
 #define STORAGE_NAME f16
 #define ACC_NAME f32
 #include "SoftCappedRows.inc.h"
 #include "RowKernelOutputEnd.inc.h"
 #include "RowKernelOutputBF16.inc.h"
-#define STORAGE __bf16
+#define STORAGE xent_bf16
+#define WIDEN(v) xent_widen_bf16(v)
 #define ACC float
 #define STORAGE_NAME bf16
 #define ACC_NAME f32
 #include "SoftCappedRows.inc.h"
 #include "RowKernelOutputEnd.inc.h"
 #include "RowKernelOutputF32.inc.h"
-#define STORAGE __bf16
+#define STORAGE xent_bf16
+#define WIDEN(v) xent_widen_bf16(v)
 #define ACC float
 #define STORAGE_NAME bf16
 #define ACC_NAME f32
@@ -100,6 +104,7 @@ XENT_INLINE void XENT_ISA_NAME(cap_f64, XENT_ISA)(double *values, int64_t count,
 #include "RowKernelOutputEnd.inc.h"
 #include "RowKernelOutputF32.inc.h"
 #define STORAGE float
+#define WIDEN(v) (v)
 #define ACC float
 #define STORAGE_NAME f32
 #define ACC_NAME f32
@@ -107,6 +112,7 @@ XENT_INLINE void XENT_ISA_NAME(cap_f64, XENT_ISA)(double *values, int64_t count,
 #include "RowKernelOutputEnd.inc.h"
 #include "RowKernelOutputF64.inc.h"
 #define STORAGE double
+#define WIDEN(v) (v)
 #define ACC double
 #define STORAGE_NAME f64
 #define ACC_NAME f64

@@ -64,7 +64,7 @@ XENT_INLINE void FN(write_scaled_softmax)(const STORAGE *x, const STORAGE *q, co
         }
     }
     for (; c < classes; c++) {
-        ACC g = a * SEXP(((ACC)x[c * stride] - n.max) - n.log_sum);
+        ACC g = a * SEXP((WIDEN(x[c * stride]) - n.max) - n.log_sum);
         if (b != 0) {
             g -= b * FN(element_weight)(q, w, c * stride, c, qa, qb);
         }
@@ -80,7 +80,7 @@ XENT_INLINE void FN(write_log_softmax)(const STORAGE *x, OUT *out, int64_t class
         }
     }
     for (; c < classes; c++) {
-        out[c * stride] = NARROW(((ACC)x[c * stride] - n.max) - n.log_sum);
+        out[c * stride] = NARROW((WIDEN(x[c * stride]) - n.max) - n.log_sum);
     }
 }
 
@@ -119,7 +119,7 @@ XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *o
 /// `m` may be the lowest finite value); -1 for no classes.
 XENT_INLINE int64_t FN(predicted_class)(const STORAGE *x, int64_t classes, int64_t stride, ACC m, int has_nan) {
     for (int64_t c = 0; c < classes; c++) {
-        const ACC v = (ACC)x[c * stride];
+        const ACC v = WIDEN(x[c * stride]);
         if (has_nan ? isnan(v) : v == m) {
             return c;
         }
@@ -142,7 +142,7 @@ XENT_INLINE double FN(row_entropy)(const STORAGE *x, int64_t classes, int64_t st
         weighted = HSUM(sum);
     }
     for (; c < classes; c++) {
-        const ACC xm = (ACC)x[c * stride] - m;
+        const ACC xm = WIDEN(x[c * stride]) - m;
         const ACC p = SEXP(xm - log_sum);
         weighted += p != 0 ? p * xm : 0;
     }

@@ -22,7 +22,7 @@ XENT_INLINE void FN(push)(FN(state) * st, ACC x, ACC v, int smooth) {
 /// The per-element weight v_c: w_c for class indices, w_c * (qa * q_c + qb) for probabilities.
 XENT_INLINE ACC FN(element_weight)(const STORAGE *q, const ACC *w, int64_t index, int64_t c, ACC qa, ACC qb) {
     ACC v = w ? w[c] : (ACC)1;
-    return q ? v * (qa * (ACC)q[index] + qb) : v;
+    return q ? v * (qa * WIDEN(q[index]) + qb) : v;
 }
 
 XENT_INLINE VEC FN(vector_weight)(const STORAGE *q, const ACC *w, int64_t c, ACC qa, ACC qb) {
@@ -116,7 +116,7 @@ XENT_INLINE ACC FN(row_max)(const STORAGE *x, int64_t classes) {
     const int64_t head = toBoundary < classes ? toBoundary : classes;
     ACC m = -INFINITY;
     for (int64_t c = 0; c < head; c++) {
-        m = (ACC)x[c] > m ? (ACC)x[c] : m;
+        m = WIDEN(x[c]) > m ? WIDEN(x[c]) : m;
     }
     VEC mv = (VEC)m;
     int64_t c = head;
@@ -128,7 +128,7 @@ XENT_INLINE ACC FN(row_max)(const STORAGE *x, int64_t classes) {
     }
     m = HMAX(mv);
     for (; c < classes; c++) {
-        m = (ACC)x[c] > m ? (ACC)x[c] : m;
+        m = WIDEN(x[c]) > m ? WIDEN(x[c]) : m;
     }
     return m;
 }
@@ -175,7 +175,7 @@ XENT_INLINE FN(state) FN(scan_two_pass)(const STORAGE *x, const STORAGE *q, cons
     }
     FN(state) st = {m, HSUM(s), smooth ? HSUM(d) : 0, smooth ? HSUM(vs) : 0};
     for (; c < classes; c++) {
-        const ACC xm = (ACC)x[c] - m;
+        const ACC xm = WIDEN(x[c]) - m;
         st.s += SEXP(xm);
         if (smooth) {
             const ACC v = FN(element_weight)(q, w, c, c, qa, qb);
@@ -187,7 +187,7 @@ XENT_INLINE FN(state) FN(scan_two_pass)(const STORAGE *x, const STORAGE *q, cons
         // No finite maximum: the sum is 0 (lse = -inf) unless a NaN is present.
         st.s = 0;
         for (c = 0; c < classes; c++) {
-            st.s += isnan((ACC)x[c]) ? (ACC)NAN : 0;
+            st.s += isnan(WIDEN(x[c])) ? (ACC)NAN : 0;
         }
     }
     return st;
@@ -197,7 +197,7 @@ XENT_INLINE FN(state) FN(scan_strided)(const STORAGE *x, const STORAGE *q, const
                                      int64_t stride, int smooth, ACC qa, ACC qb) {
     FN(state) st = {LOWEST, 0, 0, 0};
     for (int64_t c = 0; c < classes; c++) {
-        FN(push)(&st, (ACC)x[c * stride], smooth ? FN(element_weight)(q, w, c * stride, c, qa, qb) : (ACC)0, smooth);
+        FN(push)(&st, WIDEN(x[c * stride]), smooth ? FN(element_weight)(q, w, c * stride, c, qa, qb) : (ACC)0, smooth);
     }
     return st;
 }
@@ -207,7 +207,7 @@ XENT_INLINE FN(state) FN(scan_strided)(const STORAGE *x, const STORAGE *q, const
 XENT_INLINE double FN(torch_lse)(const STORAGE *x, int64_t classes, int64_t stride, ACC m, ACC logSum) {
     if (m == INFINITY) {
         for (int64_t c = 0; c < classes; c++) {
-            if (isnan((ACC)x[c * stride])) {
+            if (isnan(WIDEN(x[c * stride]))) {
                 return NAN;
             }
         }
@@ -273,7 +273,7 @@ XENT_INLINE xent_row_stat FN(row_stat)(const xent_rows *rows, int64_t row, FN(no
     if (rows->targets) {
         const int64_t y = rows->targets[row];
         if (y >= 0 && y < classes) {
-            stat.target_logit = (double)x[y * inner];
+            stat.target_logit = (double)WIDEN(x[y * inner]);
         }
     }
     return stat;

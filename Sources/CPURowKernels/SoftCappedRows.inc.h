@@ -3,6 +3,7 @@
 // Included once per pair of storage types of the inputs and outputs by RowKernelsForISA.inc.h, after
 // the row kernels, with these parameters, which it undefines at its end:
 //   STORAGE, STORAGE_NAME  the logits' element type and its name (f16, bf16, f32, f64)
+//   WIDEN(v)               one STORAGE value as ACC
 //   ACC, ACC_NAME          their accumulation type and its name: the row kernels of ACC_NAME logits and
 //                          outputs run the capped rows, and cap_ACC_NAME caps them
 // and within one of the output parameter blocks RowKernelOutput{F16,BF16,F32,F64}.inc.h (OUT,
@@ -47,18 +48,18 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
             const STORAGE *x = (const STORAGE *)rows->logits + first * classes;
             const STORAGE *q = probabilities ? (const STORAGE *)rows->probabilities + first * classes : NULL;
             for (int64_t i = 0; i < count * classes; i++) {
-                capped[i] = (ACC)x[i];
+                capped[i] = WIDEN(x[i]);
             }
             for (int64_t i = 0; q && i < count * classes; i++) {
-                probabilities[i] = (ACC)q[i];
+                probabilities[i] = WIDEN(q[i]);
             }
         } else {
             for (int64_t r = 0; r < count; r++) {
                 const int64_t base = ((first + r) / inner) * classes * inner + (first + r) % inner;
                 for (int64_t c = 0; c < classes; c++) {
-                    capped[r * classes + c] = (ACC)((const STORAGE *)rows->logits)[base + c * inner];
+                    capped[r * classes + c] = WIDEN(((const STORAGE *)rows->logits)[base + c * inner]);
                     if (probabilities) {
-                        probabilities[r * classes + c] = (ACC)((const STORAGE *)rows->probabilities)[base + c * inner];
+                        probabilities[r * classes + c] = WIDEN(((const STORAGE *)rows->probabilities)[base + c * inner]);
                     }
                 }
             }
@@ -131,5 +132,6 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
 #undef CAP_BLOCK
 #undef STORAGE
 #undef STORAGE_NAME
+#undef WIDEN
 #undef ACC
 #undef ACC_NAME

@@ -20,8 +20,13 @@ typedef float xent_vf __attribute__((ext_vector_type(16)));
 typedef int32_t xent_vi __attribute__((ext_vector_type(16)));
 typedef uint32_t xent_vu __attribute__((ext_vector_type(16)));
 typedef _Float16 xent_vh __attribute__((ext_vector_type(16)));
-typedef __bf16 xent_vb __attribute__((ext_vector_type(16)));
 typedef uint16_t xent_vs __attribute__((ext_vector_type(16)));
+
+/// A bfloat16 in memory: its 16 bits, in a struct so that no C conversion applies to it by mistake (and
+/// the compiler, seeing no bfloat16 arithmetic, never calls the runtime's __truncsfbf2 for it).
+typedef struct xent_bf16 {
+    uint16_t bits;
+} xent_bf16;
 typedef double xent_vd __attribute__((ext_vector_type(8)));
 typedef double xent_vd16 __attribute__((ext_vector_type(16)));
 typedef int64_t xent_vl __attribute__((ext_vector_type(8)));
@@ -77,13 +82,27 @@ XENT_INLINE void xent_stream_f16(_Float16 *p, xent_vf v) {
     __builtin_nontemporal_store(__builtin_convertvector(v, xent_vh), (xent_vh *)(void *)p);
 }
 
-// bfloat16 is the upper half of a float: widening is a shift (clang's own conversion), and narrowing
-// rounds to nearest even with integer operations, as PyTorch's round_to_nearest_even (a NaN becomes
-// 0x7FC0), so that no build needs the runtime's __truncsfbf2.
-XENT_INLINE xent_vf xent_load_bf16(const __bf16 *p) {
-    xent_vb b;
-    memcpy(&b, p, sizeof b);
-    return __builtin_convertvector(b, xent_vf);
+// bfloat16 is the upper half of a float: widening is a shift, and narrowing rounds to nearest even with
+// integer operations, as PyTorch's round_to_nearest_even (a NaN becomes 0x7FC0).
+XENT_INLINE float xent_widen_bf16(xent_bf16 v) {
+    const uint32_t bits = (uint32_t)v.bits << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+XENT_INLINE xent_bf16 xent_narrow_bf16(float v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    const xent_bf16 b = {v != v ? (uint16_t)0x7FC0 : (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16)};
+    return b;
+}
+XENT_INLINE xent_vf xent_load_bf16(const xent_bf16 *p) {
+    xent_vs bits;
+    memcpy(&bits, p, sizeof bits);
+    const xent_vu wide = __builtin_convertvector(bits, xent_vu) << 16;
+    xent_vf v;
+    memcpy(&v, &wide, sizeof v);
+    return v;
 }
 XENT_INLINE xent_vs xent_bf16_bits_vf(xent_vf v) {
     xent_vu u;
@@ -91,20 +110,12 @@ XENT_INLINE xent_vs xent_bf16_bits_vf(xent_vf v) {
     const xent_vu rounded = (u + 0x7FFF + ((u >> 16) & 1)) >> 16;
     return __builtin_convertvector(v != v ? (xent_vu)0x7FC0 : rounded, xent_vs);
 }
-XENT_INLINE void xent_store_bf16(__bf16 *p, xent_vf v) {
+XENT_INLINE void xent_store_bf16(xent_bf16 *p, xent_vf v) {
     const xent_vs bits = xent_bf16_bits_vf(v);
     memcpy(p, &bits, sizeof bits);
 }
-XENT_INLINE void xent_stream_bf16(__bf16 *p, xent_vf v) {
+XENT_INLINE void xent_stream_bf16(xent_bf16 *p, xent_vf v) {
     __builtin_nontemporal_store(xent_bf16_bits_vf(v), (xent_vs *)(void *)p);
-}
-XENT_INLINE __bf16 xent_narrow_bf16(float v) {
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    const uint16_t bits = v != v ? 0x7FC0 : (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
-    __bf16 b;
-    memcpy(&b, &bits, sizeof b);
-    return b;
 }
 
 XENT_INLINE xent_vf xent_load_f32(const float *p) {

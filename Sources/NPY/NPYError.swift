@@ -2,7 +2,7 @@
 ///
 /// The message says what went wrong and where, and begins with the path (or `<bytes>` for
 /// in-memory input), e.g.
-/// `L.npy: unsupported dtype '>f4' (big-endian); supported: <f2, <f4, <f8, <i4, <i8`.
+/// `L.npy: unsupported dtype '>f4' (big-endian); supported: <f2, <f4, <f8, <V2, <u2, <i4, <i8`.
 public struct NPYError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The complete message, beginning with the path it concerns.
     public let description: String

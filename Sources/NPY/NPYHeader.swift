@@ -136,14 +136,16 @@ struct NPYHeader {
         case "O": return " (Python objects)"
         case "U": return " (unicode string)"
         case "S", "a": return " (byte string)"
-        case "V": return " (void or structured; only <V2 is read, as bfloat16)"
         case "M": return " (datetime)"
         case "m": return " (timedelta)"
-        case "u": return " (unsigned integers: <u2 only)"
-        case "f", "i":
+        case "f", "i", "u", "V":
             let supportedBodies = NPYDType.allCases.map { $0.rawValue.dropFirst() }
-            return supportedBodies.contains(body)
-                ? " (the byte order must be '<')" : " (unsupported element size)"
+            if supportedBodies.contains(body) { return " (the byte order must be '<')" }
+            switch body.first {
+            case "u": return " (unsigned integers: <u2 only)"
+            case "V": return " (void or structured; only <V2 is read, as bfloat16)"
+            default: return " (unsupported element size)"
+            }
         default: return ""
         }
     }

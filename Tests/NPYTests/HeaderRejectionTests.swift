@@ -197,7 +197,10 @@ import Testing
         ("'<U5'", "unsupported dtype '<U5' (unicode string)"),
         ("'|S3'", "unsupported dtype '|S3' (byte string)"),
         ("'<M8[ns]'", "unsupported dtype '<M8[ns]' (datetime)"),
-        ("'<u4'", "unsupported dtype '<u4' (unsigned integer)"),
+        ("'<u4'", "unsupported dtype '<u4' (unsigned integers: <u2 only)"),
+        ("'>u2'", "unsupported dtype '>u2' (big-endian)"),
+        ("'|V2'", "unsupported dtype '|V2' (the byte order must be '<')"),
+        ("'<V4'", "unsupported dtype '<V4' (void or structured; only <V2 is read, as bfloat16)"),
         ("'<i2'", "unsupported dtype '<i2' (unsupported element size)"),
         ("'<f16'", "unsupported dtype '<f16' (unsupported element size)"),
         ("'|f4'", "unsupported dtype '|f4' (the byte order must be '<')"),
@@ -213,7 +216,7 @@ import Testing
     func unsupportedDescr(descr: String, reason: String) {
         expectRejected(
             Self.variant(replacing: "'<f4'", with: descr), containing: reason,
-            "supported: <f2, <f4, <f8, <i4, <i8")
+            "supported: <f2, <f4, <f8, <V2, <u2, <i4, <i8")
     }
 
     @Test func descrNotAString() {

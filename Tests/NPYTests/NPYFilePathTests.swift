@@ -64,7 +64,7 @@ import Testing
             try writeFile(path, NumPyFixtures.float32BigEndian)
             #expect(
                 npyErrorMessage({ _ = try NPYFile(path: path) })
-                    == "\(path): unsupported dtype '>f4' (big-endian); supported: <f2, <f4, <f8, <i4, <i8"
+                    == "\(path): unsupported dtype '>f4' (big-endian); supported: <f2, <f4, <f8, <V2, <u2, <i4, <i8"
             )
             var truncated = NumPyFixtures.float32V1
             truncated.removeLast()

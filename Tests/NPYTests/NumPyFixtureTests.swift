@@ -77,7 +77,7 @@ import Testing
         else { return }
         #expect(
             message
-                == "<bytes>: unsupported dtype '>f4' (big-endian); supported: <f2, <f4, <f8, <i4, <i8"
+                == "<bytes>: unsupported dtype '>f4' (big-endian); supported: <f2, <f4, <f8, <V2, <u2, <i4, <i8"
         )
     }
 

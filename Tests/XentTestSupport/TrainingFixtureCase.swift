@@ -16,7 +16,7 @@ public struct TrainingFixtureCase: Decodable, Sendable, CustomStringConvertible 
     public let weight: Bool
     /// `indices` or `probabilities`.
     public let targetKind: String
-    /// `float16`, `float32` or `float64`.
+    /// `float16`, `bfloat16`, `float32` or `float64`.
     public let logitsDType: String
     /// The logits' shape.
     public let shape: [Int]
@@ -62,7 +62,7 @@ public struct TrainingFixtureCase: Decodable, Sendable, CustomStringConvertible 
     public var tolerance: Double {
         switch logitsDType {
         case "float64": 1e-11
-        case "float16": 2e-4
+        case "float16", "bfloat16": 2e-4
         default: shape.count > 1 && shape[1] > 10_000 ? 5e-5 : 1e-5
         }
     }

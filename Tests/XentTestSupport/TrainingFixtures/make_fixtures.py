@@ -6,13 +6,21 @@ cross-entropy part by their total weight (F.cross_entropy's own divisor). The gr
 autograd of that expression, soft-capping (Gemma 2: every logit read as s * tanh(x / s)) differentiated
 through. The per-row extras are torch.argmax (-1 for ignored rows), the token
 accuracy over the rows kept, torch.special.entr(softmax).sum (entropy) and torch.logsumexp. Every value is
-computed in float64 from the logits as stored (float16 logits rounded first).
+computed in float64 from the logits as stored (float16 and bfloat16 logits rounded first). bfloat16 arrays
+are saved as ml_dtypes writes them (descr '<V2').
 
-usage: python3 make_fixtures.py   (writes one folder per case and manifest.json)
+The folder bfloat16_rounding holds conversions into bfloat16: float32 values with PyTorch's rounding of
+each (its bits, '<u2'), and float64 values with their exact rounding to nearest even, computed here with
+fractions (PyTorch converts a double through a float, which can round twice).
+
+usage: python3 make_fixtures.py   (needs ml_dtypes; writes one folder per case, manifest.json and
+bfloat16_rounding)
 """
 import json
 import os
+from fractions import Fraction
 
+import ml_dtypes
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -117,6 +125,68 @@ cases = [
     make("softcap_wide_rows", [2, 70001], z=1e-3, softcap=30.0, scale=40, seed=18),
     make("softcap_float16", [9, 300], softcap=10.0, dtype=np.float16, scale=12, seed=19),
     make("softcap_float64", [9, 300], reduction="none", softcap=7.0, dtype=np.float64, scale=20, seed=20),
+    make("bf16_mean", [16, 37], dtype=ml_dtypes.bfloat16, seed=21),
+    make("bf16_z_weighted_ignored", [12, 300], reduction="sum", z=0.02, weighted=True, ignored_rows=(3,),
+         label_smoothing=0.1, dtype=ml_dtypes.bfloat16, seed=22),
+    make("bf16_softcap_none", [9, 1001], reduction="none", softcap=10.0, scale=12, dtype=ml_dtypes.bfloat16,
+         seed=23),
+    make("bf16_probabilities", [8, 20], z=0.03, target_kind="probabilities", dtype=ml_dtypes.bfloat16, seed=24),
+    make("bf16_kdim", [3, 9, 4, 2], z=0.04, ignored_rows=(5,), dtype=ml_dtypes.bfloat16, seed=25),
+    make("bf16_wide_rows", [3, 70001], z=1e-3, dtype=ml_dtypes.bfloat16, seed=26),
+    make("bf16_few_classes", [300, 10], ignored_rows=(7, 100), dtype=ml_dtypes.bfloat16, seed=27),
 ]
 with open(os.path.join(HERE, "manifest.json"), "w") as f:
     json.dump(cases, f, indent=1)
+
+
+def bfloat16_bits_of_double(value):
+    """The bits of `value` (a float64) rounded to bfloat16, to nearest even, exactly."""
+    if np.isnan(value):
+        return 0x7FC0
+    sign = 0x8000 if np.signbit(value) else 0
+    if np.isinf(value):
+        return sign | 0x7F80
+    magnitude = Fraction(abs(float(value)))
+    if magnitude == 0:
+        return sign
+    # Walk the positive bfloat16 values by their bits: they are ordered as the numbers they hold.
+    def value_of(bits):
+        return Fraction(np.array([bits], dtype=np.uint16).view(ml_dtypes.bfloat16).astype(np.float64)[0])
+    low, high = 0, 0x7F7F
+    while low < high:  # the largest finite bfloat16 at or below the magnitude
+        middle = (low + high + 1) // 2
+        if value_of(middle) <= magnitude:
+            low = middle
+        else:
+            high = middle - 1
+    below = low
+    if value_of(below) == magnitude:
+        return sign | below
+    above = below + 1  # 0x7F80 (infinity) above the largest finite value
+    upper = value_of(0x7F7F) + (value_of(0x7F7F) - value_of(0x7F7E)) if above == 0x7F80 else value_of(above)
+    lower = value_of(below)
+    if magnitude - lower < upper - magnitude or (magnitude - lower == upper - magnitude and below % 2 == 0):
+        return sign | below
+    return sign | above
+
+
+rng = np.random.default_rng(99)
+folder = os.path.join(HERE, "bfloat16_rounding")
+os.makedirs(folder, exist_ok=True)
+specials = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 3.3895314e38, 3.3961775e38, 3.4e38,
+                     1e-40, -1e-40, 9.2e-41, 1.1754944e-38, 1.0e-45], dtype=np.float32)
+ties = np.array([np.uint32(0x3F808000), np.uint32(0x3F818000), np.uint32(0xBF808000), np.uint32(0x00018000),
+                 np.uint32(0x3F808001), np.uint32(0x3F817FFF)], dtype=np.uint32).view(np.float32)
+randoms = (rng.standard_normal(400) * 10.0 ** rng.integers(-40, 39, size=400)).astype(np.float32)
+floats = np.concatenate([specials, ties, randoms])
+np.save(os.path.join(folder, "float32.npy"), floats)
+np.save(os.path.join(folder, "float32_bits.npy"),
+        torch.tensor(floats).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16))
+doubles = np.concatenate([
+    np.array([1.0039062500000002, 1.00390625, 1.0039062499999998, -1.01171875, 3.3961775292304e38, 1e-300,
+              -0.0, np.nan, np.inf], dtype=np.float64),
+    (rng.standard_normal(200) * 10.0 ** rng.integers(-40, 39, size=200)),
+])
+np.save(os.path.join(folder, "float64.npy"), doubles)
+np.save(os.path.join(folder, "float64_bits.npy"),
+        np.array([bfloat16_bits_of_double(v) for v in doubles], dtype=np.uint16))
