@@ -55,6 +55,7 @@ XENT_INLINE size_t FN(scratch_row_bytes)(int64_t classes) {
 /// streamed out while the next row's exps are computed, so that the writes overlap that work.
 typedef struct {
     OUT *out;           // NULL when no row is pending
+    int stream;         // stores past the cache (else plain: see xent_outputs.cached)
     const ACC *scratch; // the row's e_c, at its offset in the scratch block
     int64_t y;
     ACC a, b, t;
@@ -95,10 +96,15 @@ XENT_INLINE void FN(store_gradient_ends)(const FN(pending_gradient) * p, const A
     FN(store_gradient_span)(p, w, classes, head + FN(streamed_vectors)(classes, head) * LANES, classes);
 }
 
-/// Streams the vector of `p`'s gradient from element c (at a 64-byte boundary of `out`) past the cache.
+/// Streams the vector of `p`'s gradient from element c (at a 64-byte boundary of `out`) past the cache
+/// (or stores it plainly, when `p` says so).
 XENT_INLINE void FN(stream_gradient_vector)(const FN(pending_gradient) * p, const ACC *w, int64_t c) {
     const VEC g = FN(gradient_vector)(p->scratch, w, c, p->y, p->a, p->b, p->t);
-    STREAM(p->out + c, g);
+    if (p->stream) {
+        STREAM(p->out + c, g);
+    } else {
+        STORE(p->out + c, g);
+    }
 }
 
 /// Writes `p`'s whole row, if one is pending, and leaves none pending.

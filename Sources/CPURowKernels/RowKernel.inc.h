@@ -70,7 +70,7 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
     const int pipelined = fusable && FN(gradient_path)(rows) == XENT_PATH_PIPELINED_GRADIENT;
     // A fused row's gradient waits for the next fused row; rows of the general path in between write
     // their own rows and leave it pending.
-    FN(pending_gradient) pending = {NULL, NULL, 0, 0, 0, 0};
+    FN(pending_gradient) pending = {NULL, !outputs->cached, NULL, 0, 0, 0, 0};
     for (int64_t row = begin; row < end; row++) {
         const int64_t base = FN(row_base)(row, classes, inner);
         const STORAGE *x = (const STORAGE *)rows->logits + base;

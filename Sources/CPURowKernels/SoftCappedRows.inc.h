@@ -4,6 +4,7 @@
 // the row kernels, with these parameters, which it undefines at its end:
 //   STORAGE, STORAGE_NAME  the logits' element type and its name (f16, bf16, f32, f64)
 //   WIDEN(v)               one STORAGE value as ACC
+//   CAP_LOAD               (float accumulation only) the vector load of 16 STORAGE values as floats
 //   ACC, ACC_NAME          their accumulation type and its name: the row kernels of ACC_NAME logits and
 //                          outputs run the capped rows, and cap_ACC_NAME caps them
 // and within one of the output parameter blocks RowKernelOutput{F16,BF16,F32,F64}.inc.h (OUT,
@@ -22,6 +23,27 @@
 #define ACC_RUN_ROWS ACC_FN(run_rows)
 #define ACC_FUSED_SCRATCH ACC_FN(fused_scratch)
 #define CAP_BLOCK XENT_ISA_NAME(CAPPED_CAT(cap, ACC_NAME), XENT_ISA)
+
+#ifdef CAP_LOAD
+/// Caps `count` contiguous logits `x` into `capped`, s tanh(x · (1 / s)), and prefetches one line of `next`
+/// (the next block's logits, `next_bytes` of them) per vector, so that reading the next block from memory
+/// overlaps this block's work.
+XENT_INLINE void CAPPED_FN(cap_from)(ACC *capped, const STORAGE *x, int64_t count, ACC s, const STORAGE *next,
+                                     int64_t next_bytes) {
+    const ACC inverse = 1 / s;
+    int64_t i = 0, line = 0;
+    for (; i + 16 <= count; i += 16, line += 64) {
+        if (line < next_bytes) {
+            __builtin_prefetch((const char *)next + line);
+        }
+        xent_store_f32(capped + i, s * xent_tanh_vf(CAP_LOAD(x + i) * inverse));
+    }
+    for (int64_t rest = i; rest < count; rest++) {
+        capped[rest] = WIDEN(x[rest]);
+    }
+    CAP_BLOCK(capped + i, count - i, s);
+}
+#endif
 
 /// Rows [begin, end) of a soft-capped batch, as FN(run) for a batch without a cap.
 static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *outputs,
@@ -47,9 +69,16 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
             // Contiguous rows: the block is one run of elements.
             const STORAGE *x = (const STORAGE *)rows->logits + first * classes;
             const STORAGE *q = probabilities ? (const STORAGE *)rows->probabilities + first * classes : NULL;
+#ifdef CAP_LOAD
+            const int64_t next_count = end - (first + count) < block_rows ? end - (first + count) : block_rows;
+            CAPPED_FN(cap_from)(capped, x, count * classes, s, x + count * classes,
+                                next_count * classes * (int64_t)sizeof(STORAGE));
+#else
             for (int64_t i = 0; i < count * classes; i++) {
                 capped[i] = WIDEN(x[i]);
             }
+            CAP_BLOCK(capped, count * classes, s);
+#endif
             for (int64_t i = 0; q && i < count * classes; i++) {
                 probabilities[i] = WIDEN(q[i]);
             }
@@ -63,8 +92,8 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
                     }
                 }
             }
+            CAP_BLOCK(capped, count * classes, s);
         }
-        CAP_BLOCK(capped, count * classes, s);
         xent_rows block = *rows;
         block.logits = capped;
         block.probabilities = probabilities;
@@ -72,7 +101,7 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
         block.options.inner = 1;
         block.options.softcap = 0;
         xent_outputs block_outputs = {written, sizeof(ACC) == sizeof(double) ? XENT_F64 : XENT_F32,
-                                      outputs && outputs->row_upstream ? outputs->row_upstream + first : NULL};
+                                      outputs && outputs->row_upstream ? outputs->row_upstream + first : NULL, 1};
         xent_loss_rule rule;
         xent_target_check check = {-1, 0};
         xent_row_results block_results = *results;
@@ -95,11 +124,12 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
         }
         if (outputs) {
             // A gradient times d capped / dx = 1 - (capped / s)^2; other outputs as they are.
-            const int gradient = rows->options.kind == XENT_OUTPUT_GRADIENT;
-            const ACC inverse = 1 / s;
-            for (int64_t i = 0; gradient && i < count * classes; i++) {
-                const ACC t = capped[i] * inverse;
-                written[i] *= 1 - t * t;
+            if (rows->options.kind == XENT_OUTPUT_GRADIENT) {
+                const ACC inverse = 1 / s;
+                for (int64_t i = 0; i < count * classes; i++) {
+                    const ACC t = capped[i] * inverse;
+                    written[i] *= 1 - t * t;
+                }
             }
             OUT *out = (OUT *)outputs->destination;
             if (inner == 1) {
@@ -133,5 +163,6 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
 #undef STORAGE
 #undef STORAGE_NAME
 #undef WIDEN
+#undef CAP_LOAD
 #undef ACC
 #undef ACC_NAME

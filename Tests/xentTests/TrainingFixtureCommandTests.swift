@@ -81,9 +81,12 @@ import XentTestSupport
         let largest = expectedGradient.map(abs).max() ?? 0
         // `--grad-dtype f32`: the gradient of 16-bit logits too is computed and written in Float.
         let gradient = try NPYFile(path: folder.file("grad.npy"))
-        #expect(gradient.dtype == (fixture.logitsDType == "float64" ? .float64 : .float32), "\(context)")
+        #expect(
+            gradient.dtype == (fixture.logitsDType == "float64" ? .float64 : .float32), "\(context)"
+        )
         expectAllClose(
-            gradient.doubles(), expectedGradient, relative: tolerance, absolute: tolerance * largest,
+            gradient.doubles(), expectedGradient, relative: tolerance,
+            absolute: tolerance * largest,
             "\(context): gradient")
         expectAllClose(
             try readDoubles(folder.file("lse.npy")),

@@ -37,6 +37,9 @@ typedef struct xent_outputs {
     xent_dtype dtype;
     /// One upstream value per row (XENT_HAS_UPSTREAM), or NULL.
     const double *row_upstream;
+    /// Nonzero when `destination` is a small buffer read again at once (the soft-capped rows' block):
+    /// the fused gradient then stores into it plainly instead of streaming past the cache.
+    int32_t cached;
 } xent_outputs;
 
 /// How a row's loss follows from its statistics, as PyTorch's cross_entropy: for class indices

@@ -86,7 +86,7 @@ struct CPUBackend: RowBackend {
     private func withOutputs<R>(_ output: RowOutput, _ body: (UnsafePointer<xent_outputs>) -> R) -> R {
         let outputs = xent_outputs(
             destination: output.destination.baseAddress, dtype: output.dtype.contractCode,
-            row_upstream: output.rowUpstream?.baseAddress)
+            row_upstream: output.rowUpstream?.baseAddress, cached: 0)
         return withUnsafePointer(to: outputs, body)
     }
 }
