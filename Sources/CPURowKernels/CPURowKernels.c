@@ -70,6 +70,8 @@ int64_t xent_check_targets(const int64_t *targets, int64_t count, int64_t classe
 
 float xent_read_sum(const float *values, int64_t count) { return XENT_BY_ISA(xent_read_sum, values, count); }
 
+void xent_copy_stream(const float *from, float *to, int64_t count) { XENT_BY_ISA(xent_copy_stream, from, to, count); }
+
 void xent_vector_math_probe(xent_vector_function function, const float *x, float *y, int64_t count) {
     XENT_BY_ISA(xent_vector_math_probe, function, x, y, count);
 }

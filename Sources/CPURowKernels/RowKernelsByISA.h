@@ -36,6 +36,7 @@
                                                               const double *weight, int64_t *kept,      \
                                                               double *kept_weight);                     \
     attributes float XENT_ISA_NAME(xent_read_sum, isa)(const float *values, int64_t count);                 \
+    attributes void XENT_ISA_NAME(xent_copy_stream, isa)(const float *from, float *to, int64_t count);      \
     attributes void XENT_ISA_NAME(xent_vector_math_probe, isa)(xent_vector_function function, const float *x, \
                                                                float *y, int64_t count);                      \
     attributes void XENT_ISA_NAME(xent_vector_math_probe_f64, isa)(const double *x, double *y, int64_t count);

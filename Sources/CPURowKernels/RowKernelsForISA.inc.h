@@ -190,4 +190,20 @@ float XENT_ISA_NAME(xent_read_sum, XENT_ISA)(const float *values, int64_t count)
     return total;
 }
 
+void XENT_ISA_NAME(xent_copy_stream, XENT_ISA)(const float *from, float *to, int64_t count) {
+    int64_t i = 0;
+    for (; i < count && ((uintptr_t)(to + i) & 63) != 0; i++) {
+        to[i] = from[i];
+    }
+    for (; i + 16 <= count; i += 16) {
+        xent_stream_f32(to + i, xent_load_f32(from + i));
+    }
+    for (; i < count; i++) {
+        to[i] = from[i];
+    }
+#if defined(__x86_64__)
+    __builtin_ia32_sfence();
+#endif
+}
+
 #include "VectorMathProbe.inc.h"

@@ -2,7 +2,7 @@ import ArgumentParser
 import CrossEntropy
 
 /// `xent bench`: the median time of the loss (or loss and gradient) on random logits in memory, beside
-/// the machine's read bandwidth measured in the same run.
+/// the machine's read bandwidth (and, for the gradient, its copy bandwidth) measured in the same run.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Time the loss on random logits against a read-only pass over memory.")
@@ -67,9 +67,10 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    /// Times the call and the read-only pass alternately, `repeat` times each after one warm-up of
-    /// both, so that both medians come from the same stretch of time: the machine's bandwidth drifts
-    /// with its neighbours' load, and probes timed after all the calls would measure another moment.
+    /// Times the call and the read-only pass (and, with `--backward`, the copy) alternately, `repeat`
+    /// times each after one warm-up of all, so that the medians come from the same stretch of time: the
+    /// machine's bandwidth drifts with its neighbours' load, and probes timed after all the calls would
+    /// measure another moment.
     private func measure<T: LogitsScalar>(_: T.Type, _ engine: CrossEntropyEngine) throws -> BenchReport {
         var random = RandomLogits(seed: 7)
         let logits = random.logits(count: rows * classes, as: T.self)
@@ -77,10 +78,12 @@ struct BenchCommand: ParsableCommand {
         var gradient = backward ? [T](repeating: 0, count: logits.count) : []
         let bytes = rows * classes * MemoryLayout<T>.stride
         let probe = [Float](repeating: 1, count: bytes / 4)
+        var copyDestination = [Float](repeating: 0, count: backward ? probe.count : 0)
         let options = CrossEntropyOptions(zLossScale: zLossScale, softcap: softcap)
         var loss = Double.nan
         var times: [Double] = []
         var readTimes: [Double] = []
+        var copyTimes: [Double] = []
         try logits.withUnsafeBufferPointer { logitsBuffer in
             try targets.withUnsafeBufferPointer { targetBuffer in
                 let target = CrossEntropyTargetBuffer<T>.classIndices(targetBuffer, shape: [rows])
@@ -99,10 +102,16 @@ struct BenchCommand: ParsableCommand {
                                         options: options)
                                 loss = Double(value.scalar ?? .nan)
                             }
-                            let readSeconds = ReadBandwidth.measure(probeBuffer).seconds
+                            let readSeconds = MemoryBandwidth.read(probeBuffer).seconds
+                            let copySeconds =
+                                backward
+                                ? copyDestination.withUnsafeMutableBufferPointer {
+                                    MemoryBandwidth.copy(from: probeBuffer, to: $0)
+                                } : 0
                             if run > 0 {
                                 times.append(seconds)
                                 readTimes.append(readSeconds)
+                                copyTimes.append(copySeconds)
                             }
                         }
                     }
@@ -113,7 +122,7 @@ struct BenchCommand: ParsableCommand {
             device: engine.device.name, rows: rows, classes: classes, dtype: dtype.rawValue,
             pass: backward ? "forward+backward" : "forward", medianSeconds: median(times),
             logitsGBps: Double(bytes) / median(times) / 1e9, readGBps: Double(bytes) / median(readTimes) / 1e9,
-            loss: loss)
+            copyGBps: backward ? Double(bytes) / median(copyTimes) / 1e9 : nil, loss: loss)
     }
 
     private func median(_ values: [Double]) -> Double {
@@ -133,6 +142,9 @@ struct BenchReport {
     var medianSeconds: Double
     var logitsGBps: Double
     var readGBps: Double
+    /// GB/s of a copy with streamed stores, counted by the bytes read (the loss and gradient's limit);
+    /// `nil` for the forward loss.
+    var copyGBps: Double?
     var loss: Double
 
     var fractionOfRead: Double { logitsGBps / readGBps }
@@ -144,15 +156,28 @@ struct BenchReport {
             {"device": "\(escaped)", "rows": \(rows), "classes": \(classes), "dtype": "\(dtype)", \
             "pass": "\(pass)", "median_seconds": \(formatted(medianSeconds, "%.6g")), \
             "logits_gbps": \(formatted(logitsGBps, "%.4g")), "read_gbps": \(formatted(readGBps, "%.4g")), \
-            "fraction_of_read": \(formatted(fractionOfRead, "%.4g")), "loss": \(lossValue)}
+            "fraction_of_read": \(formatted(fractionOfRead, "%.4g")), \(copyFields)"loss": \(lossValue)}
             """
+    }
+
+    /// `, 0.62 of the 18.0 GB/s copy bandwidth` with a copy measured, else nothing.
+    private var copyText: String {
+        guard let copyGBps else { return "" }
+        return ", \(formatted(logitsGBps / copyGBps, "%.2f")) of the \(formatted(copyGBps, "%.1f")) GB/s copy bandwidth"
+    }
+
+    /// `"copy_gbps": …, "fraction_of_copy": …, ` with a copy measured, else nothing.
+    private var copyFields: String {
+        guard let copyGBps else { return "" }
+        return "\"copy_gbps\": \(formatted(copyGBps, "%.4g")), "
+            + "\"fraction_of_copy\": \(formatted(logitsGBps / copyGBps, "%.4g")), "
     }
 
     var text: String {
         """
         \(pass) \(rows) × \(classes) \(dtype) on \(device): \(formatted(medianSeconds * 1e3, "%.2f")) ms median, \
         \(formatted(logitsGBps, "%.1f")) GB/s of logits = \(formatted(fractionOfRead, "%.2f")) of the \
-        \(formatted(readGBps, "%.1f")) GB/s read bandwidth; loss \(formatted(loss, "%.6f"))
+        \(formatted(readGBps, "%.1f")) GB/s read bandwidth\(copyText); loss \(formatted(loss, "%.6f"))
         """
     }
 }

@@ -104,12 +104,18 @@ struct GradientCombination: Sendable, CustomTestStringConvertible {
         }
     }
 
-    /// Overwriting the logits with the gradient gives bit for bit what the out-of-place call gives.
+    /// Overwriting the logits with the gradient gives bit for bit what the out-of-place call gives, for
+    /// Float logits and for BFloat16 ones (whose in-place gradient is rounded to bfloat16 as they are).
     @Test(arguments: InPlaceVariant.all, Backends.names)
     func inPlaceIsBitIdenticalToOutOfPlace(_ variant: InPlaceVariant, device: String) throws {
+        try inPlaceCheck(Float.self, variant, device: device)
+        try inPlaceCheck(BFloat16.self, variant, device: device)
+    }
+
+    private func inPlaceCheck<T: LogitsScalar>(_: T.Type, _ variant: InPlaceVariant, device: String) throws {
         let engine = Backends.engine(device)
-        let problem = GradientProblem<Float>(variant.combination)
-        let context = "\(variant.testDescription) on \(device)"
+        let problem = GradientProblem<T>(variant.combination)
+        let context = "\(T.self) \(variant.testDescription) on \(device)"
         let upstream: UpstreamGradient =
             if variant.combination.reduction == .none {
                 .elements((0..<problem.reference.rows).map { Double($0 % 5) - 1.5 })
@@ -126,9 +132,10 @@ struct GradientCombination: Sendable, CustomTestStringConvertible {
                     upstream: upstream)
             }
         }
-        let firstDifference = buffer.indices.first {
-            buffer[$0].bitPattern != outOfPlace.gradient.scalars[$0].bitPattern
-        }
+        // Every value converts to Double exactly: equal bits there are equal bits here.
+        let inPlaceBits = buffer.map { Double($0).bitPattern }
+        let outOfPlaceBits = outOfPlace.gradient.scalars.map { Double($0).bitPattern }
+        let firstDifference = inPlaceBits.indices.first { inPlaceBits[$0] != outOfPlaceBits[$0] }
         #expect(
             firstDifference == nil,
             """
@@ -138,11 +145,13 @@ struct GradientCombination: Sendable, CustomTestStringConvertible {
             """)
         #expect(
             inPlace.loss.shape == outOfPlace.loss.shape
-                && inPlace.loss.scalars.map(\.bitPattern) == outOfPlace.loss.scalars.map(\.bitPattern),
+                && inPlace.loss.scalars.map({ Double($0).bitPattern })
+                    == outOfPlace.loss.scalars.map({ Double($0).bitPattern }),
             "\(context): loss \(inPlace.loss.scalars) vs \(outOfPlace.loss.scalars)")
         #expect(
             inPlace.logSumExp.shape == outOfPlace.logSumExp.shape
-                && inPlace.logSumExp.scalars.map(\.bitPattern) == outOfPlace.logSumExp.scalars.map(\.bitPattern),
+                && inPlace.logSumExp.scalars.map({ Double($0).bitPattern })
+                    == outOfPlace.logSumExp.scalars.map({ Double($0).bitPattern }),
             "\(context): logSumExp \(inPlace.logSumExp.scalars) vs \(outOfPlace.logSumExp.scalars)")
     }
 

@@ -70,11 +70,14 @@ import XentTestSupport
         BenchCase(device: "cpu", backward: false, dtype: "f32"),
         BenchCase(device: "cpu", backward: true, dtype: "f32"),
         BenchCase(device: "cpu", backward: true, dtype: "f16"),
+        BenchCase(device: "cpu", backward: false, dtype: "bf16"),
+        BenchCase(device: "cpu", backward: true, dtype: "bf16"),
     ]
 
     static let openCLBenchCases = [
         BenchCase(device: "opencl", backward: false, dtype: "f32"),
         BenchCase(device: "opencl", backward: true, dtype: "f32"),
+        BenchCase(device: "opencl", backward: true, dtype: "bf16"),
     ]
 
     @Test(arguments: cpuBenchCases)
@@ -100,17 +103,19 @@ import XentTestSupport
 
         let parsed = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
         let object = try #require(parsed as? [String: Any], "not a JSON object\n\(result)")
-        let keys: Set = [
+        // With --backward, the copy bandwidth and the fraction of it (DESIGN §7.1).
+        let copyKeys: Set = bench.backward ? ["copy_gbps", "fraction_of_copy"] : []
+        let keys = Set([
             "device", "rows", "classes", "dtype", "pass", "median_seconds", "logits_gbps",
             "read_gbps", "fraction_of_read", "loss",
-        ]
+        ]).union(copyKeys)
         #expect(Set(object.keys) == keys, "keys \(object.keys.sorted())")
         #expect((object["device"] as? String)?.isEmpty == false, "device \(object["device"] ?? "")")
         #expect((object["rows"] as? NSNumber)?.intValue == rows)
         #expect((object["classes"] as? NSNumber)?.intValue == classes)
         #expect(object["dtype"] as? String == bench.dtype)
         #expect(object["pass"] as? String == (bench.backward ? "forward+backward" : "forward"))
-        for key in ["median_seconds", "logits_gbps", "read_gbps", "fraction_of_read"] {
+        for key in ["median_seconds", "logits_gbps", "read_gbps", "fraction_of_read"] + copyKeys {
             let value = (object[key] as? NSNumber)?.doubleValue
             #expect(value.map { $0.isFinite && $0 > 0 } == true, "\(key) = \(object[key] ?? "nil")")
         }

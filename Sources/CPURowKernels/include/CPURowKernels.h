@@ -101,6 +101,10 @@ int64_t xent_check_targets(const int64_t *targets, int64_t count, int64_t classe
 /// Sums `count` floats: a read-only pass over memory, the yardstick for the kernels' bandwidth.
 float xent_read_sum(const float *values, int64_t count);
 
+/// Copies `count` floats with stores that bypass the cache (streamed, as the fused gradient writes): one
+/// read and one write of memory, the yardstick for a loss and its gradient.
+void xent_copy_stream(const float *from, float *to, int64_t count);
+
 /// The vector functions of the row kernels, for `xent_vector_math_probe`: exp for outputs (`xent_exp_vf`), exp for
 /// terms summed into a total of at least 1 (`xent_exp_sum_vf`), log (`xent_log_vf`), tanh for soft-capping
 /// (`xent_tanh_vf`).
