@@ -11,12 +11,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
-        // The C API of OpenCL 1.2, from the system's ICD loader (ocl-icd-opencl-dev, opencl-headers).
-        .systemLibrary(
-            name: "COpenCL",
-            pkgConfig: "OpenCL",
-            providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]
-        ),
+        // The C API of OpenCL 1.2 (the system's opencl-headers), its functions forwarded to the ICD loader
+        // opened at run time: nothing links libOpenCL.so.1, so the CPU fallback runs where it is missing.
+        .target(name: "COpenCL", linkerSettings: [.linkedLibrary("dl")]),
         // What the host, the C row kernels and the OpenCL kernels must agree on: one header, whose text
         // the OpenCL host layer also puts before the kernel sources.
         .target(name: "KernelContract"),

@@ -93,3 +93,48 @@ enum PoCLPresence {
             && XentProcess.run(["devices"]).stdout.contains("Portable Computing Language")
     }
 }
+
+/// `xent` on a machine without the OpenCL ICD loader (simulated: `XENT_OPENCL_LIBRARY` names a file that
+/// does not exist): the binary does not link it, so everything but OpenCL works.
+@Suite struct WithoutOpenCLRuntimeTests {
+    static func run(_ arguments: [String]) throws -> XentResult {
+        try XentProcess.run(
+            arguments,
+            environment: ["XENT_OPENCL_LIBRARY": "/nonexistent/libOpenCL.so.1", "XENT_DEVICE": nil])
+    }
+
+    /// `ldd` (Debian's libc-bin) lists the libraries the dynamic linker loads with the binary.
+    @Test func theBinaryDoesNotNeedTheOpenCLLibrary() throws {
+        let ldd = Process()
+        ldd.executableURL = URL(fileURLWithPath: "/usr/bin/ldd")
+        ldd.arguments = [try XentProcess.binaryPath()]
+        let output = Pipe()
+        ldd.standardOutput = output
+        try ldd.run()
+        let listing = String(
+            decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        ldd.waitUntilExit()
+        try #require(ldd.terminationStatus == 0 && listing.contains("libc.so"), "ldd: \(listing)")
+        #expect(!listing.contains("libOpenCL"), "xent loads libOpenCL with itself:\n\(listing)")
+    }
+
+    @Test func devicesSaysWhy() throws {
+        let result = try Self.run(["devices"])
+        try #require(result.status == 0, "\(result)")
+        #expect(
+            result.stdout.contains(
+                "the OpenCL runtime /nonexistent/libOpenCL.so.1 cannot be opened"), "\(result)")
+        #expect(result.stdoutLines.contains { $0.hasPrefix("* cpu") }, "\(result)")
+    }
+
+    @Test func lossRunsOnTheCPUAndOpenCLIsRefused() throws {
+        for device in [["--device", "cpu"], ["--device", "auto"], []] {
+            let result = try Self.run(HeadlessTests.seedArguments + device)
+            #expect(
+                result.status == 0 && result.stdout.hasPrefix("1.76029"), "\(device): \(result)")
+        }
+        let refused = try Self.run(HeadlessTests.seedArguments + ["--device", "opencl"])
+        expectRefusal(refused, "--device opencl without the OpenCL runtime")
+        #expect(refused.stderr.contains("cannot be opened"), "\(refused)")
+    }
+}

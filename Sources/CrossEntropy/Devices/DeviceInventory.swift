@@ -35,7 +35,7 @@ public struct DeviceInventory: Sendable {
 
     /// Every OpenCL device of every platform.
     public let openCL: [OpenCLEntry]
-    /// Why there are no OpenCL devices (no platform, or the loader failed), or `nil`.
+    /// Why there are no OpenCL devices (no OpenCL runtime, no platform, or the loader failed), or `nil`.
     public let problem: String?
 
     /// The first GPU or accelerator, which `auto` prefers.
@@ -44,6 +44,9 @@ public struct DeviceInventory: Sendable {
     /// Looks at the OpenCL platforms present now. Never throws: a missing or broken OpenCL runtime is
     /// recorded in `problem`.
     public static func current() -> DeviceInventory {
+        if let problem = OpenCLRuntime.problem {
+            return DeviceInventory(openCL: [], problem: problem)
+        }
         do {
             let platforms = try Platform.all()
             guard !platforms.isEmpty else {
