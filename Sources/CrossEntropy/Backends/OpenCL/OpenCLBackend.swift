@@ -2,6 +2,12 @@ import CPURowKernels
 import KernelContract
 import OpenCLHost
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// The row kernels on one OpenCL device.
 ///
 /// Programs are built once per data type and kept (`OpenCLBackend+Programs.swift`); kernels are made
@@ -16,8 +22,12 @@ final class OpenCLBackend: RowBackend {
     let vectorWidth: Int
     /// Work-items per group in the per-group family: a power of two the device allows, at most 256.
     let groupSize: Int
-    /// CPU-like devices read and write host memory in place (`CL_MEM_USE_HOST_PTR`); others get copies.
+    /// CPU-like devices read and write host memory in place (`CL_MEM_USE_HOST_PTR`); others get copies,
+    /// as do all devices when the environment variable `XENT_OPENCL_COPY` is `1` (so that the copy path
+    /// is tested on a CPU device).
     let zeroCopy: Bool
+    /// The environment variable that forces copies on every device.
+    static let forceCopyVariable = "XENT_OPENCL_COPY"
     /// Stands in for an optional input the kernel is told (by its flags) not to read.
     let placeholder: Buffer
     /// Built programs by their build options.
@@ -43,7 +53,9 @@ final class OpenCLBackend: RowBackend {
         }
         let width = device.preferredFloatVectorWidth
         vectorWidth = [16, 8, 4].first { $0 <= width } ?? 4
-        zeroCopy = device.type.contains(.cpu) || device.hostUnifiedMemory
+        zeroCopy =
+            (device.type.contains(.cpu) || device.hostUnifiedMemory)
+            && getenv(Self.forceCopyVariable).map { String(cString: $0) } != "1"
         _ = try program(for: .float32)
     }
 

@@ -1,0 +1,90 @@
+import Foundation
+import NPY
+import Testing
+import XentTestSupport
+
+/// The GPU kernel family (one work-group per row, `cross_entropy_groups.cl`) under Oclgrind, Debian's
+/// OpenCL device simulator, which reports itself as a GPU: every training fixture's loss and gradient
+/// match PyTorch's, and the simulator reports no read of uninitialized memory and no data race.
+///
+/// The inputs are copied to the simulated device (`XENT_OPENCL_COPY=1`): Oclgrind also reports itself as
+/// a CPU, so the backend would otherwise hand it host memory (`CL_MEM_USE_HOST_PTR`), whose contents its
+/// uninitialized-value checker does not track (every read of it is reported, with the right values read).
+/// Runs where Oclgrind is installed, unless `XENT_SKIP_OCLGRIND=1` (CI's runs under the sanitizers and as
+/// a headless box, which repeat the main run's Oclgrind cases to no purpose); with
+/// `XENT_REQUIRE_OCLGRIND=1` (CI's main run) its absence fails instead.
+@Suite(.enabled(if: try OclgrindPresence.isPresent(), "needs oclgrind (Debian's oclgrind package)"))
+struct OclgrindTests {
+    @Test(arguments: TrainingFixtureCase.all.filter { $0.shape.reduce(1, *) <= 20_000 })
+    func groupKernelsMatchPyTorchCleanly(_ fixture: TrainingFixtureCase) throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        var arguments = [
+            "loss", "--logits", fixture.path("logits.npy"), "--target", fixture.path("target.npy"),
+            "--device", "opencl", "--reduction", fixture.reduction, "--ignore-index",
+            String(fixture.ignoreIndex),
+            "--label-smoothing", String(fixture.labelSmoothing), "--z-loss-scale",
+            String(fixture.zLossScale),
+            "--out", folder.file("loss.npy"), "--grad-out", folder.file("grad.npy"),
+        ]
+        if fixture.weight { arguments += ["--weight", fixture.path("weight.npy")] }
+        if let softcap = fixture.softcap { arguments += ["--softcap", String(softcap)] }
+        let result = try XentProcess.run(
+            arguments,
+            environment: [
+                "OCL_ICD_VENDORS": try OclgrindPresence.vendorsFolder(), "OCL_ICD_FILENAMES": nil,
+                "XENT_OPENCL_COPY": "1", "XENT_OPENCL_KERNELS": nil, "XENT_DEVICE": nil,
+                "OCLGRIND_UNINITIALIZED": "1", "OCLGRIND_DATA_RACES": "1",
+                "OCLGRIND_CHECK_API": "1",
+            ])
+        let context = "\(fixture.name) under Oclgrind"
+        try #require(result.status == 0, "\(context)\n\(result)")
+        #expect(result.stderr.isEmpty, "\(context): Oclgrind reported\n\(result.stderr)")
+        let tolerance = fixture.tolerance
+        expectAllClose(
+            try readDoubles(folder.file("loss.npy")),
+            try NPYFile(path: fixture.path("expected_loss.npy")).doubles(),
+            relative: tolerance, absolute: tolerance * 1e-3, "\(context): loss")
+        let expectedGradient = try NPYFile(path: fixture.path("expected_grad.npy")).doubles()
+        let largest = expectedGradient.map(abs).max() ?? 0
+        expectAllClose(
+            try readDoubles(folder.file("grad.npy")), expectedGradient, relative: tolerance,
+            absolute: tolerance * largest, "\(context): gradient")
+    }
+}
+
+/// Where Oclgrind's OpenCL runtime is, registered for the ICD loader in a folder of this process's own.
+enum OclgrindPresence {
+    static let runtime = "/usr/lib/oclgrind/liboclgrind-rt-icd.so"
+    static let required = ProcessInfo.processInfo.environment["XENT_REQUIRE_OCLGRIND"] == "1"
+    static let skipped = ProcessInfo.processInfo.environment["XENT_SKIP_OCLGRIND"] == "1"
+
+    /// Whether Oclgrind is installed and not skipped; throws when it is not installed and
+    /// `XENT_REQUIRE_OCLGRIND=1`.
+    static func isPresent() throws -> Bool {
+        if skipped && !required { return false }
+        let present = FileManager.default.fileExists(atPath: runtime)
+        if !present && required {
+            throw OclgrindMissing()
+        }
+        return present
+    }
+
+    struct OclgrindMissing: Error, CustomStringConvertible {
+        var description: String {
+            "XENT_REQUIRE_OCLGRIND=1 but \(OclgrindPresence.runtime) does not exist"
+        }
+    }
+
+    /// A folder whose one `.icd` file names Oclgrind's runtime (made once per process).
+    static func vendorsFolder() throws -> String {
+        try folder.get()
+    }
+
+    private static let folder: Result<String, any Error> = Result {
+        let vendors = try TemporaryFolder(prefix: "xent-oclgrind-vendors")
+        try Data((runtime + "\n").utf8).write(
+            to: URL(fileURLWithPath: vendors.file("oclgrind.icd")))
+        return vendors.path
+    }
+}
