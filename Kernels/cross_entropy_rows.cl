@@ -29,6 +29,9 @@
 #define STORAGE float
 #endif
 #endif
+#if !defined(XENT_DTYPE) || !defined(XENT_OUT_DTYPE)
+#error "the host defines XENT_DTYPE and XENT_OUT_DTYPE"
+#endif
 #if XENT_OUT_DTYPE == XENT_F16
 #define OUT half
 #elif XENT_OUT_DTYPE == XENT_BF16

@@ -96,7 +96,8 @@ XENT_INLINE void FN(store_gradient_ends)(const FN(pending_gradient) * p, const A
     FN(store_gradient_span)(p, w, classes, head + FN(streamed_vectors)(classes, head) * LANES, classes);
 }
 
-/// Streams the vector of `p`'s gradient from element c (at a 64-byte boundary of `out`) past the cache
+/// Streams the vector of `p`'s gradient from element c (at a 64-byte boundary of `out`, or half a line
+/// after one for a 2-byte OUT) past the cache
 /// (or stores it plainly, when `p` says so).
 XENT_INLINE void FN(stream_gradient_vector)(const FN(pending_gradient) * p, const ACC *w, int64_t c) {
     const VEC g = FN(gradient_vector)(p->scratch, w, c, p->y, p->a, p->b, p->t);
@@ -152,7 +153,7 @@ XENT_INLINE void FN(exp_row_body)(const STORAGE *x, const ACC *w, ACC *scratch, 
     const int64_t head = FN(stream_head)(p->out, classes);
     // At most body / LANES: the streamed vectors skip the elements before `head`.
     const int64_t vectors = FN(streamed_vectors)(classes, head);
-    const int64_t limit = 2048 / (int64_t)sizeof(VEC);
+    const int64_t limit = 2048 / (LANES * (int64_t)sizeof(OUT));
     const int64_t shift = vectors / 2 < limit ? vectors / 2 : limit;
     const int64_t wrap = (vectors - shift) * LANES;
     FN(exp_span)(x, w, scratch, classes, 0, wrap, m, smooth, p, head + shift * LANES, s, d, vs);

@@ -20,7 +20,7 @@
 //   OUT          element type of the outputs (STORAGE, or float for half-precision inputs)
 //   OUT_NAME     its name
 //   STORE        vector store of a VEC to OUT
-//   STREAM       the same store past the cache (a 64-byte aligned address of OUT)
+//   STREAM       the same store past the cache (to an address of OUT aligned to the vector's bytes)
 //   NARROW(v)    an ACC rounded to OUT (to nearest even)
 //
 // Every function's name is FN(name): `name` with SUFFIX appended (grep for `FN(name)`). Which path a

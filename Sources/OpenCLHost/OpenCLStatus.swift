@@ -142,7 +142,7 @@ public struct OpenCLStatus: RawRepresentable, Hashable, Sendable, CustomStringCo
         rawValue: CL_INVALID_DEVICE_PARTITION_COUNT)
     /// `CL_PLATFORM_NOT_FOUND_KHR` (-1001): the ICD loader found no platform.
     ///
-    /// Defined in `cl_ext.h` (cl_khr_icd), which the C shim does not include.
+    /// Defined in `cl_ext.h` (cl_khr_icd), which `COpenCL.h` does not include.
     public static let platformNotFoundKHR = Self(rawValue: -1001)
 
     /// The C name, or nil for a code this type does not name.

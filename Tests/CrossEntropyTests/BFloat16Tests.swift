@@ -71,4 +71,18 @@ import XentTestSupport
         #expect(BFloat16(justAboveTie) == BFloat16(1 << 60).nextUp)
         #expect(BFloat16(UInt64(justAboveTie)) == BFloat16(1 << 60).nextUp)
     }
+
+    /// The ulp of every finite value is its Float's times 2^16 (bfloat16 stores 16 fewer significand bits),
+    /// the largest finite value's included (2^120, not infinity); nextUp quiets a signalling NaN.
+    @Test func ulpAndNextUp() {
+        for pattern in UInt16.min...UInt16.max {
+            let value = BFloat16(bitPattern: pattern)
+            guard value.isFinite else { continue }
+            #expect(Float(value.ulp) == Float(value).ulp * 65536, "ulp of 0x\(String(pattern, radix: 16))")
+        }
+        #expect(BFloat16.greatestFiniteMagnitude.ulp == BFloat16(sign: .plus, exponent: 120, significand: 1))
+        #expect(BFloat16.signalingNaN.nextUp.isNaN && !BFloat16.signalingNaN.nextUp.isSignalingNaN)
+        #expect(BFloat16.greatestFiniteMagnitude.nextUp == .infinity)
+        #expect((-BFloat16.leastNonzeroMagnitude).nextUp.isZero)
+    }
 }

@@ -252,6 +252,14 @@ import XentTestSupport
                 retried.gradient.scalars.map(Double.init), cpuGradient.gradient.scalars.map(Double.init), rtol: 1e-5,
                 atol: 1e-7) == nil)
 
+        // A Float gradient of bfloat16 logits, chunked by its own bytes (twice the logits').
+        let halves = Tensor(shape: x.shape, scalars: x.scalars.map { BFloat16($0) })
+        let halfTarget = CrossEntropyTarget<BFloat16>.classIndices(
+            Tensor(shape: [1_000], scalars: (0..<1_000).map { Int64($0 % 37) }))
+        let wide = try floatGradient(halves, halfTarget, options, on: engine)
+        let wideOnCPU = try floatGradient(halves, halfTarget, options, on: Backends.engine("cpu"))
+        #expect(firstMismatch(wide.map(Double.init), wideOnCPU.map(Double.init), rtol: 1e-5, atol: 1e-7) == nil)
+
         // Five failures in a row halve the first chunk of 27 rows (4,096 / 148 bytes) to 1 row and fail that
         // too: the call throws rather than retrying forever, which also shows that the 4 KiB limit made the
         // chunks (a chunk of all 1,000 rows would take the five halvings and succeed).
@@ -265,6 +273,23 @@ import XentTestSupport
             backend.pendingSimulatedAllocationFailures == 0,
             "\(backend.pendingSimulatedAllocationFailures) of the 5 simulated allocation failures did not fire")
     }
+}
+
+/// The Float gradient of bfloat16 `logits`, through the buffer call.
+private func floatGradient(
+    _ logits: Tensor<BFloat16>, _ target: CrossEntropyTarget<BFloat16>, _ options: CrossEntropyOptions,
+    on engine: CrossEntropyEngine
+) throws -> [Float] {
+    var gradient = [Float](repeating: .nan, count: logits.scalars.count)
+    try logits.scalars.withUnsafeBufferPointer { buffer in
+        try target.withBuffer { targetBuffer in
+            try gradient.withUnsafeMutableBufferPointer {
+                _ = try engine.crossEntropyWithGradient(
+                    logits: buffer, shape: logits.shape, target: targetBuffer, options: options, gradientInto: $0)
+            }
+        }
+    }
+    return gradient
 }
 
 /// The seed notebook's inputs, `Fixtures/seed_notebook`, as `xent loss` arguments; its loss is 1.76029….

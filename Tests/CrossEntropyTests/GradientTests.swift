@@ -253,6 +253,40 @@ struct GradientCombination: Sendable, CustomTestStringConvertible {
         try halfPrecisionGradientCheck(BFloat16.self, variant, engine, device: device, atol: 1e-2)
     }
 
+    /// A Float gradient of 16-bit logits may not overlap them (it would overwrite rows not yet read); a
+    /// gradient of another type than the logits' or Float is refused.
+    @Test(arguments: Backends.names)
+    func wideGradientMustNotOverlapTheLogits(device: String) {
+        let engine = Backends.engine(device)
+        var storage = [Float](repeating: 0, count: 64)
+        let target = CrossEntropyTargetBuffer<BFloat16>.classIndices(
+            UnsafeBufferPointer(start: nil, count: 0), shape: [0])
+        storage.withUnsafeMutableBytes { bytes in
+            let logits = UnsafeBufferPointer(
+                start: bytes.baseAddress!.bindMemory(to: BFloat16.self, capacity: 8), count: 8)
+            let gradient = UnsafeMutableBufferPointer(
+                start: (bytes.baseAddress! + 4).bindMemory(to: Float.self, capacity: 8), count: 8)
+            let error = #expect(throws: CrossEntropyError.self) {
+                _ = try engine.crossEntropyWithGradient(
+                    logits: logits, shape: [2, 4], target: target, gradientInto: gradient)
+            }
+            #expect(error?.code == .invalidOption, "\(String(describing: error))")
+        }
+        var doubles = [Double](repeating: 0, count: 8)
+        let floatLogits = [Float](repeating: 0, count: 8)
+        floatLogits.withUnsafeBufferPointer { logits in
+            doubles.withUnsafeMutableBufferPointer { gradient in
+                let error = #expect(throws: CrossEntropyError.self) {
+                    _ = try engine.crossEntropyWithGradient(
+                        logits: logits, shape: [2, 4],
+                        target: .classIndices(UnsafeBufferPointer(start: nil, count: 0), shape: [0]),
+                        gradientInto: gradient)
+                }
+                #expect(error?.code == .invalidOption, "\(String(describing: error))")
+            }
+        }
+    }
+
     private func halfPrecisionGradientCheck<T: LogitsScalar>(
         _: T.Type, _ variant: Float16Variant, _ engine: CrossEntropyEngine, device: String, atol: Double
     ) throws where T.Accumulator == Float {

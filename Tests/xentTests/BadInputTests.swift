@@ -94,7 +94,7 @@ import XentTestSupport
         BadCall(testDescription: "logits dtype f64 for <f4 logits") { _ in
             seedLoss(["--logits-dtype", "f64"])
         },
-        BadCall(testDescription: "logits dtype bf16 (not supported yet)") { _ in
+        BadCall(testDescription: "logits dtype bf16 for <f4 logits") { _ in
             seedLoss(["--logits-dtype", "bf16"])
         },
         BadCall(testDescription: "logits dtype f8") { _ in seedLoss(["--logits-dtype", "f8"]) },

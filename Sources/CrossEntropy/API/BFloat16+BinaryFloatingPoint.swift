@@ -117,8 +117,11 @@ extension BFloat16: BinaryFloatingPoint {
     /// The distance from the magnitude to the next larger value.
     @inlinable public var ulp: BFloat16 {
         guard isFinite else { return .nan }
-        let next = BFloat16(bitPattern: (bitPattern & 0x7FFF) + 1)
-        return BFloat16(next.floatValue - magnitude.floatValue)
+        // The largest finite value's ulp is the step below it (the next pattern up is infinity).
+        let magnitude = bitPattern & 0x7FFF
+        return magnitude == 0x7F7F
+            ? BFloat16(Float(bitPattern: 0x7F7F_0000) - Float(bitPattern: 0x7F7E_0000))
+            : BFloat16(Float(bitPattern: UInt32(magnitude + 1) << 16) - Float(bitPattern: UInt32(magnitude) << 16))
     }
     /// The sign bit.
     @inlinable public var sign: FloatingPointSign { bitPattern & 0x8000 != 0 ? .minus : .plus }
@@ -130,7 +133,8 @@ extension BFloat16: BinaryFloatingPoint {
     @inlinable public var magnitude: BFloat16 { BFloat16(bitPattern: bitPattern & 0x7FFF) }
     /// The least value above this one.
     @inlinable public var nextUp: BFloat16 {
-        if isNaN || self == .infinity { return self }
+        if isNaN { return BFloat16(bitPattern: bitPattern | 0x40) }  // quieted, as Float's
+        if self == .infinity { return self }
         if bitPattern == 0x8000 || bitPattern == 0 { return .leastNonzeroMagnitude }
         return BFloat16(bitPattern: sign == .minus ? bitPattern - 1 : bitPattern + 1)
     }

@@ -114,7 +114,8 @@ extension CrossEntropyEngine {
     ///
     /// The gradient is computed in the accumulation type and rounded once into the buffer's type: the
     /// logits' own type, or `Float` for `Float16` and `BFloat16` logits (a gradient twice the bytes and
-    /// without the 16-bit rounding). Any other type is refused with `.invalidOption`.
+    /// without the 16-bit rounding), which must then not overlap the logits. Any other type is refused with
+    /// `.invalidOption`.
     public func crossEntropyWithGradient<T: LogitsScalar, G: LogitsScalar>(
         logits: UnsafeBufferPointer<T>, shape: [Int], target: CrossEntropyTargetBuffer<T>,
         options: CrossEntropyOptions = .init(), upstream: UpstreamGradient = .scalar(1),
@@ -128,6 +129,15 @@ extension CrossEntropyEngine {
         guard gradient.count == logits.count else {
             throw CrossEntropyError(
                 .invalidShape, "gradient buffer has \(gradient.count) elements, the logits \(logits.count)")
+        }
+        // In place is for a gradient of the logits' own type; a wider one would overwrite rows not yet read.
+        if G.self != T.self, let logitsBytes = UnsafeRawBufferPointer(logits).baseAddress,
+            let gradientBytes = UnsafeRawBufferPointer(gradient).baseAddress,
+            gradientBytes < logitsBytes + logits.count * MemoryLayout<T>.stride,
+            logitsBytes < gradientBytes + gradient.count * MemoryLayout<G>.stride
+        {
+            throw CrossEntropyError(
+                .invalidOption, "a \(G.dtype) gradient buffer must not overlap the \(T.dtype) logits")
         }
         return try withLossProblem(logits: logits, shape: shape, target: target, options: options) { problem in
             let (scales, rowUpstream) = try problem.gradientScales(upstream: upstream)

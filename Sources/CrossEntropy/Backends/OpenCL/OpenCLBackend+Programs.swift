@@ -2,7 +2,8 @@ import KernelContract
 import OpenCLHost
 
 extension OpenCLBackend {
-    /// How many programs have been built: one per data type used so far (a test hook).
+    /// How many programs have been built: one per set of build options used so far (the logits' and the
+    /// outputs' types, the soft-cap), a test hook.
     var builtProgramCount: Int { programs.withLock { $0.count } }
 
     /// The program for logits of `dtype` and outputs of `outputs` (by default the same), with logits

@@ -75,7 +75,10 @@ final class OpenCLBackend: RowBackend {
             }
         }
         var lossSum = 0.0
-        try forEachChunk(of: batch.layout, elementBytes: MemoryLayout<T>.stride) { outer in
+        // A chunk's largest buffer is its logits or its outputs (a Float gradient of 16-bit logits is twice
+        // their bytes).
+        let elementBytes = max(MemoryLayout<T>.stride, output?.dtype.byteCount ?? 0)
+        try forEachChunk(of: batch.layout, elementBytes: elementBytes) { outer in
             lossSum += try runChunk(
                 batch, output: output, outer: outer, program: program, weight: weight, results: results)
         }
