@@ -250,6 +250,8 @@ import XentTestSupport
         } catch let error as CrossEntropyError {
             #expect(error.code == .targetOutOfBounds, "\(error)")
             #expect(error.message.contains(message), "\(error)")
+            // Foundation's description of any error is the message (LocalizedError).
+            #expect((error as any Error).localizedDescription == error.message, "\(error.localizedDescription)")
         }
     }
 

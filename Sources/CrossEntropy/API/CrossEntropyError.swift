@@ -1,3 +1,9 @@
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#elseif canImport(Foundation)
+    import Foundation
+#endif
+
 /// Why a call was refused or failed: a code to match on and a message that says what and where.
 ///
 /// Codes are a `RawRepresentable` struct rather than an enum, so new codes are not a breaking change.
@@ -40,3 +46,10 @@ public struct CrossEntropyError: Error, CustomStringConvertible, Sendable, Equat
     /// The message.
     public var description: String { message }
 }
+
+#if canImport(FoundationEssentials) || canImport(Foundation)
+    extension CrossEntropyError: LocalizedError {
+        /// The message, so that Foundation's `error.localizedDescription` says what was wrong.
+        public var errorDescription: String? { message }
+    }
+#endif
