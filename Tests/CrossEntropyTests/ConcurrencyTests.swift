@@ -17,6 +17,21 @@ import XentTestSupport
     /// The OpenCL backends (both kernel families), empty without a platform.
     static let openCLNames = Backends.names.filter { $0 != "cpu" }
 
+    /// `prepare` builds each named type's program once, ahead of its first call (none on the CPU).
+    @Test(arguments: Backends.names)
+    func prepareBuildsThePrograms(device: String) throws {
+        let (engine, openCL) = try Self.freshEngine(device)
+        try engine.prepare([.float16, .bfloat16, .float64, .float32])
+        try engine.prepare([.bfloat16])
+        if let openCL {
+            let built = openCL.builtProgramCount
+            #expect(built == 4, "want the Float, Float16, BFloat16 and Double programs, the backend holds \(built)")
+        }
+        let logits = Tensor<BFloat16>(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        _ = try engine.crossEntropy(logits, target: .classIndices(Tensor(shape: [2], scalars: [0, 2])))
+        #expect(openCL.map { $0.builtProgramCount == 4 } ?? true, "the prepared program was built again")
+    }
+
     /// 8 tasks × 150 calls = 1,200 mixed calls per backend on one fresh engine, after each task's two cold
     /// calls (`Float16` and `Double`), so that on OpenCL the programs built on first use are built under
     /// contention.

@@ -6,6 +6,9 @@ protocol RowBackend: Sendable {
     var name: String { get }
     /// Why this backend cannot run logits of `dtype`, or `nil` when it can.
     func unsupportedReason(for dtype: LogitsDType) -> String?
+    /// Does ahead of time what the first call on logits of `dtype` would do first (building an OpenCL
+    /// program); nothing where there is nothing to do.
+    func prepare(_ dtype: LogitsDType) throws
     /// Computes every row's statistics (and, with `output`, writes its outputs), folds them into
     /// `results` with `xent_fold_rows`, and returns the sum of the rows' losses.
     func run<T: LogitsScalar>(

@@ -21,6 +21,9 @@ struct CPUBackend: RowBackend {
 
     func unsupportedReason(for dtype: LogitsDType) -> String? { nil }
 
+    /// The C row kernels need no preparation.
+    func prepare(_ dtype: LogitsDType) {}
+
     func run<T: LogitsScalar>(
         _ batch: RowBatch<T>, output: RowOutput?, results: UnsafePointer<xent_row_results>
     ) throws -> Double {

@@ -65,6 +65,12 @@ final class OpenCLBackend: RowBackend {
         dtype == .float64 && !device.supportsFloat64 ? "the device has no cl_khr_fp64 (double precision)" : nil
     }
 
+    /// Builds the program for `dtype` (logits and outputs of that type, no soft-capping), as its first
+    /// call would.
+    func prepare(_ dtype: LogitsDType) throws {
+        _ = try program(for: dtype)
+    }
+
     func run<T: LogitsScalar>(
         _ batch: RowBatch<T>, output: RowOutput?, results: UnsafePointer<xent_row_results>
     ) throws -> Double {
