@@ -83,7 +83,9 @@ XENT_INLINE void xent_stream_f16(_Float16 *p, xent_vf v) {
 }
 
 // bfloat16 is the upper half of a float: widening is a shift, and narrowing rounds to nearest even with
-// integer operations, as PyTorch's round_to_nearest_even (a NaN becomes 0x7FC0).
+// integer operations, as PyTorch's round_to_nearest_even (a NaN becomes 0x7FC0): the upper half of the
+// float's bits `u` plus 0x7FFF plus the half's lowest bit (scalars and vectors alike).
+#define XENT_BF16_ROUNDED(u) (((u) + 0x7FFF + (((u) >> 16) & 1)) >> 16)
 XENT_INLINE float xent_widen_bf16(xent_bf16 v) {
     const uint32_t bits = (uint32_t)v.bits << 16;
     float f;
@@ -93,7 +95,7 @@ XENT_INLINE float xent_widen_bf16(xent_bf16 v) {
 XENT_INLINE xent_bf16 xent_narrow_bf16(float v) {
     uint32_t u;
     memcpy(&u, &v, sizeof u);
-    const xent_bf16 b = {v != v ? (uint16_t)0x7FC0 : (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16)};
+    const xent_bf16 b = {v != v ? (uint16_t)0x7FC0 : (uint16_t)XENT_BF16_ROUNDED(u)};
     return b;
 }
 XENT_INLINE xent_vf xent_load_bf16(const xent_bf16 *p) {
@@ -107,8 +109,7 @@ XENT_INLINE xent_vf xent_load_bf16(const xent_bf16 *p) {
 XENT_INLINE xent_vs xent_bf16_bits_vf(xent_vf v) {
     xent_vu u;
     memcpy(&u, &v, sizeof u);
-    const xent_vu rounded = (u + 0x7FFF + ((u >> 16) & 1)) >> 16;
-    return __builtin_convertvector(v != v ? (xent_vu)0x7FC0 : rounded, xent_vs);
+    return __builtin_convertvector(v != v ? (xent_vu)0x7FC0 : XENT_BF16_ROUNDED(u), xent_vs);
 }
 XENT_INLINE void xent_store_bf16(xent_bf16 *p, xent_vf v) {
     const xent_vs bits = xent_bf16_bits_vf(v);
