@@ -4,6 +4,7 @@
 //   STORAGE      element type of the logits (and probabilities) in memory
 //   STORAGE_NAME its name (f16, bf16, f32, f64)
 //   ACC, VEC     accumulation scalar and its vector (LANES lanes)
+//   ACC_NAME     the accumulation type's name (f32, f64)
 //   LOAD         vector load from STORAGE
 //   WIDEN(v)     one STORAGE value as ACC
 //   VEXP, VMAX   vector exp and max
@@ -16,6 +17,7 @@
 //   HSUM, HMAX   horizontal sum and maximum of a VEC
 //   IOTA         the VEC of lane indices 0, 1, …
 //   VLOG         vector log
+//   VTANH        vector tanh, for float lanes only (soft-capping; SoftCappedRows.inc.h)
 // and after one of the output parameter blocks RowKernelOutput{F16,BF16,F32,F64}.inc.h, which defines:
 //   OUT          element type of the outputs (STORAGE, or float for half-precision inputs)
 //   OUT_NAME     its name

@@ -2,6 +2,8 @@
 #undef STORAGE_NAME
 #undef STORAGE
 #undef ACC
+#undef ACC_NAME
+#undef VTANH
 #undef VEC
 #undef LANES
 #undef LOAD

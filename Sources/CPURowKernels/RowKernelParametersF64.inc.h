@@ -5,6 +5,7 @@
 #define WIDEN(v) (v)
 #define LOAD xent_load_f64
 #define ACC double
+#define ACC_NAME f64
 #define VEC xent_vd
 #define LANES 8
 #define VEXP xent_exp_vd

@@ -2,12 +2,14 @@
 // accumulated in float (RowKernelParameters{F16,BF16,F32}.inc.h include them):
 // 16 float lanes and the float vector math.
 #define ACC float
+#define ACC_NAME f32
 #define VEC xent_vf
 #define LANES 16
 #define VEXP XENT_EXP_VF
 #define VEXP_SUM XENT_EXP_SUM_VF
 #define TRANSPOSE XENT_TRANSPOSE16
 #define VLOG xent_log_vf
+#define VTANH xent_tanh_vf
 #define VMAX xent_max_vf
 #define SEXP expf
 #define SLOG logf

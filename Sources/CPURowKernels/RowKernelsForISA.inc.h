@@ -19,37 +19,6 @@
 #define XENT_EXP_SUM_VF xent_exp_sum_vf
 #endif
 
-// Each input type with the outputs of its own type, and half-precision inputs also with float outputs.
-#include "RowKernelParametersF16.inc.h"
-#include "RowKernelOutputF16.inc.h"
-#include "RowKernel.inc.h"
-#include "RowKernelOutputEnd.inc.h"
-#include "RowKernelOutputF32.inc.h"
-#include "RowKernel.inc.h"
-#include "RowKernelOutputEnd.inc.h"
-#include "RowKernelParametersEnd.inc.h"
-
-#include "RowKernelParametersBF16.inc.h"
-#include "RowKernelOutputBF16.inc.h"
-#include "RowKernel.inc.h"
-#include "RowKernelOutputEnd.inc.h"
-#include "RowKernelOutputF32.inc.h"
-#include "RowKernel.inc.h"
-#include "RowKernelOutputEnd.inc.h"
-#include "RowKernelParametersEnd.inc.h"
-
-#include "RowKernelParametersF32.inc.h"
-#include "RowKernelOutputF32.inc.h"
-#include "RowKernel.inc.h"
-#include "RowKernelOutputEnd.inc.h"
-#include "RowKernelParametersEnd.inc.h"
-
-#include "RowKernelParametersF64.inc.h"
-#include "RowKernelOutputF64.inc.h"
-#include "RowKernel.inc.h"
-#include "RowKernelOutputEnd.inc.h"
-#include "RowKernelParametersEnd.inc.h"
-
 // Caps `count` contiguous values in place: values = s tanh(values · (1 / s)), every one by xent_tanh_vf
 // (the last partial vector through a padded copy). The reciprocal of s is taken once: a division per
 // vector would cost more than the tanh.
@@ -72,59 +41,44 @@ XENT_INLINE void XENT_ISA_NAME(cap_f64, XENT_ISA)(double *values, int64_t count,
     }
 }
 
-#include "RowKernelOutputF16.inc.h"
-#define STORAGE _Float16
-#define CAP_LOAD xent_load_f16
-#define WIDEN(v) ((float)(v))
-#define ACC float
-#define STORAGE_NAME f16
-#define ACC_NAME f32
-#include "SoftCappedRows.inc.h"
-#include "RowKernelOutputEnd.inc.h"
+// Each input type with the outputs of its own type, and half-precision inputs also with float outputs;
+// after each instantiation its soft-capped rows, which run the row kernels of the accumulation type:
+// float and double first.
+#include "RowKernelParametersF32.inc.h"
 #include "RowKernelOutputF32.inc.h"
-#define STORAGE _Float16
-#define CAP_LOAD xent_load_f16
-#define WIDEN(v) ((float)(v))
-#define ACC float
-#define STORAGE_NAME f16
-#define ACC_NAME f32
+#include "RowKernel.inc.h"
 #include "SoftCappedRows.inc.h"
 #include "RowKernelOutputEnd.inc.h"
-#include "RowKernelOutputBF16.inc.h"
-#define STORAGE xent_bf16
-#define CAP_LOAD xent_load_bf16
-#define WIDEN(v) xent_widen_bf16(v)
-#define ACC float
-#define STORAGE_NAME bf16
-#define ACC_NAME f32
-#include "SoftCappedRows.inc.h"
-#include "RowKernelOutputEnd.inc.h"
-#include "RowKernelOutputF32.inc.h"
-#define STORAGE xent_bf16
-#define CAP_LOAD xent_load_bf16
-#define WIDEN(v) xent_widen_bf16(v)
-#define ACC float
-#define STORAGE_NAME bf16
-#define ACC_NAME f32
-#include "SoftCappedRows.inc.h"
-#include "RowKernelOutputEnd.inc.h"
-#include "RowKernelOutputF32.inc.h"
-#define STORAGE float
-#define CAP_LOAD xent_load_f32
-#define WIDEN(v) (v)
-#define ACC float
-#define STORAGE_NAME f32
-#define ACC_NAME f32
-#include "SoftCappedRows.inc.h"
-#include "RowKernelOutputEnd.inc.h"
+#include "RowKernelParametersEnd.inc.h"
+
+#include "RowKernelParametersF64.inc.h"
 #include "RowKernelOutputF64.inc.h"
-#define STORAGE double
-#define WIDEN(v) (v)
-#define ACC double
-#define STORAGE_NAME f64
-#define ACC_NAME f64
+#include "RowKernel.inc.h"
 #include "SoftCappedRows.inc.h"
 #include "RowKernelOutputEnd.inc.h"
+#include "RowKernelParametersEnd.inc.h"
+
+#include "RowKernelParametersF16.inc.h"
+#include "RowKernelOutputF16.inc.h"
+#include "RowKernel.inc.h"
+#include "SoftCappedRows.inc.h"
+#include "RowKernelOutputEnd.inc.h"
+#include "RowKernelOutputF32.inc.h"
+#include "RowKernel.inc.h"
+#include "SoftCappedRows.inc.h"
+#include "RowKernelOutputEnd.inc.h"
+#include "RowKernelParametersEnd.inc.h"
+
+#include "RowKernelParametersBF16.inc.h"
+#include "RowKernelOutputBF16.inc.h"
+#include "RowKernel.inc.h"
+#include "SoftCappedRows.inc.h"
+#include "RowKernelOutputEnd.inc.h"
+#include "RowKernelOutputF32.inc.h"
+#include "RowKernel.inc.h"
+#include "SoftCappedRows.inc.h"
+#include "RowKernelOutputEnd.inc.h"
+#include "RowKernelParametersEnd.inc.h"
 
 #undef XENT_EXP_VF
 #undef XENT_EXP_SUM_VF

@@ -1,14 +1,10 @@
 // Soft-capped rows (Gemma 2's logit soft-capping, the options' `softcap` s > 0): every logit x passes
 // through c = s tanh(x / s) before anything else, and a gradient carries the factor dc/dx = 1 - (c/s)^2.
-// Included once per pair of storage types of the inputs and outputs by RowKernelsForISA.inc.h, after
-// the row kernels, with these parameters, which it undefines at its end:
-//   STORAGE, STORAGE_NAME  the logits' element type and its name (f16, bf16, f32, f64)
-//   WIDEN(v)               one STORAGE value as ACC
-//   CAP_LOAD               (float accumulation only) the vector load of 16 STORAGE values as floats
-//   ACC, ACC_NAME          their accumulation type and its name: the row kernels of ACC_NAME logits and
-//                          outputs run the capped rows, and cap_ACC_NAME caps them
-// and within one of the output parameter blocks RowKernelOutput{F16,BF16,F32,F64}.inc.h (OUT,
-// OUT_NAME, NARROW).
+// Included by RowKernelsForISA.inc.h after each instantiation of the row-kernel template RowKernel.inc.h,
+// within the same parameter blocks (see the list there): the input's (STORAGE, STORAGE_NAME, LOAD,
+// WIDEN, ACC, ACC_NAME, and VTANH where the lanes are float) and the output's (OUT, OUT_NAME, NARROW).
+// The row kernels of ACC_NAME logits and outputs, which run the capped rows, and cap_ACC_NAME must come
+// before it.
 //
 // Rows are taken a block at a time: their capped logits (and probabilities) are gathered into
 // contiguous rows of the accumulation type, which the row kernels of that type then run as any batch,
@@ -24,7 +20,7 @@
 #define ACC_FUSED_SCRATCH ACC_FN(fused_scratch)
 #define CAP_BLOCK XENT_ISA_NAME(CAPPED_CAT(cap, ACC_NAME), XENT_ISA)
 
-#ifdef CAP_LOAD
+#ifdef VTANH
 /// Caps `count` contiguous logits `x` into `capped`, s tanh(x · (1 / s)), and prefetches one line of `next`
 /// (the next block's logits, `next_bytes` of them) per vector, so that reading the next block from memory
 /// overlaps this block's work.
@@ -36,7 +32,7 @@ XENT_INLINE void CAPPED_FN(cap_from)(ACC *capped, const STORAGE *x, int64_t coun
         if (line < next_bytes) {
             __builtin_prefetch((const char *)next + line);
         }
-        xent_store_f32(capped + i, s * xent_tanh_vf(CAP_LOAD(x + i) * inverse));
+        xent_store_f32(capped + i, s * VTANH(LOAD(x + i) * inverse));
     }
     for (int64_t rest = i; rest < count; rest++) {
         capped[rest] = WIDEN(x[rest]);
@@ -69,7 +65,7 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
             // Contiguous rows: the block is one run of elements.
             const STORAGE *x = (const STORAGE *)rows->logits + first * classes;
             const STORAGE *q = probabilities ? (const STORAGE *)rows->probabilities + first * classes : NULL;
-#ifdef CAP_LOAD
+#ifdef VTANH
             const int64_t next_count = end - (first + count) < block_rows ? end - (first + count) : block_rows;
             CAPPED_FN(cap_from)(capped, x, count * classes, s, x + count * classes,
                                 next_count * classes * (int64_t)sizeof(STORAGE));
@@ -160,9 +156,3 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
 #undef ACC_RUN_ROWS
 #undef ACC_FUSED_SCRATCH
 #undef CAP_BLOCK
-#undef STORAGE
-#undef STORAGE_NAME
-#undef WIDEN
-#undef CAP_LOAD
-#undef ACC
-#undef ACC_NAME
