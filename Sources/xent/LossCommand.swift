@@ -190,27 +190,21 @@ struct LossCommand: ParsableCommand {
                 if gradOut == nil, let summary {
                     return LossResult(summary, lossDType: lossDType)
                 }
-                let fused: LossAndLogSumExp<T>
-                let gradient: LossResult.Gradient
+                /// The loss with its gradient written as `G`.
+                func withGradient<G: LogitsScalar>(_: G.Type) throws -> (LossAndLogSumExp<T>, LossResult.Gradient) {
+                    var values = [G](repeating: 0, count: logitsBuffer.count)
+                    let fused = try values.withUnsafeMutableBufferPointer {
+                        try engine.crossEntropyWithGradient(
+                            logits: logitsBuffer, shape: logitsFile.shape, target: target, options: options,
+                            gradientInto: $0)
+                    }
+                    return (fused, LossResult.Gradient(values))
+                }
                 // Float16 and BFloat16 gradients are written as Float unless the logits' type is asked for;
                 // Float and Double ones as they are.
-                if gradDtype == .logits || T.Accumulator.self != Float.self || T.self == Float.self {
-                    var values = [T](repeating: 0, count: logitsBuffer.count)
-                    fused = try values.withUnsafeMutableBufferPointer {
-                        try engine.crossEntropyWithGradient(
-                            logits: logitsBuffer, shape: logitsFile.shape, target: target, options: options,
-                            gradientInto: $0)
-                    }
-                    gradient = LossResult.Gradient(values)
-                } else {
-                    var values = [Float](repeating: 0, count: logitsBuffer.count)
-                    fused = try values.withUnsafeMutableBufferPointer {
-                        try engine.crossEntropyWithGradient(
-                            logits: logitsBuffer, shape: logitsFile.shape, target: target, options: options,
-                            gradientInto: $0)
-                    }
-                    gradient = .float32(values)
-                }
+                let (fused, gradient) =
+                    gradDtype == .logits || T.Accumulator.self != Float.self
+                    ? try withGradient(T.self) : try withGradient(Float.self)
                 var result =
                     summary.map { LossResult($0, lossDType: lossDType) }
                     ?? LossResult(lossShape: fused.loss.shape, lossDType: lossDType)

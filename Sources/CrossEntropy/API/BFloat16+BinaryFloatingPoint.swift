@@ -76,18 +76,7 @@ extension BFloat16: BinaryFloatingPoint {
     #if !(os(Windows) || os(Android)) && (arch(i386) || arch(x86_64))
         /// `value` rounded once to bfloat16.
         @inlinable
-        public init(_ value: Float80) { self.init(Double(exactly: value) ?? Self.roundedToOdd(value)) }
-
-        /// `value` rounded to a `Double` to odd: a rounding after which one more to bfloat16 is exact.
-        @usableFromInline
-        static func roundedToOdd(_ value: Float80) -> Double {
-            var narrow = Double(value)
-            guard narrow.isFinite else { return narrow }
-            if abs(Float80(narrow)) > abs(value) {
-                narrow = Double(bitPattern: narrow.bitPattern - 1)
-            }
-            return Double(bitPattern: narrow.bitPattern | 1)
-        }
+        public init(_ value: Float80) { self.init(Double.roundedToOdd(value)) }
     #endif
 
     /// The stored exponent bits.

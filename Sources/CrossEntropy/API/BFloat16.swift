@@ -28,14 +28,7 @@ public struct BFloat16: Sendable {
     /// keeps the second rounding from landing on a tie that the value itself is not on.
     @inlinable
     public init(_ value: Double) {
-        var narrow = Float(value)
-        if narrow.isFinite, Double(narrow) != value {
-            if abs(Double(narrow)) > abs(value) {
-                narrow = Float(bitPattern: narrow.bitPattern - 1)
-            }
-            narrow = Float(bitPattern: narrow.bitPattern | 1)
-        }
-        self.init(narrow)
+        self.init(Float.roundedToOdd(value))
     }
 
     /// The value as a `Float` (exact).
@@ -64,4 +57,25 @@ extension BFloat16: CustomStringConvertible, CustomDebugStringConvertible {
     public var description: String { floatValue.description }
     /// The value as its `Float` prints, with the type.
     public var debugDescription: String { "BFloat16(\(floatValue))" }
+}
+
+extension BinaryFloatingPoint {
+    /// `value` rounded to this type to odd: toward zero, then with the last significand bit set if
+    /// anything was lost. A second rounding, to a type of at least two fewer bits (bfloat16 after `Float`,
+    /// `Float` or bfloat16 after `Double`), then rounds as one rounding of `value` would: the first cannot
+    /// land on a tie the value is not on. Infinities and NaN are kept; a value beyond the type's range
+    /// becomes its infinity or largest value, as a plain conversion makes it.
+    @usableFromInline
+    static func roundedToOdd<Wide: BinaryFloatingPoint>(_ value: Wide) -> Self {
+        var narrow = Self(value)
+        if narrow.isFinite, Wide(narrow) != value {
+            if Wide(narrow).magnitude > value.magnitude {
+                narrow = narrow.sign == .minus ? narrow.nextUp : narrow.nextDown
+            }
+            narrow = Self(
+                sign: narrow.sign, exponentBitPattern: narrow.exponentBitPattern,
+                significandBitPattern: narrow.significandBitPattern | 1)
+        }
+        return narrow
+    }
 }
