@@ -14,11 +14,15 @@ let package = Package(
         // The C API of OpenCL 1.2 (the system's opencl-headers), its functions forwarded to the ICD loader
         // opened at run time: nothing links libOpenCL.so.1, so the CPU fallback runs where it is missing.
         .target(name: "COpenCL", linkerSettings: [.linkedLibrary("dl")]),
+        // The CBLAS routines of the fused linear cross-entropy, forwarded to OpenBLAS opened at run time, and
+        // CLBlast's (the OpenCL BLAS) likewise: neither library is needed to build or to run anything else.
+        .target(name: "COpenBLAS", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "CCLBlast", dependencies: ["COpenCL"], linkerSettings: [.linkedLibrary("dl")]),
         // What the host, the C row kernels and the OpenCL kernels must agree on: one header, whose text
         // the OpenCL host layer also puts before the kernel sources.
         .target(name: "KernelContract"),
         // Safe Swift over the OpenCL C API; knows nothing about losses.
-        .target(name: "OpenCLHost", dependencies: ["COpenCL"]),
+        .target(name: "OpenCLHost", dependencies: ["COpenCL", "CCLBlast"]),
         // The OpenCL C sources, embedded in the binary as bytes at build time.
         .target(
             name: "CrossEntropyKernels",
@@ -35,7 +39,7 @@ let package = Package(
         .target(name: "NPY"),
         .target(
             name: "CrossEntropy",
-            dependencies: ["OpenCLHost", "CrossEntropyKernels", "KernelContract", "CPURowKernels"]
+            dependencies: ["OpenCLHost", "CrossEntropyKernels", "KernelContract", "CPURowKernels", "COpenBLAS"]
         ),
         .executableTarget(
             name: "xent",

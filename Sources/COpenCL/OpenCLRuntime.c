@@ -37,6 +37,7 @@
     F(clEnqueueNDRangeKernel)                                                                             \
     F(clEnqueueReadBuffer)                                                                                \
     F(clEnqueueWriteBuffer)                                                                               \
+    F(clEnqueueFillBuffer)                                                                                \
     F(clFinish)
 
 #define XENT_POINTER_FIELD(name) __typeof__(&name) name;
@@ -167,5 +168,11 @@ XENT_FORWARD_STATUS(clEnqueueWriteBuffer,
                      size_t size, const void *ptr, cl_uint num_events_in_wait_list, const cl_event *event_wait_list,
                      cl_event *event),
                     (command_queue, buffer, blocking_write, offset, size, ptr, num_events_in_wait_list,
+                     event_wait_list, event))
+XENT_FORWARD_STATUS(clEnqueueFillBuffer,
+                    (cl_command_queue command_queue, cl_mem buffer, const void *pattern, size_t pattern_size,
+                     size_t offset, size_t size, cl_uint num_events_in_wait_list, const cl_event *event_wait_list,
+                     cl_event *event),
+                    (command_queue, buffer, pattern, pattern_size, offset, size, num_events_in_wait_list,
                      event_wait_list, event))
 XENT_FORWARD_STATUS(clFinish, (cl_command_queue command_queue), (command_queue))

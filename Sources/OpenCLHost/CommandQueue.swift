@@ -75,6 +75,14 @@ public final class CommandQueue: @unchecked Sendable {
         }
     }
 
+    /// Enqueues setting the whole of `buffer` to zero bytes.
+    public func zero(_ buffer: Buffer) throws(OpenCLError) {
+        var pattern: UInt8 = 0
+        try clCall("clEnqueueFillBuffer") {
+            clEnqueueFillBuffer(handle, buffer.handle, &pattern, 1, 0, max(buffer.byteCount, 1), 0, nil, nil)
+        }
+    }
+
     private func checkRange(of buffer: Buffer, offset: Int, count: Int) {
         precondition(
             offset >= 0 && offset <= buffer.byteCount - count,

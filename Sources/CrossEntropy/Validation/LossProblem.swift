@@ -184,8 +184,10 @@ struct LossProblem<T: LogitsScalar> {
 /// are folded (`LossProblem.loss` throws for a bad one) instead of in a pass of their own: for a
 /// forward loss, which writes nothing a bad target could leave half-done. Their gather is safe
 /// either way; weights are gathered by target, so weighted targets are always checked first.
+///
+/// `deviceCount` is the logits' count when they are in a device buffer (`logits` then empty).
 func withLossProblem<T: LogitsScalar, R>(
-    logits: UnsafeBufferPointer<T>, shape: [Int], target: CrossEntropyTargetBuffer<T>,
+    logits: UnsafeBufferPointer<T>, deviceCount: Int? = nil, shape: [Int], target: CrossEntropyTargetBuffer<T>,
     options: CrossEntropyOptions, checkingTargetsWhileFolding: Bool = false, _ body: (LossProblem<T>) throws -> R
 ) throws -> R {
     let epsilon = options.labelSmoothing
@@ -199,7 +201,7 @@ func withLossProblem<T: LogitsScalar, R>(
     if let softcap = options.softcap, !(softcap > 0 && softcap.isFinite) {
         throw CrossEntropyError(.invalidOption, "softcap must be a finite number greater than 0.0. Got: \(softcap)")
     }
-    let layout = try RowLayout(logitsShape: shape, count: logits.count)
+    let layout = try RowLayout(logitsShape: shape, count: deviceCount ?? logits.count)
     if let weight = options.weight, weight.count != layout.classes {
         throw CrossEntropyError(
             .invalidShape,
@@ -222,7 +224,7 @@ func withLossProblem<T: LogitsScalar, R>(
                 .invalidOption,
                 "ignore_index is not supported for probability targets (got \(options.ignoreIndex); it must stay -100)")
         }
-        guard targetShape == shape, probabilities.count == logits.count else {
+        guard targetShape == shape, probabilities.count == layout.elements(of: 0..<layout.outer).count else {
             throw CrossEntropyError(
                 .invalidShape, "probability targets must have the logits' shape \(shape), got \(targetShape)")
         }

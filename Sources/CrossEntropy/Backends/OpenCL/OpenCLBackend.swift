@@ -75,11 +75,7 @@ final class OpenCLBackend: RowBackend {
         _ batch: RowBatch<T>, output: RowOutput?, results: UnsafePointer<xent_row_results>
     ) throws -> Double {
         let program = try program(for: T.dtype, outputs: output?.dtype ?? T.dtype, softcap: batch.softcap)
-        let weight = try batch.weight.map { weight in
-            try weight.withUnsafeBytes {
-                try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0)
-            }
-        }
+        let weight = try weightBuffer(batch)
         var lossSum = 0.0
         // A chunk's largest buffer is its logits or its outputs (a Float gradient of 16-bit logits is twice
         // their bytes).
@@ -89,6 +85,18 @@ final class OpenCLBackend: RowBackend {
                 batch, output: output, outer: outer, program: program, weight: weight, results: results)
         }
         return lossSum
+    }
+
+    /// `run` over logits already in `logits`, a buffer of this backend's context holding the whole batch
+    /// (`batch.logits` is not read): the outputs overwrite them there, and only the statistics come back.
+    func runResident<T: LogitsScalar>(
+        _ batch: RowBatch<T>, logits: Buffer, output: RowOutput?, results: UnsafePointer<xent_row_results>
+    ) throws -> Double {
+        let program = try program(for: T.dtype, outputs: output?.dtype ?? T.dtype, softcap: batch.softcap)
+        let weight = try weightBuffer(batch)
+        return try runChunk(
+            batch, output: output, outer: 0..<batch.layout.outer, program: program, weight: weight, results: results,
+            resident: logits)
     }
 
     func gather<T: LogitsScalar>(
@@ -111,19 +119,31 @@ final class OpenCLBackend: RowBackend {
         }
     }
 
+    /// The class weights of `batch` in the accumulation type, copied to the device, or `nil` for none.
+    private func weightBuffer<T: LogitsScalar>(_ batch: RowBatch<T>) throws -> Buffer? {
+        try batch.weight.map { weight in
+            try weight.withUnsafeBytes {
+                try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0)
+            }
+        }
+    }
+
     /// The rows of `outer` blocks: their statistics, and their outputs when asked, launched as the
     /// contract's path for them says; returns the sum of their losses, folded into `results`.
+    ///
+    /// With `resident`, the logits are that device buffer (the whole batch, one chunk) instead of
+    /// `batch.logits`, and the output overwrites them there: nothing is read back but the statistics.
     private func runChunk<T: LogitsScalar>(
         _ batch: RowBatch<T>, output: RowOutput?, outer: Range<Int>, program: Program, weight: Buffer?,
-        results: UnsafePointer<xent_row_results>
+        results: UnsafePointer<xent_row_results>, resident: Buffer? = nil
     ) throws -> Double {
         typealias Acc = T.Accumulator
         let layout = batch.layout
         let rows = layout.rows(of: outer)
         let elements = layout.elements(of: outer)
         try failIfSimulated()
-        let inPlace = output?.isInPlace(over: batch.logits) ?? false
-        let logits = try hostBuffer(batch.logits, elements: elements, writable: inPlace)
+        let inPlace = resident != nil || (output?.isInPlace(over: batch.logits) ?? false)
+        let logits = try resident ?? hostBuffer(batch.logits, elements: elements, writable: inPlace)
         var arguments = RowKernelArguments(
             logits: logits,
             probabilities: try batch.probabilities.map { try hostBuffer($0, elements: elements, writable: false) },
@@ -163,7 +183,7 @@ final class OpenCLBackend: RowBackend {
         }
 
         let rowStatistics = try readStatistics(arguments.statistics, rows: rows.count, as: Acc.self)
-        if let output, let destination = arguments.destination {
+        if resident == nil, let output, let destination = arguments.destination {
             // Zero-copy buffers are the destination memory itself: the read only synchronises it.
             let slice = UnsafeMutableRawBufferPointer(
                 rebasing: output.destination[

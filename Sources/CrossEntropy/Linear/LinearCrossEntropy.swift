@@ -1,0 +1,92 @@
+/// How many rows of logits the fused linear cross-entropy forms at once.
+public enum LinearChunking: Sendable, Equatable {
+    /// As many rows as fit in this many bytes of logits (at least one row).
+    case memoryBudget(bytes: Int)
+    /// This many rows (at least one).
+    case rows(Int)
+
+    /// 128 MiB of logits: 1,024 rows of 32,768 `Float` classes, 261 of 128,256, and at most a quarter of
+    /// the full logits from 4,096 rows of those sizes on; large enough that the GEMMs run at their full
+    /// rate.
+    public static let `default` = LinearChunking.memoryBudget(bytes: 128 << 20)
+
+    /// The rows of one chunk of `classes` logits of `bytesPerElement` bytes.
+    func rows(classes: Int, bytesPerElement: Int) -> Int {
+        switch self {
+        case .memoryBudget(let bytes): max(1, bytes / max(1, classes * bytesPerElement))
+        case .rows(let rows): max(1, rows)
+        }
+    }
+}
+
+/// The loss of a fused linear cross-entropy and the gradients it was asked for.
+public struct LinearCrossEntropyResult<Scalar: LinearScalar>: Sendable {
+    /// The loss, z-loss included: a scalar for `mean` and `sum`, the target's shape for `none`.
+    public var loss: Tensor<Scalar>
+    /// The z-loss part of `loss`, shaped as `loss`; zero without a z-loss.
+    public var zLoss: Tensor<Scalar>
+    /// The rows whose target is not ignored.
+    public var rowsKept: Int
+    /// What `mean` divided the cross-entropy by (the total class weight of the rows kept); `nil` for
+    /// `sum` and `none`.
+    public var divisor: Double?
+    /// Each row's logsumexp (after soft-capping), in the target's shape; NaN for an ignored row, whose
+    /// logits are never formed.
+    public var logSumExp: Tensor<Scalar>
+    /// d loss / d hidden (for `none`, of the upstream-weighted sum), in the hidden states' shape; `nil`
+    /// unless gradients were asked for.
+    public var hiddenGradient: Tensor<Scalar>?
+    /// d loss / d linear weight, `(V, H)`; `nil` unless gradients were asked for.
+    public var linearWeightGradient: Tensor<Scalar>?
+    /// d loss / d linear bias, `(V)`; `nil` unless gradients were asked for or without a bias.
+    public var linearBiasGradient: Tensor<Scalar>?
+}
+
+extension CrossEntropyEngine {
+    /// `torch.nn.functional.linear_cross_entropy(hidden, linearWeight, target, linearBias, …)`: the loss of
+    /// the logits `hidden · linearWeightᵀ + linearBias` without ever forming all of them, and its gradients
+    /// with respect to the hidden states, the weight and the bias.
+    ///
+    /// The rows run in chunks (`chunking`): per chunk, one GEMM forms its logits, the fused loss and
+    /// gradient overwrite them with their gradient, and two more GEMMs turn that into the chunk's hidden
+    /// gradient and add its part of the weight gradient. Rows whose target is `ignoreIndex` are skipped
+    /// before any GEMM. Every option of `CrossEntropyOptions` applies to the logits as in `crossEntropy`.
+    ///
+    /// - Parameters:
+    ///   - hidden: `(N, H)` or `(…, H)` hidden states (`(H)` for one row).
+    ///   - linearWeight: `(V, H)`, the classifier.
+    ///   - linearBias: `(V)`, or `nil`.
+    ///   - target: class indices in `hidden`'s shape without its last dimension.
+    ///   - gradients: whether to compute the three gradients (else only the loss: one GEMM per chunk).
+    ///   - upstream: the gradient flowing in from above, as `crossEntropyWithGradient`'s.
+    ///
+    /// On the CPU the GEMMs are OpenBLAS's (`libopenblas0`, opened at run time); on an OpenCL device,
+    /// CLBlast's (`libclblast1`), on buffers that stay on the device. A call without the library throws
+    /// `.deviceUnavailable` saying which. CLBlast on an OpenCL *CPU* device (PoCL) is about ten times
+    /// slower than OpenBLAS on the same cores; `auto` never picks such a device.
+    public func linearCrossEntropy<T: LinearScalar>(
+        hidden: Tensor<T>, linearWeight: Tensor<T>, linearBias: Tensor<T>? = nil, target: Tensor<Int64>,
+        options: CrossEntropyOptions = .init(), chunking: LinearChunking = .default, gradients: Bool = true,
+        upstream: UpstreamGradient = .scalar(1)
+    ) throws -> LinearCrossEntropyResult<T> {
+        let problem = try LinearProblem(
+            hiddenShape: hidden.shape, weightShape: linearWeight.shape, biasShape: linearBias?.shape,
+            target: target, options: options, upstream: upstream, chunking: chunking, elementBytes: T.dtype.byteCount)
+        var run = LinearRun<T>(problem: problem, gradients: gradients, hasBias: linearBias != nil)
+        try hidden.scalars.withUnsafeBufferPointer { hiddenBuffer in
+            try linearWeight.scalars.withUnsafeBufferPointer { weightBuffer in
+                try (linearBias?.scalars ?? []).withUnsafeBufferPointer { biasBuffer in
+                    let inputs = LinearInputs(
+                        hidden: hiddenBuffer, weight: weightBuffer, bias: linearBias == nil ? nil : biasBuffer)
+                    let backend = try backend(for: T.dtype)
+                    if let openCL = backend as? OpenCLBackend {
+                        try run.onOpenCL(openCL, inputs)
+                    } else {
+                        try run.onCPU(backend, threads: (backend as? CPUBackend)?.threads ?? 1, inputs)
+                    }
+                }
+            }
+        }
+        return run.result()
+    }
+}
