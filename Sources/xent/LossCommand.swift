@@ -18,32 +18,7 @@ struct LossCommand: ParsableCommand {
             valueName: "T.npy"))
     var target: String
 
-    @Option(help: ArgumentHelp("Per-class weights, floating, shape (C).", valueName: "W.npy"))
-    var weight: String?
-
-    // Unconditional parsing: a negative value such as `-100` is the option's value, not a flag.
-    @Option(parsing: .unconditional, help: "Target value whose rows are skipped (class-index targets only).")
-    var ignoreIndex: Int = -100
-
-    @Option(parsing: .unconditional, help: "Label smoothing in [0, 1].")
-    var labelSmoothing: Double = 0
-
-    @Option(
-        parsing: .unconditional,
-        help: ArgumentHelp(
-            "z-loss: each row not ignored adds Z · logsumexp² (Liger's lse_square_scale); mean divides it by the rows kept.",
-            valueName: "Z"))
-    var zLossScale: Double = 0
-
-    @Option(
-        parsing: .unconditional,
-        help: ArgumentHelp(
-            "Logit soft-capping: logits pass through S · tanh(x / S) before everything else (S > 0).",
-            valueName: "S"))
-    var softcap: Double?
-
-    @Option(help: "none, mean or sum.")
-    var reduction: LossReduction = .mean
+    @OptionGroup var classOptions: ClassOptions
 
     @OptionGroup var deviceOptions: DeviceOptions
 
@@ -94,9 +69,6 @@ struct LossCommand: ParsableCommand {
     var gradDtype: GradientDType = .f32
 
     func validate() throws {
-        guard labelSmoothing >= 0, labelSmoothing <= 1 else {
-            throw ValidationError("label smoothing must be between 0.0 and 1.0, got \(labelSmoothing)")
-        }
         let outputs = [out, gradOut, lseOut, predictedOut].compactMap { $0 }
         if Set(outputs).count != outputs.count {
             throw ValidationError("--out, --grad-out, --lse-out and --predicted-out must name different files")
@@ -106,11 +78,8 @@ struct LossCommand: ParsableCommand {
     func run() throws {
         let logitsFile = try NPYFile(path: logits)
         let targetFile = try NPYFile(path: target)
-        let weights = try weight.map(readWeights)
+        let options = try classOptions.options()
         let engine = try deviceOptions.makeEngine()
-        let options = CrossEntropyOptions(
-            reduction: reduction, weight: weights, ignoreIndex: ignoreIndex, labelSmoothing: labelSmoothing,
-            zLossScale: zLossScale, softcap: softcap)
         let result: LossResult
         switch try logitsType(of: logitsFile) {
         case .float16: result = try compute(Float16.self, logitsFile, targetFile, options, engine)
@@ -118,7 +87,7 @@ struct LossCommand: ParsableCommand {
         case .float32: result = try compute(Float.self, logitsFile, targetFile, options, engine)
         case .float64: result = try compute(Double.self, logitsFile, targetFile, options, engine)
         }
-        try result.write(loss: out, gradient: gradOut, logSumExp: lseOut, predicted: predictedOut)
+        try result.write(loss: out, logSumExp: lseOut, predicted: predictedOut)
         let format = logitsFile.dtype == .float64 ? "%#.17g" : "%#.9g"
         if json {
             print(result.json(format: format))
@@ -161,17 +130,6 @@ struct LossCommand: ParsableCommand {
         return stored
     }
 
-    private func readWeights(_ path: String) throws -> [Double] {
-        let file = try NPYFile(path: path)
-        guard file.shape.count == 1 else {
-            throw CommandError("\(path): weight must have shape (C), got \(file.shape)")
-        }
-        guard file.dtype.isFloatingPoint else {
-            throw CommandError("\(path): weight must be floating point, got \(file.dtype.rawValue)")
-        }
-        return file.doubles()
-    }
-
     private func compute<T: LogitsScalar>(
         _: T.Type, _ logitsFile: NPYFile, _ targetFile: NPYFile, _ options: CrossEntropyOptions,
         _ engine: CrossEntropyEngine
@@ -211,8 +169,7 @@ struct LossCommand: ParsableCommand {
                 result.loss = fused.loss.scalars.map(Double.init)
                 result.zLoss = fused.zLoss.scalars.map(Double.init)
                 result.logSumExp = lseOut == nil ? nil : widened(fused.logSumExp)
-                result.gradientShape = logitsFile.shape
-                result.gradient = gradient
+                result.gradients = gradOut.map { [(path: $0, values: gradient, shape: logitsFile.shape)] } ?? []
                 return result
             }
         }
@@ -235,128 +192,6 @@ struct LossCommand: ParsableCommand {
                 "\(target): target must be class indices (<i8, <i4) or floating probabilities, got <u2")
         }
     }
-}
-
-/// What `xent loss` computed, ready to print and write.
-struct LossResult {
-    enum Gradient {
-        case float16([Float16])
-        case bfloat16([BFloat16])
-        case float32([Float])
-        case float64([Double])
-
-        /// The gradient as computed, in the logits' type. (The types are compared rather than cast: an
-        /// empty array casts to any element type.)
-        init<T: LogitsScalar>(_ values: [T]) {
-            switch T.dtype {
-            case .float16: self = .float16(unsafeBitCast(values, to: [Float16].self))
-            case .bfloat16: self = .bfloat16(unsafeBitCast(values, to: [BFloat16].self))
-            case .float32: self = .float32(unsafeBitCast(values, to: [Float].self))
-            case .float64: self = .float64(unsafeBitCast(values, to: [Double].self))
-            }
-        }
-    }
-
-    var loss: [Double] = []
-    var lossShape: [Int]
-    var lossDType: NPYDType
-    var zLoss: [Double] = []
-    var rowsKept: Int?
-    var divisor: Double?
-    var tokenAccuracy: Double?
-    /// One value per row, in the row shape: the target's for class indices, the logits' without the
-    /// class dimension for probabilities.
-    var logSumExp: Tensor<Double>?
-    var predicted: Tensor<Int64>?
-    var gradient: Gradient?
-    var gradientShape: [Int] = []
-
-    init(lossShape: [Int], lossDType: NPYDType) {
-        self.lossShape = lossShape
-        self.lossDType = lossDType
-    }
-
-    /// The results of a summary call.
-    init<T>(_ summary: LossSummary<T>, lossDType: NPYDType) {
-        self.init(
-            lossShape: summary.loss.shape, lossDType: lossDType)
-        loss = summary.loss.scalars.map(Double.init)
-        zLoss = summary.zLoss.scalars.map(Double.init)
-        rowsKept = summary.rowsKept
-        divisor = summary.divisor
-        tokenAccuracy = summary.tokenAccuracy
-        logSumExp = summary.logSumExp.map(widened)
-        predicted = summary.predictedClasses
-    }
-
-    /// The `--json` line: `{"loss": …, "z_loss": …, "token_accuracy": …, "rows_kept": …, "divisor": …}`,
-    /// lists for `none`, `null` where a value does not apply, and `"nan"`, `"inf"`, `"-inf"` as strings.
-    func json(format: String) -> String {
-        func number(_ value: Double?) -> String {
-            guard let value else { return "null" }
-            return value.isFinite ? formatted(value, format) : "\"\(formatted(value, format))\""
-        }
-        func values(_ values: [Double]) -> String {
-            lossShape.isEmpty && values.count == 1
-                ? number(values[0]) : "[" + values.map { number($0) }.joined(separator: ", ") + "]"
-        }
-        return """
-            {"loss": \(values(loss)), "z_loss": \(values(zLoss)), "token_accuracy": \(number(tokenAccuracy)), \
-            "rows_kept": \(rowsKept.map(String.init) ?? "null"), "divisor": \(number(divisor))}
-            """
-    }
-
-    /// Stages every requested file, then renames them all into place: on failure none is written.
-    func write(
-        loss lossPath: String?, gradient gradientPath: String?, logSumExp lsePath: String?,
-        predicted predictedPath: String?
-    ) throws {
-        var staged: [NPYStagedFile] = []
-        do {
-            if let lossPath {
-                staged.append(try stage(loss, shape: lossShape, to: lossPath))
-            }
-            if let gradientPath, let gradient {
-                switch gradient {
-                case .float16(let values):
-                    staged.append(try NPYStagedFile.stage(values, shape: gradientShape, to: gradientPath))
-                case .bfloat16(let values):
-                    staged.append(
-                        try values.withUnsafeBytes {
-                            try NPYStagedFile.stage($0, dtype: .bfloat16, shape: gradientShape, to: gradientPath)
-                        })
-                case .float32(let values):
-                    staged.append(try NPYStagedFile.stage(values, shape: gradientShape, to: gradientPath))
-                case .float64(let values):
-                    staged.append(try NPYStagedFile.stage(values, shape: gradientShape, to: gradientPath))
-                }
-            }
-            if let lsePath, let logSumExp {
-                staged.append(try stage(logSumExp.scalars, shape: logSumExp.shape, to: lsePath))
-            }
-            if let predictedPath, let predicted {
-                staged.append(try NPYStagedFile.stage(predicted.scalars, shape: predicted.shape, to: predictedPath))
-            }
-            for file in staged {
-                try file.commit()
-            }
-        } catch {
-            for file in staged { file.discard() }
-            throw error
-        }
-    }
-
-    /// `values` staged as `<f8` for `<f8` logits, else `<f4`.
-    private func stage(_ values: [Double], shape: [Int], to path: String) throws -> NPYStagedFile {
-        lossDType == .float64
-            ? try NPYStagedFile.stage(values, shape: shape, to: path)
-            : try NPYStagedFile.stage(values.map { Float($0) }, shape: shape, to: path)
-    }
-}
-
-/// `tensor` in `Double`, for writing.
-private func widened<Scalar: BinaryFloatingPoint>(_ tensor: Tensor<Scalar>) -> Tensor<Double> {
-    Tensor(shape: tensor.shape, scalars: tensor.scalars.map(Double.init))
 }
 
 /// A failure of the command itself (bad input it refuses), printed as its message.

@@ -11,7 +11,9 @@ struct Xent: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xent",
         abstract: "Cross-entropy loss (log-softmax + negative log-likelihood) on OpenCL devices or the CPU.",
-        subcommands: [DemoCommand.self, DevicesCommand.self, LossCommand.self, BenchCommand.self])
+        subcommands: [
+            DemoCommand.self, DevicesCommand.self, LossCommand.self, LinearLossCommand.self, BenchCommand.self,
+        ])
 
     /// Runs the command, turning every failure into one line on standard error and exit status 2 for
     /// a malformed command line, 1 for anything else (argument-parser's own usage code is 64).

@@ -69,23 +69,40 @@ extension CrossEntropyEngine {
         options: CrossEntropyOptions = .init(), chunking: LinearChunking = .default, gradients: Bool = true,
         upstream: UpstreamGradient = .scalar(1)
     ) throws -> LinearCrossEntropyResult<T> {
-        let problem = try LinearProblem(
-            hiddenShape: hidden.shape, weightShape: linearWeight.shape, biasShape: linearBias?.shape,
-            target: target, options: options, upstream: upstream, chunking: chunking, elementBytes: T.dtype.byteCount)
-        var run = LinearRun<T>(problem: problem, gradients: gradients, hasBias: linearBias != nil)
         try hidden.scalars.withUnsafeBufferPointer { hiddenBuffer in
             try linearWeight.scalars.withUnsafeBufferPointer { weightBuffer in
                 try (linearBias?.scalars ?? []).withUnsafeBufferPointer { biasBuffer in
-                    let inputs = LinearInputs(
-                        hidden: hiddenBuffer, weight: weightBuffer, bias: linearBias == nil ? nil : biasBuffer)
-                    let backend = try backend(for: T.dtype)
-                    if let openCL = backend as? OpenCLBackend {
-                        try run.onOpenCL(openCL, inputs)
-                    } else {
-                        try run.onCPU(backend, threads: (backend as? CPUBackend)?.threads ?? 1, inputs)
+                    try target.scalars.withUnsafeBufferPointer { targetBuffer in
+                        try linearCrossEntropy(
+                            hidden: hiddenBuffer, hiddenShape: hidden.shape, linearWeight: weightBuffer,
+                            linearWeightShape: linearWeight.shape, linearBias: linearBias == nil ? nil : biasBuffer,
+                            target: targetBuffer, targetShape: target.shape, options: options, chunking: chunking,
+                            gradients: gradients, upstream: upstream)
                     }
                 }
             }
+        }
+    }
+
+    /// `linearCrossEntropy` over caller memory, read without copying: the hidden states and the weight
+    /// (and bias) in C order with their shapes, one class index per row.
+    public func linearCrossEntropy<T: LinearScalar>(
+        hidden: UnsafeBufferPointer<T>, hiddenShape: [Int], linearWeight: UnsafeBufferPointer<T>,
+        linearWeightShape: [Int], linearBias: UnsafeBufferPointer<T>? = nil, target: UnsafeBufferPointer<Int64>,
+        targetShape: [Int], options: CrossEntropyOptions = .init(), chunking: LinearChunking = .default,
+        gradients: Bool = true, upstream: UpstreamGradient = .scalar(1)
+    ) throws -> LinearCrossEntropyResult<T> {
+        let problem = try LinearProblem(
+            hiddenShape: hiddenShape, hiddenCount: hidden.count, weightShape: linearWeightShape,
+            weightCount: linearWeight.count, biasCount: linearBias?.count, target: target, targetShape: targetShape,
+            options: options, upstream: upstream, chunking: chunking, elementBytes: T.dtype.byteCount)
+        var run = LinearRun<T>(problem: problem, gradients: gradients, hasBias: linearBias != nil)
+        let inputs = LinearInputs(hidden: hidden, weight: linearWeight, bias: linearBias)
+        let backend = try backend(for: T.dtype)
+        if let openCL = backend as? OpenCLBackend {
+            try run.onOpenCL(openCL, inputs)
+        } else {
+            try run.onCPU(backend, threads: (backend as? CPUBackend)?.threads ?? 1, inputs)
         }
         return run.result()
     }

@@ -34,8 +34,9 @@ struct LinearProblem {
     /// Checks shapes, options, targets and `upstream` as the loss of the full logits would, before any
     /// GEMM runs, and plans the chunks.
     init(
-        hiddenShape: [Int], weightShape: [Int], biasShape: [Int]?, target: Tensor<Int64>,
-        options: CrossEntropyOptions, upstream: UpstreamGradient, chunking: LinearChunking, elementBytes: Int
+        hiddenShape: [Int], hiddenCount: Int, weightShape: [Int], weightCount: Int, biasCount: Int?,
+        target: UnsafeBufferPointer<Int64>, targetShape: [Int], options: CrossEntropyOptions,
+        upstream: UpstreamGradient, chunking: LinearChunking, elementBytes: Int
     ) throws {
         guard let hiddenSize = hiddenShape.last, hiddenShape.allSatisfy({ $0 >= 0 }) else {
             throw CrossEntropyError(
@@ -47,48 +48,52 @@ struct LinearProblem {
                 .invalidShape, "linear weight must have shape (V, \(hiddenSize)), got \(weightShape)")
         }
         let classes = weightShape[0]
-        if let biasShape, biasShape != [classes] {
-            throw CrossEntropyError(.invalidShape, "linear bias must have shape (\(classes)), got \(biasShape)")
+        if let biasCount, biasCount != classes {
+            throw CrossEntropyError(.invalidShape, "linear bias must have \(classes) elements, got \(biasCount)")
         }
-        let targetShape = Array(hiddenShape.dropLast())
-        guard target.shape == targetShape else {
+        let leadingShape = Array(hiddenShape.dropLast())
+        guard targetShape == leadingShape else {
             throw CrossEntropyError(
-                .invalidShape, "target must have the hidden states' leading shape \(targetShape), got \(target.shape)")
+                .invalidShape, "target must have the hidden states' leading shape \(leadingShape), got \(targetShape)")
         }
         guard classes <= Int(Int32.max), hiddenSize <= Int(Int32.max) else {
             throw CrossEntropyError(.invalidShape, "V = \(classes) and H = \(hiddenSize) must fit 32-bit BLAS indices")
         }
-        let rows = target.scalars.count
+        let rows = leadingShape.reduce(1, *)
+        guard target.count == rows, hiddenCount == rows * hiddenSize, weightCount == classes * hiddenSize else {
+            throw CrossEntropyError(
+                .invalidShape,
+                "shapes \(hiddenShape), \(weightShape) and \(targetShape) do not hold \(hiddenCount), \(weightCount) and \(target.count) elements"
+            )
+        }
         let (elements, overflow) = rows.multipliedReportingOverflow(by: classes)
         guard !overflow else {
             throw CrossEntropyError(.invalidShape, "N · V = \(rows) · \(classes) overflows")
         }
         // The checks of the loss of the full (N, V) logits, which are never formed: options, weights,
         // targets, upstream.
-        let kept = try target.scalars.withUnsafeBufferPointer { targets in
-            try withLossProblem(
-                logits: UnsafeBufferPointer<Float>(start: nil, count: 0), deviceCount: elements,
-                shape: targetShape.isEmpty ? [classes] : [rows, classes],
-                target: .classIndices(targets, shape: targetShape.isEmpty ? [] : [rows]), options: options
-            ) { problem in
-                _ = try problem.gradientScales(upstream: upstream)
-                guard case .known(let kept) = problem.divisor else {
-                    preconditionFailure("targets are checked before the rows run")
-                }
-                return kept
+        let kept = try withLossProblem(
+            logits: UnsafeBufferPointer<Float>(start: nil, count: 0), deviceCount: elements,
+            shape: targetShape.isEmpty ? [classes] : [rows, classes],
+            target: .classIndices(target, shape: targetShape.isEmpty ? [] : [rows]), options: options
+        ) { problem in
+            _ = try problem.gradientScales(upstream: upstream)
+            guard case .known(let kept) = problem.divisor else {
+                preconditionFailure("targets are checked before the rows run")
             }
+            return kept
         }
         self.rows = rows
         self.hiddenSize = hiddenSize
         self.classes = classes
         self.hiddenShape = hiddenShape
         self.targetShape = targetShape
-        self.targets = target.scalars
+        self.targets = Array(target)
         self.options = options
         self.upstream = upstream
         self.kept = kept
         let ignoreIndex = Int64(options.ignoreIndex)
-        keptRows = target.scalars.indices.filter { target.scalars[$0] != ignoreIndex }
+        keptRows = target.indices.filter { target[$0] != ignoreIndex }
         chunkRows = min(chunking.rows(classes: classes, bytesPerElement: elementBytes), max(keptRows.count, 1))
     }
 }
