@@ -54,7 +54,8 @@ let package = Package(
         // What the test targets share: the PyTorch fixtures (cross-entropy, and the training extras) and
         // their manifests, the `xent` child-process runner, temporary folders and a seeded generator.
         .target(
-            name: "XentTestSupport", path: "Tests/XentTestSupport", exclude: ["Fixtures", "TrainingFixtures"]),
+            name: "XentTestSupport", path: "Tests/XentTestSupport",
+            exclude: ["Fixtures", "TrainingFixtures", "LinearFixtures"]),
         .testTarget(name: "OpenCLHostTests", dependencies: ["OpenCLHost"]),
         .testTarget(name: "NPYTests", dependencies: ["NPY", "XentTestSupport"], exclude: ["FuzzCorpus"]),
         .testTarget(

@@ -32,6 +32,15 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Logit soft-capping of the timed loss (absent: none).", valueName: "S"))
     var softcap: Double?
 
+    @Flag(help: "Time the fused linear cross-entropy forward and backward (rows N, classes V) instead.")
+    var linear = false
+
+    @Option(help: ArgumentHelp("Hidden size H of --linear.", valueName: "H"))
+    var hiddenSize: Int?
+
+    @Option(help: ArgumentHelp("Rows per chunk of --linear (default: as fit in 128 MiB).", valueName: "R"))
+    var chunkRows: Int?
+
     @Option(help: "Timed runs after one warm-up; the median is reported.")
     var `repeat` = 5
 
@@ -50,10 +59,27 @@ struct BenchCommand: ParsableCommand {
         guard rows.multipliedReportingOverflow(by: classes).overflow == false else {
             throw ValidationError("rows × classes is too large")
         }
+        if linear {
+            guard let hiddenSize, hiddenSize > 0 else { throw ValidationError("--linear needs --hidden-size H > 0") }
+            guard dtype == .f32, !backward else {
+                throw ValidationError("--linear times float32 forward and backward: no --dtype or --backward")
+            }
+            if let chunkRows, chunkRows < 1 { throw ValidationError("chunk rows must be at least 1") }
+        } else if hiddenSize != nil || chunkRows != nil {
+            throw ValidationError("--hidden-size and --chunk-rows belong to --linear")
+        }
     }
 
     func run() throws {
         let engine = try deviceOptions.makeEngine()
+        if linear, let hiddenSize {
+            let report = try LinearBench(
+                rows: rows, classes: classes, hiddenSize: hiddenSize, chunkRows: chunkRows, repeat: `repeat`,
+                options: CrossEntropyOptions(zLossScale: zLossScale, softcap: softcap)
+            ).measure(engine)
+            print(json ? report.json : report.text)
+            return
+        }
         let report =
             switch dtype {
             case .f32: try measure(Float.self, engine)
@@ -125,11 +151,13 @@ struct BenchCommand: ParsableCommand {
             copyGBps: backward ? Double(bytes) / median(copyTimes) / 1e9 : nil, loss: loss)
     }
 
-    private func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted.count % 2 == 1
-            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-    }
+}
+
+/// The median of `values`.
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
 /// One benchmark result, in the command-line contract's JSON form or as text.

@@ -13,7 +13,9 @@ typedef enum xent_blas_transpose { XENT_BLAS_NO_TRANSPOSE = 111, XENT_BLAS_TRANS
 
 /// Opens OpenBLAS if no call has yet, and returns why it cannot be used (the library or one of its
 /// functions missing), or NULL when it is loaded. The library is `libopenblas.so.0`, or the file named by
-/// the environment variable XENT_OPENBLAS_LIBRARY. The routines below must not be called without it.
+/// the environment variable XENT_OPENBLAS_LIBRARY. Unless OPENBLAS_CORETYPE is set, sets it first to the
+/// kernels the CPU's features allow (OpenBLAS 0.3.21 mistakes CPUs it does not know for a Prescott). The
+/// routines below must not be called without it.
 const char *xent_blas_problem(void);
 
 /// OpenBLAS's build (`openblas_get_config`: version, kernel, threading).

@@ -11,7 +11,7 @@ public enum LinearChunking: Sendable, Equatable {
     public static let `default` = LinearChunking.memoryBudget(bytes: 128 << 20)
 
     /// The rows of one chunk of `classes` logits of `bytesPerElement` bytes.
-    func rows(classes: Int, bytesPerElement: Int) -> Int {
+    public func rows(classes: Int, bytesPerElement: Int) -> Int {
         switch self {
         case .memoryBudget(let bytes): max(1, bytes / max(1, classes * bytesPerElement))
         case .rows(let rows): max(1, rows)

@@ -27,9 +27,31 @@ struct LinearRun<T: LinearScalar> {
         rowLosses = [T](repeating: 0, count: perRow)
         rowZLosses = [T](repeating: 0, count: perRow)
         logSumExp = [T](repeating: .nan, count: problem.rows)
-        hiddenGradient = [T](repeating: 0, count: gradients ? problem.rows * problem.hiddenSize : 0)
-        weightGradient = [T](repeating: 0, count: gradients ? problem.classes * problem.hiddenSize : 0)
-        biasGradient = [T](repeating: 0, count: gradients && hasBias ? problem.classes : 0)
+        // The gradients are written by the chunks' GEMMs (the first chunk's with beta 0), so they start
+        // uninitialised, but for the rows no chunk writes and for a call with no chunk at all.
+        let written = gradients && !problem.keptRows.isEmpty
+        hiddenGradient = Self.array(count: gradients ? problem.rows * problem.hiddenSize : 0, zeroed: !written)
+        weightGradient = Self.array(count: gradients ? problem.classes * problem.hiddenSize : 0, zeroed: !written)
+        biasGradient = Self.array(count: gradients && hasBias ? problem.classes : 0, zeroed: !written)
+        if written && problem.keptRows.count < problem.rows {
+            let ignoreIndex = Int64(problem.options.ignoreIndex)
+            let hiddenSize = problem.hiddenSize
+            hiddenGradient.withUnsafeMutableBufferPointer { gradient in
+                for row in problem.targets.indices where problem.targets[row] == ignoreIndex {
+                    (gradient.baseAddress! + row * hiddenSize).update(repeating: 0, count: hiddenSize)
+                }
+            }
+        }
+    }
+
+    /// `count` elements, zeros or uninitialised (to be overwritten whole: writing the output once is
+    /// cheaper than twice).
+    private static func array(count: Int, zeroed: Bool) -> [T] {
+        zeroed
+            ? [T](repeating: 0, count: count)
+            : [T](unsafeUninitializedCapacity: count) { _, initialized in
+                initialized = count
+            }
     }
 
     /// The chunks of kept rows: ranges of indices into `problem.keptRows`.
@@ -96,13 +118,13 @@ struct LinearRun<T: LinearScalar> {
                 "the linear cross-entropy on the CPU needs OpenBLAS: \(missing) (Debian: apt-get install libopenblas0)")
         }
         let (classes, hiddenSize) = (problem.classes, problem.hiddenSize)
-        var logits = [T](repeating: 0, count: problem.chunkRows * classes)
+        var logits = Self.array(count: problem.chunkRows * classes, zeroed: false)
         // Rows of a chunk that are not consecutive (some rows between them are ignored) are gathered here,
         // and their hidden gradient scattered from here.
         var gathered = [T](repeating: 0, count: problem.chunkRows * hiddenSize)
         var gatheredGradient = [T](repeating: 0, count: gradients ? problem.chunkRows * hiddenSize : 0)
         let ones = [T](repeating: 1, count: problem.chunkRows)
-        for chunk in chunks {
+        for (index, chunk) in chunks.enumerated() {
             let rows = chunk.count
             let firstRow = problem.keptRows[chunk.lowerBound]
             let contiguous = isContiguous(chunk)
@@ -132,6 +154,7 @@ struct LinearRun<T: LinearScalar> {
                     try chunkLoss(chunk, logits: chunkLogits) { try backend.run($0, output: $1, results: $2) }
                     guard gradients else { return }
                     let g = UnsafePointer(chunkLogits.baseAddress!)
+                    let accumulate: T = index == 0 ? 0 : 1
                     try hiddenGradient.withUnsafeMutableBufferPointer { hiddenGradientBuffer in
                         try gatheredGradient.withUnsafeMutableBufferPointer { gatheredGradientBuffer in
                             let gx =
@@ -152,13 +175,13 @@ struct LinearRun<T: LinearScalar> {
                     weightGradient.withUnsafeMutableBufferPointer {
                         OpenBLAS.gemm(
                             m: classes, n: hiddenSize, k: rows, alpha: 1, g, lda: classes, transposeA: true, x,
-                            ldb: hiddenSize, beta: 1, $0.baseAddress!, ldc: hiddenSize)
+                            ldb: hiddenSize, beta: accumulate, $0.baseAddress!, ldc: hiddenSize)
                     }
                     if hasBias {
                         ones.withUnsafeBufferPointer { ones in
                             biasGradient.withUnsafeMutableBufferPointer {
                                 OpenBLAS.gemvTransposed(
-                                    m: rows, n: classes, alpha: 1, g, lda: classes, ones.baseAddress!, beta: 1,
+                                    m: rows, n: classes, alpha: 1, g, lda: classes, ones.baseAddress!, beta: accumulate,
                                     $0.baseAddress!)
                             }
                         }
