@@ -38,7 +38,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Hidden size H of --linear.", valueName: "H"))
     var hiddenSize: Int?
 
-    @Option(help: ArgumentHelp("Rows per chunk of --linear (default: as fit in 128 MiB).", valueName: "R"))
+    @Option(
+        help: ArgumentHelp(
+            "Rows per chunk of --linear (default: an eighth of the logits, within 16-128 MiB).", valueName: "R"))
     var chunkRows: Int?
 
     @Option(help: "Timed runs after one warm-up; the median is reported.")

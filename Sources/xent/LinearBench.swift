@@ -26,7 +26,7 @@ struct LinearBench {
         let weight = random.logits(count: classes * hiddenSize, as: Float.self).map { $0 * scale / 2 }
         let targets = random.classIndices(count: rows, classes: classes)
         let chunking = chunkRows.map { LinearChunking.rows($0) } ?? .default
-        let chunk = min(rows, chunking.rows(classes: classes, bytesPerElement: 4))
+        let chunk = min(rows, chunking.rows(classes: classes, bytesPerElement: 4, totalRows: rows))
         let chunkGEMMs = try engine.chunkGEMMs(rows: chunk, hiddenSize: hiddenSize, classes: classes, as: Float.self)
         let gradientBytes = (rows * hiddenSize + classes * hiddenSize) * 4
         var times: [Double] = []

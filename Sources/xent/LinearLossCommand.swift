@@ -10,7 +10,7 @@ struct LinearLossCommand: ParsableCommand {
         abstract:
             "Fused linear + cross-entropy of .npy files: the loss of X·Wᵀ + b (and its gradients), chunk by chunk.",
         discussion: """
-            The GEMMs are OpenBLAS's on the CPU and CLBlast's on an OpenCL device (about ten times slower \
+            The GEMMs are OpenBLAS's on the CPU and CLBlast's on an OpenCL device (15-20 times slower \
             than OpenBLAS on an OpenCL CPU device such as PoCL). Example:
               xent linear-loss --hidden X.npy --linear-weight W.npy --target T.npy --grad-hidden-out gX.npy
             """)
@@ -31,7 +31,9 @@ struct LinearLossCommand: ParsableCommand {
 
     @OptionGroup var deviceOptions: DeviceOptions
 
-    @Option(help: ArgumentHelp("Rows of logits formed at once (default: as fit in 128 MiB).", valueName: "R"))
+    @Option(
+        help: ArgumentHelp(
+            "Rows of logits formed at once (default: an eighth of the logits, within 16-128 MiB).", valueName: "R"))
     var chunkRows: Int?
 
     @Option(help: ArgumentHelp("Write the loss as .npy (<f8 for <f8 inputs, else <f4).", valueName: "LOSS.npy"))

@@ -4,17 +4,21 @@ public enum LinearChunking: Sendable, Equatable {
     case memoryBudget(bytes: Int)
     /// This many rows (at least one).
     case rows(Int)
+    /// An eighth of the full `N×V` logits, within 16–128 MiB: 1,024 rows of 32,768 `Float` classes and 261
+    /// of 128,256 from 8,192 rows on, 512 and 261 at 4,096 rows, the whole batch in one chunk where it is
+    /// that small. Chunks of a few hundred rows keep the GEMMs at their full rate.
+    case automatic
 
-    /// 128 MiB of logits: 1,024 rows of 32,768 `Float` classes, 261 of 128,256, and at most a quarter of
-    /// the full logits from 4,096 rows of those sizes on; large enough that the GEMMs run at their full
-    /// rate.
-    public static let `default` = LinearChunking.memoryBudget(bytes: 128 << 20)
+    /// The default, `.automatic`.
+    public static let `default` = LinearChunking.automatic
 
-    /// The rows of one chunk of `classes` logits of `bytesPerElement` bytes.
-    public func rows(classes: Int, bytesPerElement: Int) -> Int {
+    /// The rows of one chunk of `classes` logits of `bytesPerElement` bytes, out of `totalRows`.
+    public func rows(classes: Int, bytesPerElement: Int, totalRows: Int) -> Int {
+        let rowBytes = max(1, classes * bytesPerElement)
         switch self {
-        case .memoryBudget(let bytes): max(1, bytes / max(1, classes * bytesPerElement))
-        case .rows(let rows): max(1, rows)
+        case .memoryBudget(let bytes): return max(1, bytes / rowBytes)
+        case .rows(let rows): return max(1, rows)
+        case .automatic: return max(1, min(128 << 20, max(16 << 20, totalRows * rowBytes / 8)) / rowBytes)
         }
     }
 }
@@ -62,7 +66,7 @@ extension CrossEntropyEngine {
     ///
     /// On the CPU the GEMMs are OpenBLAS's (`libopenblas0`, opened at run time); on an OpenCL device,
     /// CLBlast's (`libclblast1`), on buffers that stay on the device. A call without the library throws
-    /// `.deviceUnavailable` saying which. CLBlast on an OpenCL *CPU* device (PoCL) is about ten times
+    /// `.deviceUnavailable` saying which. CLBlast on an OpenCL *CPU* device (PoCL) is 15–20 times
     /// slower than OpenBLAS on the same cores; `auto` never picks such a device.
     public func linearCrossEntropy<T: LinearScalar>(
         hidden: Tensor<T>, linearWeight: Tensor<T>, linearBias: Tensor<T>? = nil, target: Tensor<Int64>,

@@ -94,6 +94,8 @@ struct LinearProblem {
         self.kept = kept
         let ignoreIndex = Int64(options.ignoreIndex)
         keptRows = target.indices.filter { target[$0] != ignoreIndex }
-        chunkRows = min(chunking.rows(classes: classes, bytesPerElement: elementBytes), max(keptRows.count, 1))
+        chunkRows = min(
+            chunking.rows(classes: classes, bytesPerElement: elementBytes, totalRows: keptRows.count),
+            max(keptRows.count, 1))
     }
 }

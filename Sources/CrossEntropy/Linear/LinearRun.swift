@@ -54,10 +54,10 @@ struct LinearRun<T: LinearScalar> {
             }
     }
 
-    /// The chunks of kept rows: ranges of indices into `problem.keptRows`.
-    private var chunks: [Range<Int>] {
+    /// The chunks of kept rows, `rows` at most each: ranges of indices into `problem.keptRows`.
+    private func chunks(of rows: Int) -> [Range<Int>] {
         let count = problem.keptRows.count
-        return stride(from: 0, to: count, by: problem.chunkRows).map { $0..<min($0 + problem.chunkRows, count) }
+        return stride(from: 0, to: count, by: rows).map { $0..<min($0 + rows, count) }
     }
 
     /// The cross-entropy of one chunk's logits (`logits`, or a device buffer of `deviceCount` when empty)
@@ -121,10 +121,11 @@ struct LinearRun<T: LinearScalar> {
         var logits = Self.array(count: problem.chunkRows * classes, zeroed: false)
         // Rows of a chunk that are not consecutive (some rows between them are ignored) are gathered here,
         // and their hidden gradient scattered from here.
-        var gathered = [T](repeating: 0, count: problem.chunkRows * hiddenSize)
-        var gatheredGradient = [T](repeating: 0, count: gradients ? problem.chunkRows * hiddenSize : 0)
+        let someIgnored = problem.keptRows.count < problem.rows
+        var gathered = [T](repeating: 0, count: someIgnored ? problem.chunkRows * hiddenSize : 0)
+        var gatheredGradient = [T](repeating: 0, count: someIgnored && gradients ? problem.chunkRows * hiddenSize : 0)
         let ones = [T](repeating: 1, count: problem.chunkRows)
-        for (index, chunk) in chunks.enumerated() {
+        for (index, chunk) in chunks(of: problem.chunkRows).enumerated() {
             let rows = chunk.count
             let firstRow = problem.keptRows[chunk.lowerBound]
             let contiguous = isContiguous(chunk)
@@ -229,7 +230,8 @@ struct LinearRun<T: LinearScalar> {
         }
         let weight = try backend.hostBuffer(inputs.weight, elements: 0..<inputs.weight.count, writable: false)
         let bias = try inputs.bias.map { try backend.hostBuffer($0, elements: 0..<$0.count, writable: false) }
-        let chunkRows = problem.chunkRows
+        // One chunk's logits are one buffer: no larger than the device allows.
+        let chunkRows = min(problem.chunkRows, max(1, backend.allocationLimit / max(1, classes * stride)))
         let logits = try Buffer(context: context, byteCount: chunkRows * classes * stride, flags: .readWrite)
         let ones = try [T](repeating: 1, count: chunkRows).withUnsafeBytes {
             try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0)
@@ -241,7 +243,7 @@ struct LinearRun<T: LinearScalar> {
         for buffer in [hiddenGradient, weightGradient, biasGradient] {
             try queue.zero(buffer)
         }
-        for chunk in chunks {
+        for chunk in chunks(of: chunkRows) {
             let rows = chunk.count
             let x = DeviceMatrix(hidden, offset: chunk.lowerBound * hiddenSize, rowStride: hiddenSize)
             let g = DeviceMatrix(logits, rowStride: classes)
