@@ -69,23 +69,52 @@ __kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_statis
     group_row_statistics(&batch, get_group_id(0), scratch);
 }
 
+// The group's share of row `row`'s output: out_c = a * exp(x_c - lse) - b * v_c - (c == y ? t : 0) for a
+// gradient or softmax (zeros with `zero`), x_c - lse for log-softmax.
+inline void group_write_row(const row_batch *batch, long row, row_norm n, ACC a, ACC b, ACC t, long y, int zero) {
+    const long classes = batch->o.classes, inner = batch->o.inner;
+    const int flags = batch->o.flags, kind = batch->o.kind;
+    const long base = row_base(batch, row);
+    __global const STORAGE *x = batch->logits + base;
+    __global OUT *out = batch->destination + base;
+    __global const STORAGE *q = batch->probabilities + ((flags & XENT_HAS_PROBABILITIES) ? base : 0);
+    const ACC qa = smoothing_qa(batch), qb = smoothing_qb(batch);
+    const int weights = (kind == XENT_OUTPUT_GRADIENT) ? (flags & (XENT_HAS_WEIGHT | XENT_HAS_PROBABILITIES)) : 0;
+    for (long c = get_local_id(0); c < classes; c += XENT_GROUP) {
+        const ACC xm = (LOADX(x + c * inner) - n.max) - n.log_sum;
+        ACC value;
+        if (kind == XENT_OUTPUT_LOG_SOFTMAX) {
+            value = xm;
+        } else if (zero) {
+            value = 0;
+        } else {
+            value = a * exp(xm);
+            if (b != 0) {
+                value -= b * element_weight(q, batch->weight, weights, c * inner, c, qa, qb);
+            }
+            if (c == y) {
+                value -= t;
+            }
+#ifdef XENT_SOFTCAP
+            value *= SOFTCAP_FACTOR(LOADX(x + c * inner));
+#endif
+        }
+        STORE(value, out + c * inner);
+    }
+}
+
 __kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_outputs_group(ROW_KERNEL_PARAMETERS) {
     const row_batch batch = ROW_BATCH;
-    const long classes = options.classes, inner = options.inner;
-    const int flags = options.flags, kind = options.kind;
+    const long classes = options.classes;
+    const int flags = options.flags;
     __local ACC scratch[4 * XENT_GROUP];
     const long row = get_group_id(0);
     const row_state st = group_row_statistics(&batch, row, scratch);
     const row_norm n = {st.m, log(st.s)};
-    const long base = row_base(&batch, row);
-    __global const STORAGE *x = logits + base;
-    __global OUT *out = destination + base;
-    const ACC qa = smoothing_qa(&batch), qb = smoothing_qb(&batch);
-    // out_c = a * exp(x_c - lse) - b * v_c - (c == y ? t : 0); log-softmax is x_c - lse.
     ACC a = 1, b = 0, t = 0;
     long y = -1;
     int zero = 0;
-    if (kind == XENT_OUTPUT_GRADIENT) {
+    if (options.kind == XENT_OUTPUT_GRADIENT) {
         gradient_coefficients k = {0, 0, 0};
         if (flags & XENT_HAS_PROBABILITIES) {
             k = probability_gradient(&batch, row, st.v, n.max + n.log_sum);  // st.v: the row's mass
@@ -101,27 +130,17 @@ __kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_output
         b = k.b;
         t = k.t;
     }
-    const int weights = (kind == XENT_OUTPUT_GRADIENT) ? (flags & (XENT_HAS_WEIGHT | XENT_HAS_PROBABILITIES)) : 0;
-    for (long c = get_local_id(0); c < classes; c += XENT_GROUP) {
-        const ACC xm = (LOADX(x + c * inner) - n.max) - n.log_sum;
-        ACC value;
-        if (kind == XENT_OUTPUT_LOG_SOFTMAX) {
-            value = xm;
-        } else if (zero) {
-            value = 0;
-        } else {
-            value = a * exp(xm);
-            if (b != 0) {
-                value -= b * element_weight(probabilities + ((flags & XENT_HAS_PROBABILITIES) ? base : 0), weight,
-                                            weights, c * inner, c, qa, qb);
-            }
-            if (c == y) {
-                value -= t;
-            }
-#ifdef XENT_SOFTCAP
-            value *= SOFTCAP_FACTOR(LOADX(x + c * inner));
-#endif
-        }
-        STORE(value, out + c * inner);
-    }
+    group_write_row(&batch, row, n, a, b, t, y, zero);
+}
+
+// Loss gradients from given logsumexps and coefficients (XENT_GIVEN_GRADIENT), read from each row's
+// statistics slots: a slice of the classes whose statistics were merged with the other slices'. A target
+// outside the row's classes has no target term.
+__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_given_gradient_group(ROW_KERNEL_PARAMETERS) {
+    const row_batch batch = ROW_BATCH;
+    const long row = get_group_id(0);
+    __global const ACC *given = stats + XENT_STAT_COUNT * row;
+    const row_norm n = {given[XENT_GIVEN_MAX], given[XENT_GIVEN_LOG_SUM]};
+    const long y = (options.flags & XENT_HAS_PROBABILITIES) ? -1 : targets[row];
+    group_write_row(&batch, row, n, given[XENT_GIVEN_A], given[XENT_GIVEN_B], given[XENT_GIVEN_T], y, 0);
 }

@@ -420,7 +420,9 @@ inline void write_row_statistics(const row_batch *b, long row, long base, row_st
 
 // The smoothing sums' per-class weights of probability targets: v_c = w_c (qa q_c + qb).
 inline ACC smoothing_qa(const row_batch *b) { return 1 - b->o.label_smoothing; }
-inline ACC smoothing_qb(const row_batch *b) { return b->o.classes > 0 ? b->o.label_smoothing / b->o.classes : 0; }
+inline ACC smoothing_qb(const row_batch *b) {
+    return b->o.smoothing_classes > 0 ? b->o.label_smoothing / b->o.smoothing_classes : 0;
+}
 
 // Computes row `row`'s statistics into its slots of `stats` and returns its logsumexp's parts.
 inline row_norm row_statistics_of(const row_batch *b, long row) {
@@ -559,7 +561,7 @@ inline ACC z_loss_term(const row_batch *b, long row, ACC lse) {
 inline gradient_coefficients class_index_gradient(const row_batch *b, long row, ACC wy, ACC lse) {
     const ACC scale = b->o.gradient_scale * row_upstream(b, row);
     const ACC eps = b->o.label_smoothing;
-    const long classes = b->o.classes;
+    const long classes = b->o.smoothing_classes;
     const gradient_coefficients k = {scale * ((1 - eps) * wy + eps * b->o.weight_total / classes) +
                                          z_loss_term(b, row, lse),
                                      scale * eps / classes, scale * (1 - eps) * wy};
@@ -573,8 +575,33 @@ inline gradient_coefficients probability_gradient(const row_batch *b, long row, 
     return k;
 }
 
+// Row `row`'s loss gradient from its given logsumexp and coefficients, read from its statistics slots
+// (XENT_GIVEN_GRADIENT): a slice of the classes whose statistics were merged with the other slices'.
+inline void given_gradient(const row_batch *b, long row) {
+    __global const ACC *given = b->stats + XENT_STAT_COUNT * row;
+    const row_norm n = {given[XENT_GIVEN_MAX], given[XENT_GIVEN_LOG_SUM]};
+    const ACC a = given[XENT_GIVEN_A], bb = given[XENT_GIVEN_B], t = given[XENT_GIVEN_T];
+    const long base = row_base(b, row);
+    const long classes = b->o.classes;
+    const int flags = b->o.flags;
+    __global const STORAGE *x = b->logits + base;
+    __global OUT *out = b->destination + base;
+    if (flags & XENT_HAS_PROBABILITIES) {
+        write_scaled_softmax(x, b->probabilities + base, b->weight, out, classes, b->o.inner, flags, n, a, bb,
+                             smoothing_qa(b), smoothing_qb(b), -1, 0);
+    } else {
+        const long y = b->targets[row];
+        write_scaled_softmax(x, x, b->weight, out, classes, b->o.inner, flags & XENT_HAS_WEIGHT, n, a, bb, 0, 0,
+                             y >= 0 && y < classes ? y : -1, t);
+    }
+}
+
 // Row `row`'s statistics, then its log-softmax, softmax or loss gradient (see row_outputs).
 inline void row_output(const row_batch *b, long row) {
+    if (b->o.flags & XENT_GIVEN_GRADIENT) {
+        given_gradient(b, row);
+        return;
+    }
     const row_norm n = row_statistics_of(b, row);
     const long base = row_base(b, row);
     const long classes = b->o.classes, inner = b->o.inner;

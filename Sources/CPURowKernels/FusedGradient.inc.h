@@ -236,7 +236,7 @@ XENT_INLINE xent_row_path FN(gradient_path)(const xent_rows *rows) {
 
 /// Two rows of scratch for the fused gradient paths, or NULL when these rows and outputs take neither.
 XENT_INLINE ACC *FN(fused_scratch)(const xent_rows *rows, const xent_outputs *outputs) {
-    if (rows->options.kind != XENT_OUTPUT_GRADIENT) {
+    if (rows->options.kind != XENT_OUTPUT_GRADIENT || rows->given) {
         return NULL;
     }
     const xent_row_path path = FN(gradient_path)(rows);

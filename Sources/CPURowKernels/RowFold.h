@@ -98,6 +98,13 @@ XENT_INLINE void fold_block(xent_fold *fold, const xent_row_results *results, in
     if (results->lse) {
         memcpy(results->lse + first, block->lse, (size_t)count * sizeof(double));
     }
+    if (results->statistics) {
+        for (int64_t i = 0; i < count; i++) {
+            const xent_row_stat stat = {block->lse[i],          block->max[i],    block->log_sum[i],
+                                        block->target_logit[i], block->smooth[i], block->mass[i]};
+            results->statistics[first + i] = stat;
+        }
+    }
     const xent_loss_rule *rule = results->rule;
     if (!rule) {
         return;

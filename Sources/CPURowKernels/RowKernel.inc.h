@@ -115,6 +115,14 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
 /// `scratch` from FN(fused_scratch) for these rows and outputs.
 XENT_INLINE double FN(run_rows)(const xent_rows *rows, const xent_outputs *outputs, const xent_row_results *results,
                                 int64_t begin, int64_t end, ACC *scratch) {
+    if (rows->given) {
+        for (int64_t row = begin; row < end; row++) {
+            const int64_t base = FN(row_base)(row, rows->options.classes, rows->options.inner);
+            FN(write_given_gradient)(rows, row, (const STORAGE *)rows->logits + base, (OUT *)outputs->destination + base,
+                                     base);
+        }
+        return 0;
+    }
     xent_stat_block block;
     xent_fold fold = {0, 0};
     for (int64_t first = begin; first < end; first += XENT_FOLD_ROWS) {

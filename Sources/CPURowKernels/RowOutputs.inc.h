@@ -35,7 +35,7 @@ XENT_INLINE FN(gradient_coefficients) FN(class_index_gradient)(const xent_rows *
     const ACC *w = (const ACC *)rows->weight;
     const ACC eps = (ACC)rows->options.label_smoothing;
     const ACC wy = w ? w[y] : (ACC)1;
-    const ACC classes = (ACC)rows->options.classes;
+    const ACC classes = (ACC)rows->options.smoothing_classes;
     const ACC scale = scales.loss;
     const FN(gradient_coefficients) k = {
         scale * ((1 - eps) * wy + eps * (ACC)rows->options.weight_total / classes) + FN(z_loss_term)(scales, lse),
@@ -94,7 +94,8 @@ XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *o
     const ACC lse = n.max + n.log_sum;
     if (rows->probabilities) {
         const ACC eps = (ACC)rows->options.label_smoothing;
-        const ACC qa = 1 - eps, qb = classes > 0 ? eps / (ACC)classes : 0;
+        const int64_t smoothing_classes = rows->options.smoothing_classes;
+        const ACC qa = 1 - eps, qb = smoothing_classes > 0 ? eps / (ACC)smoothing_classes : 0;
         const STORAGE *q = (const STORAGE *)rows->probabilities + base;
         const FN(gradient_coefficients) k = FN(probability_gradient)((ACC)stat.mass, scales, lse);
         FN(write_scaled_softmax)(x, q, w, out, classes, inner, n, k.a, k.b, qa, qb);
@@ -112,6 +113,29 @@ XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *o
     const ACC target = (ACC)stat.target_logit;
     const ACC wy = w ? w[y] : (ACC)1;
     out[y * inner] = NARROW(k.a * SEXP((target - n.max) - n.log_sum) - k.b * wy - k.t);
+}
+
+/// Row `row`'s loss gradient from its given logsumexp and coefficients (XENT_GIVEN_GRADIENT).
+XENT_INLINE void FN(write_given_gradient)(const xent_rows *rows, int64_t row, const STORAGE *x, OUT *out,
+                                          int64_t base) {
+    const int64_t classes = rows->options.classes, inner = rows->options.inner;
+    const ACC *w = (const ACC *)rows->weight;
+    const double *given = rows->given + row * XENT_GIVEN_COUNT;
+    const FN(norm) n = {(ACC)given[XENT_GIVEN_MAX], (ACC)given[XENT_GIVEN_LOG_SUM]};
+    const ACC a = (ACC)given[XENT_GIVEN_A], b = (ACC)given[XENT_GIVEN_B], t = (ACC)given[XENT_GIVEN_T];
+    if (rows->probabilities) {
+        const ACC eps = (ACC)rows->options.label_smoothing;
+        const int64_t smoothing_classes = rows->options.smoothing_classes;
+        const ACC qa = 1 - eps, qb = smoothing_classes > 0 ? eps / (ACC)smoothing_classes : 0;
+        FN(write_scaled_softmax)(x, (const STORAGE *)rows->probabilities + base, w, out, classes, inner, n, a, b, qa, qb);
+        return;
+    }
+    FN(write_scaled_softmax)(x, NULL, w, out, classes, inner, n, a, b, 0, 0);
+    const int64_t y = rows->targets[row];
+    if (y >= 0 && y < classes) {
+        const ACC wy = w ? w[y] : (ACC)1;
+        out[y * inner] = NARROW(a * SEXP((WIDEN(x[y * inner]) - n.max) - n.log_sum) - b * wy - t);
+    }
 }
 
 /// The predicted class of a row whose maximum (NaN skipped) is `m`: the first index holding a NaN when

@@ -236,7 +236,8 @@ XENT_INLINE xent_row_stat FN(row_stat)(const xent_rows *rows, int64_t row, FN(no
     const STORAGE *q = rows->probabilities ? (const STORAGE *)rows->probabilities + base : NULL;
     const ACC *w = (const ACC *)rows->weight;
     const ACC eps = (ACC)rows->options.label_smoothing;
-    const ACC qa = 1 - eps, qb = classes > 0 ? eps / (ACC)classes : 0;
+    const int64_t smoothing_classes = rows->options.smoothing_classes;
+    const ACC qa = 1 - eps, qb = smoothing_classes > 0 ? eps / (ACC)smoothing_classes : 0;
     const int smooth = (rows->options.flags & XENT_ACCUMULATE_SMOOTH) != 0;
     FN(state) st;
     // A row of few classes outside a whole block of LANES rows takes the two passes.

@@ -94,6 +94,7 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
         block.logits = capped;
         block.probabilities = probabilities;
         block.targets = rows->targets ? rows->targets + first : NULL;
+        block.given = rows->given ? rows->given + first * XENT_GIVEN_COUNT : NULL;
         block.options.inner = 1;
         block.options.softcap = 0;
         xent_outputs block_outputs = {written, sizeof(ACC) == sizeof(double) ? XENT_F64 : XENT_F32,
@@ -111,6 +112,7 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
         block_results.check = results->check ? &check : NULL;
         block_results.predicted = results->predicted ? results->predicted + first : NULL;
         block_results.entropy = results->entropy ? results->entropy + first : NULL;
+        block_results.statistics = results->statistics ? results->statistics + first : NULL;
         fold_add(&fold, ACC_RUN_ROWS(&block, outputs ? &block_outputs : NULL, &block_results, 0, count, fused_scratch));
         if (results->check) {
             if (results->check->first_bad < 0 && check.first_bad >= 0) {

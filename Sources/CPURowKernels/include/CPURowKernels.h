@@ -25,6 +25,8 @@ typedef struct xent_rows {
     const int64_t *targets;
     /// `classes` per-class weights in the accumulation type (XENT_HAS_WEIGHT), or NULL for all ones.
     const void *weight;
+    /// With XENT_GIVEN_GRADIENT, XENT_GIVEN_COUNT values per row (see XENT_GIVEN_MAX); else NULL.
+    const double *given;
     /// The options of the rows and of their outputs.
     xent_row_options_f64 options;
 } xent_rows;
@@ -79,11 +81,15 @@ typedef struct xent_row_results {
     /// Each row's entropy -sum_c p_c log p_c of p = softmax(x) (a zero p_c adds nothing). Computed only by
     /// runs without outputs, and only when not NULL.
     double *entropy;
+    /// Each row's statistics as computed (for rows holding a slice of the classes, whose statistics are
+    /// merged with the other slices'), where not NULL.
+    xent_row_stat *statistics;
 } xent_row_results;
 
 /// Computes the statistics of rows [begin, end) in one read of each row, and with `outputs` (may be
 /// NULL) writes their outputs in the same launch (the row read twice, the second time from cache, and
-/// written once). Folds the statistics into `results` and returns the sum of the rows' losses.
+/// written once). Folds the statistics into `results` and returns the sum of the rows' losses. With
+/// XENT_GIVEN_GRADIENT it only writes the gradients from the given values, and returns 0.
 double xent_run_rows(xent_dtype dtype, const xent_rows *rows, const xent_outputs *outputs,
                      const xent_row_results *results, int64_t begin, int64_t end);
 

@@ -8,7 +8,8 @@ extension CrossEntropyEngine {
             var values = [Double](repeating: 0, count: layout.rows)
             try values.withUnsafeMutableBufferPointer { values in
                 var results = xent_row_results(
-                    rule: nil, row_losses: nil, lse: values.baseAddress, check: nil, predicted: nil, entropy: nil)
+                    rule: nil, row_losses: nil, lse: values.baseAddress, check: nil, predicted: nil, entropy: nil,
+                    statistics: nil)
                 _ = try backend(for: T.dtype).run(
                     RowBatch(logits: buffer, layout: layout), output: nil, results: &results)
             }
@@ -92,7 +93,8 @@ extension CrossEntropyEngine {
             let layout = try RowLayout(logitsShape: logits.shape, count: buffer.count)
             try result.withUnsafeMutableBufferPointer { destination in
                 var results = xent_row_results(
-                    rule: nil, row_losses: nil, lse: nil, check: nil, predicted: nil, entropy: nil)
+                    rule: nil, row_losses: nil, lse: nil, check: nil, predicted: nil, entropy: nil,
+                    statistics: nil)
                 _ = try backend(for: T.dtype).run(
                     RowBatch(logits: buffer, layout: layout), output: RowOutput(destination: destination, kind: kind),
                     results: &results)

@@ -18,6 +18,12 @@ struct RowBatch<T: LogitsScalar> {
     var softcap: Double
     /// Whether the backends must accumulate `Σ v_c (lse − x_c)` (label smoothing or probabilities).
     var accumulateSmooth: Bool
+    /// The `C` of label smoothing's `ε / C`: the layout's classes, or the whole class count of rows that
+    /// hold a slice of the classes.
+    var smoothingClasses: Int
+    /// Each row's logsumexp and gradient coefficients (`XENT_GIVEN_COUNT` per row, see `XENT_GIVEN_MAX`):
+    /// the gradient of a slice of the classes is written from them, and no statistics are computed.
+    var given: UnsafeBufferPointer<Double>?
 
     /// A batch of bare logits: for logsumexp, softmax and log-softmax.
     init(logits: UnsafeBufferPointer<T>, layout: RowLayout) {
@@ -31,6 +37,8 @@ struct RowBatch<T: LogitsScalar> {
         labelSmoothing = 0
         softcap = 0
         accumulateSmooth = false
+        smoothingClasses = layout.classes
+        given = nil
     }
 
     /// The options of these rows and of `output`, as the contract states them for both kernel families:
@@ -42,9 +50,11 @@ struct RowBatch<T: LogitsScalar> {
         if weight != nil { flags |= XENT_HAS_WEIGHT }
         if accumulateSmooth { flags |= XENT_ACCUMULATE_SMOOTH }
         if output?.rowUpstream != nil { flags |= XENT_HAS_UPSTREAM }
+        if given != nil { flags |= XENT_GIVEN_GRADIENT }
         let scales = output?.scales ?? GradientScales(loss: 1, zLoss: 0)
         return xent_row_options_f64(
             classes: Int64(layout.classes), inner: Int64(layout.inner), ignore_index: ignoreIndex,
+            smoothing_classes: Int64(smoothingClasses),
             label_smoothing: labelSmoothing, weight_total: weightTotal, gradient_scale: scales.loss,
             z_gradient_scale: scales.zLoss, softcap: softcap, flags: flags,
             kind: Int32(output?.kind.rawValue ?? XENT_OUTPUT_LOG_SOFTMAX.rawValue))
@@ -59,6 +69,7 @@ struct RowBatch<T: LogitsScalar> {
                     probabilities: UnsafeRawPointer(probabilities?.baseAddress),
                     targets: targets?.baseAddress,
                     weight: weightPointer,
+                    given: given?.baseAddress,
                     options: options(for: output)))
         }
     }

@@ -68,8 +68,11 @@ struct LossProblem<T: LogitsScalar> {
     ///
     /// The z-loss needs only each row's logsumexp, which the fold gives: it is added here, O(rows), as
     /// the token accuracy is counted from the predicted classes.
+    ///
+    /// With `statistics` (one per row), each row's statistics are kept there too.
     func loss(
-        keeping extras: LossExtras = [], _ fold: (UnsafePointer<xent_row_results>) throws -> Double
+        keeping extras: LossExtras = [], statistics: UnsafeMutablePointer<xent_row_stat>? = nil,
+        _ fold: (UnsafePointer<xent_row_results>) throws -> Double
     ) throws -> LossValues<T.Accumulator> {
         let rows = batch.layout.rows
         var rowLosses = [Double](repeating: 0, count: reduction == .none ? rows : 0)
@@ -89,7 +92,7 @@ struct LossProblem<T: LogitsScalar> {
                                     lse: logSumExp.isEmpty ? nil : logSumExp.baseAddress,
                                     check: divisor == .countedWhileFolding ? check : nil,
                                     predicted: predicted.isEmpty ? nil : predicted.baseAddress,
-                                    entropy: entropy.isEmpty ? nil : entropy.baseAddress)
+                                    entropy: entropy.isEmpty ? nil : entropy.baseAddress, statistics: statistics)
                                 return try fold(&results)
                             }
                         }

@@ -69,6 +69,24 @@ _Static_assert(sizeof(xent_row_stat) == XENT_STAT_COUNT * sizeof(double), "one d
 #define XENT_ACCUMULATE_SMOOTH 8
 // Each row's gradient is also scaled by its own upstream value (reduction `none`).
 #define XENT_HAS_UPSTREAM 16
+// The second pass computes no statistics: each row's logsumexp and gradient coefficients are given (rows
+// holding a slice of the classes, whose statistics were merged with the other slices'; see
+// XENT_GIVEN_MAX), and the run folds nothing.
+#define XENT_GIVEN_GRADIENT 32
+
+// The values given for one row with XENT_GIVEN_GRADIENT, in this order: its logsumexp as max + log_sum
+// and the coefficients of its gradient out_c = a exp(x_c - max - log_sum) - b v_c - [c == y] t, with y its
+// target (none when outside the row's classes) and v_c as in XENT_STAT_SMOOTH; every factor (upstream,
+// divisor, z-loss) is in them. The C row kernels take XENT_GIVEN_COUNT doubles per row (`xent_rows.given`);
+// the OpenCL kernels read them from the statistics buffer, in the first slots of each row's XENT_STAT_COUNT.
+enum {
+    XENT_GIVEN_MAX = 0,
+    XENT_GIVEN_LOG_SUM = 1,
+    XENT_GIVEN_A = 2,
+    XENT_GIVEN_B = 3,
+    XENT_GIVEN_T = 4,
+    XENT_GIVEN_COUNT = 5
+};
 
 /// What the second pass over a row writes.
 typedef enum xent_output_kind {
@@ -87,6 +105,8 @@ typedef enum xent_output_kind {
 // The 8-byte fields come first and the 4-byte ones last, so that host and device lay it out alike.
 //   classes, inner   the row layout: classes `inner` elements apart
 //   ignore_index     class-index targets equal to it are skipped
+//   smoothing_classes the C of label smoothing's eps / C: `classes`, or the whole class count when the rows
+//                    hold a slice of the classes
 //   label_smoothing  eps
 //   weight_total     the class weights' total (classes without weights)
 //   gradient_scale   the cross-entropy terms of every row's gradient are scaled by it (and by the row's
@@ -101,6 +121,7 @@ typedef enum xent_output_kind {
         xent_index classes;                                                                                       \
         xent_index inner;                                                                                         \
         xent_index ignore_index;                                                                                  \
+        xent_index smoothing_classes;                                                                             \
         REAL label_smoothing;                                                                                     \
         REAL weight_total;                                                                                        \
         REAL gradient_scale;                                                                                      \
@@ -119,6 +140,7 @@ XENT_CONTRACT_FUNCTION xent_row_options_f32 xent_narrow_row_options(xent_row_opt
     xent_row_options_f32 narrow = {options.classes,
                                    options.inner,
                                    options.ignore_index,
+                                   options.smoothing_classes,
                                    (float)options.label_smoothing,
                                    (float)options.weight_total,
                                    (float)options.gradient_scale,

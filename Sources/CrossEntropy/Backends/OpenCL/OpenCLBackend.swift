@@ -148,9 +148,10 @@ final class OpenCLBackend: RowBackend {
             logits: logits,
             probabilities: try batch.probabilities.map { try hostBuffer($0, elements: elements, writable: false) },
             targets: try batch.targets.map { try hostBuffer($0, elements: rows, writable: false) }, weight: weight,
-            statistics: try Buffer(
-                context: context, byteCount: Int(XENT_STAT_COUNT) * rows.count * MemoryLayout<Acc>.stride,
-                flags: .writeOnly),
+            statistics: try batch.given.map { try givenBuffer($0, rows: rows, as: Acc.self) }
+                ?? Buffer(
+                    context: context, byteCount: Int(XENT_STAT_COUNT) * rows.count * MemoryLayout<Acc>.stride,
+                    flags: .writeOnly),
             rows: rows.count, options: batch.options(for: output))
         if let output {
             let outputBytes =
@@ -167,7 +168,8 @@ final class OpenCLBackend: RowBackend {
                 }
             }
         }
-        if family == .perRow, output?.kind == XENT_OUTPUT_GRADIENT, gradientPath(batch) == XENT_PATH_PIPELINED_GRADIENT
+        if family == .perRow, output?.kind == XENT_OUTPUT_GRADIENT, batch.given == nil,
+            gradientPath(batch) == XENT_PATH_PIPELINED_GRADIENT
         {
             let runs = GradientRunArguments(
                 rows: arguments, scratchBytes: gradientRunScratchBytes(layout.classes, Acc.self))
@@ -182,7 +184,9 @@ final class OpenCLBackend: RowBackend {
             try runExtras(arguments, rowRange: rows, program: program, accumulator: Acc.self, results: results)
         }
 
-        let rowStatistics = try readStatistics(arguments.statistics, rows: rows.count, as: Acc.self)
+        // Given values are not statistics: nothing is read back or folded.
+        let rowStatistics =
+            batch.given == nil ? try readStatistics(arguments.statistics, rows: rows.count, as: Acc.self) : []
         if resident == nil, let output, let destination = arguments.destination {
             // Zero-copy buffers are the destination memory itself: the read only synchronises it.
             let slice = UnsafeMutableRawBufferPointer(
@@ -190,8 +194,26 @@ final class OpenCLBackend: RowBackend {
                     (elements.lowerBound * output.dtype.byteCount)..<(elements.upperBound * output.dtype.byteCount)])
             try queue.read(destination, into: slice)
         }
+        guard batch.given == nil else { return 0 }
         return rowStatistics.withUnsafeBufferPointer {
             xent_fold_rows(results, Int64(rows.lowerBound), $0.baseAddress, Int64(rows.count))
+        }
+    }
+
+    /// The statistics buffer of `rows` holding their given logsumexps and gradient coefficients
+    /// (`XENT_GIVEN_COUNT` of `given` per row, in the first slots of each row's `XENT_STAT_COUNT`).
+    private func givenBuffer<Acc: LogitsScalar>(
+        _ given: UnsafeBufferPointer<Double>, rows: Range<Int>, as _: Acc.Type
+    ) throws -> Buffer {
+        let (stride, count) = (Int(XENT_STAT_COUNT), Int(XENT_GIVEN_COUNT))
+        var values = [Acc](repeating: 0, count: stride * rows.count)
+        for (index, row) in rows.enumerated() {
+            for slot in 0..<count {
+                values[index * stride + slot] = Acc(given[row * count + slot])
+            }
+        }
+        return try values.withUnsafeBytes {
+            try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0)
         }
     }
 

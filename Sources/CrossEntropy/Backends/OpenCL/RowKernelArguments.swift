@@ -60,7 +60,8 @@ protocol KernelArguments {
 /// `ROW_KERNEL_PARAMETERS`: `row_statistics` (`row_statistics_group`) writes each row's statistics
 /// into `statistics`, XENT_STAT_COUNT values per row in the contract's slots; `row_outputs`
 /// (`row_outputs_group`), when there is a `destination`, also each row's log-softmax, softmax or loss
-/// gradient, as the options' `kind` says.
+/// gradient, as the options' `kind` says; with XENT_GIVEN_GRADIENT, `row_outputs`
+/// (`row_given_gradient_group`) reads each row's given values from `statistics` instead.
 struct RowKernelArguments: KernelArguments {
     var logits: Buffer
     /// Class probabilities in the logits' layout, or `nil`.
@@ -79,7 +80,10 @@ struct RowKernelArguments: KernelArguments {
     var options: xent_row_options_f64
 
     func kernelName(in family: KernelFamily) -> String {
-        (destination == nil ? "row_statistics" : "row_outputs") + (family == .perGroup ? "_group" : "")
+        // Given gradients (XENT_GIVEN_GRADIENT) are a branch of row_outputs, and a kernel of their own in
+        // the per-group family, whose statistics' barriers must not sit in a branch.
+        if family == .perGroup && options.flags & XENT_GIVEN_GRADIENT != 0 { return "row_given_gradient_group" }
+        return (destination == nil ? "row_statistics" : "row_outputs") + (family == .perGroup ? "_group" : "")
     }
 
     func append(to list: inout KernelArgumentList) throws(OpenCLError) {

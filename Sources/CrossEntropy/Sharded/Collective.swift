@@ -1,0 +1,34 @@
+/// How an all-reduce combines the values at one position across the members of a collective.
+public enum ReduceOperation: String, Sendable, CaseIterable {
+    /// The sum.
+    case sum
+    /// The maximum.
+    case max
+}
+
+/// The members (processes or threads) that share one sharded loss: this member's place among them and
+/// the all-reduce they exchange per-row statistics with. Every member calls the same collectives in the
+/// same order.
+///
+/// `InProcessCollective` runs the members as threads of one process (tests, and sharding over the
+/// devices of one machine); the `CrossEntropyMPI` product implements it on an MPI communicator.
+public protocol Collective: Sendable {
+    /// This member's index, in `0..<size`.
+    var rank: Int { get }
+    /// The number of members.
+    var size: Int { get }
+    /// Replaces `values` (the same count on every member) by their element-wise combination over all
+    /// members, returning once every member has contributed. Throws if the members disagree on the count
+    /// or the transport fails.
+    func allReduce(_ values: inout [Double], _ operation: ReduceOperation) throws
+}
+
+extension ReduceOperation {
+    /// `a` combined with `b`; NaN wins a maximum, so that a bad row stays bad after the merge.
+    func combine(_ a: Double, _ b: Double) -> Double {
+        switch self {
+        case .sum: a + b
+        case .max: a.isNaN || b.isNaN ? .nan : Swift.max(a, b)
+        }
+    }
+}
