@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 let package = Package(
@@ -6,6 +6,16 @@ let package = Package(
     products: [
         .library(name: "CrossEntropy", targets: ["CrossEntropy"]),
         .executable(name: "xent", targets: ["xent"]),
+        // The collective of an MPI communicator, for sharded losses across processes: empty unless the
+        // package is built with the trait MPI (which needs Open MPI's libopenmpi-dev).
+        .library(name: "CrossEntropyMPI", targets: ["CrossEntropyMPI"]),
+    ],
+    traits: [
+        .trait(
+            name: "MPI",
+            description:
+                "Sharded losses across processes over Open MPI (libopenmpi-dev): CrossEntropyMPI and xent's --vocab-parallel and --data-parallel."
+        )
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -41,10 +51,16 @@ let package = Package(
             name: "CrossEntropy",
             dependencies: ["OpenCLHost", "CrossEntropyKernels", "KernelContract", "CPURowKernels", "COpenBLAS"]
         ),
+        // Open MPI's C API (pkg-config ompi-c), behind the trait MPI.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .target(
+            name: "CrossEntropyMPI",
+            dependencies: ["CrossEntropy", .target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
         .executableTarget(
             name: "xent",
             dependencies: [
                 "CrossEntropy", "NPY", "CPURowKernels",
+                .target(name: "CrossEntropyMPI", condition: .when(traits: ["MPI"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -20,6 +20,8 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var deviceOptions: DeviceOptions
 
+    @OptionGroup var sharding: ShardingOptions
+
     @Flag(help: "Time the fused loss and gradient (written in the logits' type) instead of the loss alone.")
     var backward = false
 
@@ -67,6 +69,7 @@ struct BenchCommand: ParsableCommand {
                 throw ValidationError("--linear times float32 forward and backward: no --dtype or --backward")
             }
             if let chunkRows, chunkRows < 1 { throw ValidationError("chunk rows must be at least 1") }
+            if sharding.isSharded { throw ValidationError("--linear is not sharded") }
         } else if hiddenSize != nil || chunkRows != nil {
             throw ValidationError("--hidden-size and --chunk-rows belong to --linear")
         }
@@ -74,6 +77,12 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let engine = try deviceOptions.makeEngine()
+        #if MPI
+            if sharding.isSharded {
+                try runSharded(engine)
+                return
+            }
+        #endif
         if linear, let hiddenSize {
             let report = try LinearBench(
                 rows: rows, classes: classes, hiddenSize: hiddenSize, chunkRows: chunkRows, repeat: `repeat`,

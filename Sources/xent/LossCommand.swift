@@ -22,6 +22,8 @@ struct LossCommand: ParsableCommand {
 
     @OptionGroup var deviceOptions: DeviceOptions
 
+    @OptionGroup var sharding: ShardingOptions
+
     @Option(help: ArgumentHelp("Write the loss as .npy (<f8 for <f8 logits, else <f4).", valueName: "LOSS.npy"))
     var out: String?
 
@@ -73,9 +75,18 @@ struct LossCommand: ParsableCommand {
         if Set(outputs).count != outputs.count {
             throw ValidationError("--out, --grad-out, --lse-out and --predicted-out must name different files")
         }
+        if sharding.isSharded && predictedOut != nil {
+            throw ValidationError("--predicted-out is not available with --vocab-parallel or --data-parallel")
+        }
     }
 
     func run() throws {
+        #if MPI
+            if sharding.isSharded {
+                try runSharded()
+                return
+            }
+        #endif
         let logitsFile = try NPYFile(path: logits)
         let targetFile = try NPYFile(path: target)
         let options = try classOptions.options()
@@ -108,7 +119,7 @@ struct LossCommand: ParsableCommand {
 
     /// How to read the logits: the file's floating-point type (`<V2` as bfloat16), or what
     /// `--logits-dtype` says where the file agrees (raw `<u2` bit patterns only with `bf16`).
-    private func logitsType(of file: NPYFile) throws -> CrossEntropy.LogitsDType {
+    func logitsType(of file: NPYFile) throws -> CrossEntropy.LogitsDType {
         let stored: CrossEntropy.LogitsDType?
         switch file.dtype {
         case .float16: stored = .float16

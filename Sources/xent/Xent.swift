@@ -22,6 +22,9 @@ struct Xent: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch {
+            #if MPI
+                if error is SilentFailure { Glibc.exit(1) }
+            #endif
             let code = exitCode(for: error)
             if code == .success {
                 print(fullMessage(for: error))

@@ -62,9 +62,12 @@ public struct XentProcess {
         return path
     }
 
-    /// Starts `xent arguments…`. `environment` changes the child's environment only: a value sets the
-    /// variable, `nil` removes it; everything else is inherited.
-    public static func start(_ arguments: [String], environment: [String: String?] = [:]) throws -> XentProcess {
+    /// Starts `xent arguments…`, or `launcher… xent arguments…` (`mpirun -n 4`, say). `environment`
+    /// changes the child's environment only: a value sets the variable, `nil` removes it; everything else
+    /// is inherited.
+    public static func start(
+        _ arguments: [String], environment: [String: String?] = [:], launcher: [String] = []
+    ) throws -> XentProcess {
         let binary = try binaryPath()
         let output = try TemporaryFolder(prefix: "xent-process")
         try Data().write(to: URL(fileURLWithPath: output.file("stdout")))
@@ -79,8 +82,8 @@ public struct XentProcess {
             childEnvironment[name] = value
         }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? binary)
+        process.arguments = launcher.isEmpty ? arguments : launcher.dropFirst() + [binary] + arguments
         process.environment = childEnvironment
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = stdout
@@ -92,8 +95,10 @@ public struct XentProcess {
     }
 
     /// Runs `xent arguments…` and waits for it.
-    public static func run(_ arguments: [String], environment: [String: String?] = [:]) throws -> XentResult {
-        try start(arguments, environment: environment).wait()
+    public static func run(
+        _ arguments: [String], environment: [String: String?] = [:], launcher: [String] = []
+    ) throws -> XentResult {
+        try start(arguments, environment: environment, launcher: launcher).wait()
     }
 
     /// Waits for the process (killing it after `timeoutSeconds`, which fails the test) and reads its

@@ -156,8 +156,8 @@ struct LinearRun<T: LinearScalar> {
                     guard gradients else { return }
                     let g = UnsafePointer(chunkLogits.baseAddress!)
                     let accumulate: T = index == 0 ? 0 : 1
-                    try hiddenGradient.withUnsafeMutableBufferPointer { hiddenGradientBuffer in
-                        try gatheredGradient.withUnsafeMutableBufferPointer { gatheredGradientBuffer in
+                    hiddenGradient.withUnsafeMutableBufferPointer { hiddenGradientBuffer in
+                        gatheredGradient.withUnsafeMutableBufferPointer { gatheredGradientBuffer in
                             let gx =
                                 contiguous
                                 ? hiddenGradientBuffer.baseAddress! + firstRow * hiddenSize

@@ -8,11 +8,18 @@ extension CrossEntropyEngine {
     public func dataParallelCrossEntropy<T: LogitsScalar>(
         logits: UnsafeBufferPointer<T>, shape: [Int], target: CrossEntropyTargetBuffer<T>,
         options: CrossEntropyOptions = .init(), collective: some Collective, upstream: UpstreamGradient = .scalar(1),
-        gradientInto gradient: UnsafeMutableBufferPointer<T>? = nil
+        gradientInto gradient: UnsafeMutableBufferPointer<T>? = nil, firstRow: Int = 0
     ) throws -> ShardedLoss<T> {
         if let gradient, gradient.count != logits.count {
             throw CrossEntropyError(
                 .invalidShape, "gradient buffer has \(gradient.count) elements, the logits \(logits.count)")
+        }
+        if case .classIndices(let indices, _) = target, shape.count >= 2 {
+            let (position, _) = checkTargets(
+                indices, classes: shape[1], ignoreIndex: Int64(options.ignoreIndex), weight: nil)
+            if let position {
+                throw targetOutOfBounds(indices, at: position, classes: shape[1], firstRow: firstRow)
+            }
         }
         return try withLossProblem(logits: logits, shape: shape, target: target, options: options) { local in
             var problem = local

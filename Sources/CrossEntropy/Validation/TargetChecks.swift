@@ -1,12 +1,13 @@
 import CPURowKernels
 
-/// PyTorch's error for the target at `position`, outside `0..<classes`.
-func targetOutOfBounds(_ targets: UnsafeBufferPointer<Int64>, at position: Int, classes: Int)
+/// PyTorch's error for the target at `position`, outside `0..<classes`; `firstRow` is the place of
+/// `targets`' first row in a larger batch (a data-parallel member's rows), which the message counts from.
+func targetOutOfBounds(_ targets: UnsafeBufferPointer<Int64>, at position: Int, classes: Int, firstRow: Int = 0)
     -> CrossEntropyError
 {
     CrossEntropyError(
         .targetOutOfBounds,
-        "Target \(targets[position]) is out of bounds (target index \(position), \(classes) classes).")
+        "Target \(targets[position]) is out of bounds (target index \(firstRow + position), \(classes) classes).")
 }
 
 /// The position of the first target outside `0..<classes` that is not `ignoreIndex`, and the targets

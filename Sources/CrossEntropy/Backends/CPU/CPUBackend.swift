@@ -9,12 +9,17 @@ import CPURowKernels
 /// The fallback that needs no OpenCL: the C row kernels (one build per ISA, picked at load time) over
 /// all cores, each thread taking one contiguous slab of rows and folding its rows' statistics itself.
 struct CPUBackend: RowBackend {
-    /// Worker threads: the number of online cores.
+    /// Worker threads: the number of online cores, or what `XENT_CPU_THREADS` says.
     let threads: Int
 
-    /// A backend using every online core.
+    /// The environment variable that sets the CPU fallback's threads (and OpenBLAS's): for several
+    /// processes sharing a machine, as the ranks of `mpirun` do.
+    static let threadsVariable = "XENT_CPU_THREADS"
+
+    /// A backend using every online core, or `XENT_CPU_THREADS` threads when that is a positive number.
     init() {
-        threads = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let named = getenv(Self.threadsVariable).flatMap { Int(String(cString: $0)) }
+        threads = named.map { max(1, $0) } ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
     }
 
     var name: String { "cpu" }

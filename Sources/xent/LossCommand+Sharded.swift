@@ -1,0 +1,241 @@
+#if MPI
+    import CrossEntropy
+    import CrossEntropyMPI
+    import NPY
+
+    /// A member's failure as the others learn it: the lowest rank that failed, which alone reports it.
+    struct MemberFailed: Error {
+        let rank: Int
+    }
+
+    /// An exit with status 1 and no message: another rank reports the failure.
+    struct SilentFailure: Error {}
+
+    /// The MPI collective with a checkpoint before each all-reduce: a member that fails tells the others
+    /// through the checkpoint they are waiting in (`failed(_:)`), so that every rank ends the run instead
+    /// of waiting forever for a member that will not come.
+    ///
+    /// `@unchecked Sendable`: the communicator is used by this process's one thread.
+    final class CheckpointedCollective: Collective, @unchecked Sendable {
+        let base: MPICollective
+        var rank: Int { base.rank }
+        var size: Int { base.size }
+
+        init(_ base: MPICollective) { self.base = base }
+
+        func allReduce(_ values: inout [Double], _ operation: ReduceOperation) throws {
+            try checkpoint(failed: false)
+            try base.allReduce(&values, operation)
+        }
+
+        /// Every member meets: throws `MemberFailed` with the lowest rank that failed, if any did.
+        func checkpoint(failed: Bool) throws {
+            var lowest = [-Double(failed ? rank : size)]
+            try base.allReduce(&lowest, .max)
+            let rank = Int(-lowest[0])
+            if rank < size { throw MemberFailed(rank: rank) }
+        }
+
+        /// The same value on every member: rank 0's.
+        func broadcast(_ value: Double) throws -> Double {
+            var values = [rank == 0 ? value : -.infinity]
+            try allReduce(&values, .max)
+            return values[0]
+        }
+    }
+
+    extension LossCommand {
+        /// `xent loss --vocab-parallel` or `--data-parallel` under `mpirun`: each rank computes its share,
+        /// rank 0 prints and writes `--out` and `--lse-out`, `--grad-out` is one file every rank writes its
+        /// part of, renamed into place by rank 0 once every rank succeeded. A failure on any rank ends the
+        /// run on all with one message (the lowest failing rank's) and no output file.
+        func runSharded() throws {
+            let world = try MPICollective.world()
+            defer { MPICollective.finalize() }
+            let collective = CheckpointedCollective(world)
+            var staged: [NPYStagedFile] = []
+            do {
+                try computeSharded(collective, staged: &staged)
+            } catch let failure as MemberFailed {
+                staged.forEach { $0.discard() }
+                _ = failure
+                throw SilentFailure()
+            } catch {
+                staged.forEach { $0.discard() }
+                do {
+                    try collective.checkpoint(failed: true)
+                } catch let failure as MemberFailed {
+                    if failure.rank == world.rank { throw error }
+                }
+                throw SilentFailure()
+            }
+        }
+
+        private func computeSharded(_ collective: CheckpointedCollective, staged: inout [NPYStagedFile]) throws {
+            let logitsFile = try NPYFile(path: logits)
+            let targetFile = try NPYFile(path: target)
+            let options = try classOptions.options()
+            let engine = try deviceOptions.makeEngine()
+            let result: LossResult
+            switch try logitsType(of: logitsFile) {
+            case .float32:
+                result = try shardedResult(Float.self, logitsFile, targetFile, options, engine, collective, &staged)
+            case .float64:
+                result = try shardedResult(Double.self, logitsFile, targetFile, options, engine, collective, &staged)
+            case .float16, .bfloat16:
+                throw CommandError("\(logits): --vocab-parallel and --data-parallel take <f4 or <f8 logits")
+            }
+            // Every rank has written its part: rank 0 commits and prints.
+            try collective.checkpoint(failed: false)
+            guard collective.rank == 0 else { return }
+            try result.write(loss: out, logSumExp: lseOut, predicted: nil)
+            for file in staged { try file.commit() }
+            let format = logitsFile.dtype == .float64 ? "%#.17g" : "%#.9g"
+            if json {
+                print(result.json(format: format))
+            } else {
+                for value in result.loss { print(formatted(value, format)) }
+            }
+        }
+
+        private func shardedResult<T: LogitsScalar>(
+            _: T.Type, _ logitsFile: NPYFile, _ targetFile: NPYFile, _ options: CrossEntropyOptions,
+            _ engine: CrossEntropyEngine, _ collective: CheckpointedCollective, _ staged: inout [NPYStagedFile]
+        ) throws -> LossResult {
+            guard logitsFile.shape.count == 2 else {
+                throw CommandError("\(logits): sharded logits must have shape (N, C), got \(logitsFile.shape)")
+            }
+            let (rows, classes) = (logitsFile.shape[0], logitsFile.shape[1])
+            let probabilities = targetFile.dtype.isFloatingPoint
+            if probabilities && targetFile.shape != logitsFile.shape {
+                throw CommandError(
+                    "\(target): probability targets must have the logits' shape \(logitsFile.shape), got \(targetFile.shape)"
+                )
+            }
+            // The rank's share: columns of every row, or rows of every column.
+            let share = ClassSlice(
+                rank: collective.rank, of: collective.size, classes: sharding.vocabParallel ? classes : rows)
+            let (localRows, localClasses) =
+                sharding.vocabParallel ? (rows, share.range.count) : (share.range.count, classes)
+            func part(_ file: NPYFile) -> [T] {
+                file.withUnsafeBufferPointer(of: T.self) { all in
+                    if sharding.dataParallel {
+                        return Array(all[(share.range.lowerBound * classes)..<(share.range.upperBound * classes)])
+                    }
+                    var columns = [T]()
+                    columns.reserveCapacity(rows * share.range.count)
+                    for row in 0..<rows {
+                        columns +=
+                            all[(row * classes + share.range.lowerBound)..<(row * classes + share.range.upperBound)]
+                    }
+                    return columns
+                }
+            }
+            let localLogits = part(logitsFile)
+            let localProbabilities = probabilities ? targetFile.doubles().map { T($0) } : []
+            let localTargetsAll: [Int64] =
+                probabilities
+                ? []
+                : (targetFile.dtype == .int32
+                    ? targetFile.withUnsafeBufferPointer(of: Int32.self) { $0.map(Int64.init) }
+                    : targetFile.dtype == .int64
+                        ? targetFile.withUnsafeBufferPointer(of: Int64.self) { Array($0) } : [])
+            if !probabilities && localTargetsAll.isEmpty && rows > 0 {
+                throw CommandError(
+                    "\(target): target must be class indices (<i8, <i4) or floating probabilities, got \(targetFile.dtype.rawValue)"
+                )
+            }
+            let localTargets =
+                sharding.dataParallel && !probabilities
+                ? Array(
+                    localTargetsAll[
+                        min(
+                            share.range.lowerBound, localTargetsAll.count)..<min(
+                                share.range.upperBound, localTargetsAll.count)])
+                : localTargetsAll
+            let localQ: [T] = {
+                guard probabilities else { return [] }
+                if sharding.dataParallel {
+                    return Array(
+                        localProbabilities[(share.range.lowerBound * classes)..<(share.range.upperBound * classes)])
+                }
+                return (0..<rows).flatMap {
+                    localProbabilities[
+                        ($0 * classes + share.range.lowerBound)..<($0 * classes + share.range.upperBound)]
+                }
+            }()
+            var gradient = [T](repeating: 0, count: gradOut == nil ? 0 : localLogits.count)
+            let shape = [localRows, localClasses]
+            let sharded = try localLogits.withUnsafeBufferPointer { logitsBuffer in
+                try localTargets.withUnsafeBufferPointer { targetBuffer in
+                    try localQ.withUnsafeBufferPointer { qBuffer in
+                        try gradient.withUnsafeMutableBufferPointer { gradientBuffer in
+                            let targetShape = sharding.dataParallel ? [localRows] : targetFile.shape
+                            let target: CrossEntropyTargetBuffer<T> =
+                                probabilities
+                                ? .probabilities(qBuffer, shape: shape)
+                                : .classIndices(targetBuffer, shape: targetShape)
+                            let into = gradOut == nil ? nil : gradientBuffer
+                            if sharding.vocabParallel {
+                                return try engine.vocabularyParallelCrossEntropy(
+                                    logits: logitsBuffer, shape: shape, slice: ClassSlice(share.range, of: classes),
+                                    target: target, options: options, collective: collective, gradientInto: into)
+                            }
+                            return try engine.dataParallelCrossEntropy(
+                                logits: logitsBuffer, shape: shape, target: target, options: options,
+                                collective: collective, gradientInto: into, firstRow: share.range.lowerBound)
+                        }
+                    }
+                }
+            }
+            if let gradOut {
+                let dtype: NPYDType = T.self == Double.self ? .float64 : .float32
+                // One file for all: rank 0 makes it under a name every rank is told, each writes its part.
+                let tag = String(UInt64(try collective.broadcast(Double(UInt64.random(in: 0..<(1 << 52))))), radix: 16)
+                if collective.rank == 0 {
+                    staged.append(
+                        try NPYStagedFile.stageZeros(dtype: dtype, shape: [rows, classes], to: gradOut, tag: tag))
+                }
+                try collective.checkpoint(failed: false)
+                let file = try NPYStagedFile(sharing: gradOut, tag: tag, dtype: dtype, shape: [rows, classes])
+                let size = MemoryLayout<T>.stride
+                try gradient.withUnsafeBytes { bytes in
+                    if sharding.dataParallel {
+                        try file.write(bytes, atByte: share.range.lowerBound * classes * size)
+                    } else {
+                        for row in 0..<rows {
+                            let rowBytes = UnsafeRawBufferPointer(
+                                rebasing: bytes[(row * localClasses * size)..<((row + 1) * localClasses * size)])
+                            try file.write(rowBytes, atByte: (row * classes + share.range.lowerBound) * size)
+                        }
+                    }
+                }
+            }
+            var result = LossResult(
+                lossShape: options.reduction == .none ? [rows] : [],
+                lossDType: T.self == Double.self ? .float64 : .float32)
+            result.zLoss = sharded.zLoss.scalars.map(Double.init)
+            result.loss = sharded.loss.scalars.map(Double.init)
+            result.rowsKept = sharded.rowsKept
+            result.divisor = sharded.divisor
+            // Per-row values of the data-parallel ranks are gathered to every rank by one sum (each rank
+            // fills its own rows): O(N) doubles.
+            func gathered(_ values: [Double]) throws -> [Double] {
+                guard sharding.dataParallel else { return values }
+                var all = [Double](repeating: 0, count: rows)
+                for (offset, row) in share.range.enumerated() { all[row] = values[offset] }
+                try collective.allReduce(&all, .sum)
+                return all
+            }
+            if options.reduction == .none {
+                result.loss = try gathered(result.loss)
+                result.zLoss = try gathered(result.zLoss)
+            }
+            if lseOut != nil {
+                result.logSumExp = Tensor(
+                    shape: [rows], scalars: try gathered(sharded.logSumExp.scalars.map(Double.init)))
+            }
+            return result
+        }
+    }
+#endif
