@@ -56,12 +56,12 @@
             var staged: [NPYStagedFile] = []
             do {
                 try computeSharded(collective, staged: &staged)
-            } catch let failure as MemberFailed {
-                staged.forEach { $0.discard() }
-                _ = failure
+            } catch is MemberFailed {
+                // Another member failed first, and reports it.
+                for file in staged { file.discard() }
                 throw SilentFailure()
             } catch {
-                staged.forEach { $0.discard() }
+                for file in staged { file.discard() }
                 do {
                     try collective.checkpoint(failed: true)
                 } catch let failure as MemberFailed {
