@@ -119,8 +119,11 @@ XENT_INLINE double FN(run_rows)(const xent_rows *rows, const xent_outputs *outpu
         for (int64_t row = begin; row < end; row++) {
             const int64_t base = FN(row_base)(row, rows->options.classes, rows->options.inner);
             FN(write_given_gradient)(rows, row, (const STORAGE *)rows->logits + base, (OUT *)outputs->destination + base,
-                                     base);
+                                     base, outputs->cached);
         }
+#if defined(__x86_64__)
+        __builtin_ia32_sfence();  // order the streamed stores before the caller reads the gradient
+#endif
         return 0;
     }
     xent_stat_block block;

@@ -115,9 +115,39 @@ XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *o
     out[y * inner] = NARROW(k.a * SEXP((target - n.max) - n.log_sum) - k.b * wy - k.t);
 }
 
-/// Row `row`'s loss gradient from its given logsumexp and coefficients (XENT_GIVEN_GRADIENT).
+/// A contiguous row's loss gradient a exp(x_c - lse) - b w_c - [c == y] t streamed past the cache, vector
+/// by vector from the first 64-byte boundary of `out` (its ends element by element): the row's logits
+/// were just read for its statistics, so it is their second read, from cache, and the gradient's only
+/// write.
+XENT_INLINE void FN(stream_given_gradient)(const STORAGE *x, const ACC *w, OUT *out, int64_t classes, FN(norm) n,
+                                           ACC a, ACC b, ACC t, int64_t y) {
+    const int64_t misaligned = (int64_t)(((uintptr_t)out % 64) / sizeof(OUT));
+    const int64_t head = misaligned == 0 ? 0 : (int64_t)(64 / sizeof(OUT)) - misaligned;
+    int64_t c = 0;
+    for (; c < head && c < classes; c++) {
+        const ACC g = a * SEXP((WIDEN(x[c]) - n.max) - n.log_sum) - b * (w ? w[c] : (ACC)1);
+        out[c] = NARROW(c == y ? g - t : g);
+    }
+    for (; c + LANES <= classes; c += LANES) {
+        VEC g = a * VEXP((LOAD(x + c) - n.max) - n.log_sum);
+        if (b != 0) {
+            g -= b * FN(vector_weight)(NULL, w, c, 0, 0);
+        }
+        if (y >= c && y < c + LANES) {
+            g = IOTA == (ACC)(y - c) ? g - t : g;
+        }
+        STREAM(out + c, g);
+    }
+    for (; c < classes; c++) {
+        const ACC g = a * SEXP((WIDEN(x[c]) - n.max) - n.log_sum) - b * (w ? w[c] : (ACC)1);
+        out[c] = NARROW(c == y ? g - t : g);
+    }
+}
+
+/// Row `row`'s loss gradient from its given logsumexp and coefficients (XENT_GIVEN_GRADIENT), streamed
+/// past the cache unless `cached` (see xent_outputs).
 XENT_INLINE void FN(write_given_gradient)(const xent_rows *rows, int64_t row, const STORAGE *x, OUT *out,
-                                          int64_t base) {
+                                          int64_t base, int cached) {
     const int64_t classes = rows->options.classes, inner = rows->options.inner;
     const ACC *w = (const ACC *)rows->weight;
     const double *given = rows->given + row * XENT_GIVEN_COUNT;
@@ -130,8 +160,12 @@ XENT_INLINE void FN(write_given_gradient)(const xent_rows *rows, int64_t row, co
         FN(write_scaled_softmax)(x, (const STORAGE *)rows->probabilities + base, w, out, classes, inner, n, a, b, qa, qb);
         return;
     }
-    FN(write_scaled_softmax)(x, NULL, w, out, classes, inner, n, a, b, 0, 0);
     const int64_t y = rows->targets[row];
+    if (inner == 1 && !cached) {
+        FN(stream_given_gradient)(x, w, out, classes, n, a, b, t, y);
+        return;
+    }
+    FN(write_scaled_softmax)(x, NULL, w, out, classes, inner, n, a, b, 0, 0);
     if (y >= 0 && y < classes) {
         const ACC wy = w ? w[y] : (ACC)1;
         out[y * inner] = NARROW(a * SEXP((WIDEN(x[y * inner]) - n.max) - n.log_sum) - b * wy - t);

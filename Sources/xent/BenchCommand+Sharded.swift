@@ -5,8 +5,8 @@
     extension BenchCommand {
         /// `xent bench --vocab-parallel` or `--data-parallel` under `mpirun`: each rank times its share of
         /// random float32 logits (its columns of every row, or its rows), the all-reduces measured apart;
-        /// rank 0 prints the medians (the slowest rank's call is what a step waits for: the median of each
-        /// call's maximum over the ranks).
+        /// rank 0 prints the medians: of each call's slowest rank (what a step waits for), and of the
+        /// all-reduces' time on the rank that waited least in them (their own cost, without the imbalance).
         func runSharded(_ engine: CrossEntropyEngine) throws {
             let world = try MPICollective.world()
             defer { MPICollective.finalize() }
@@ -44,11 +44,13 @@
                                         options: options, collective: world, gradientInto: into,
                                         firstRow: share.range.lowerBound)
                             }
-                            var slowest = [seconds, result.reduceSeconds]
+                            // The call's time is the slowest rank's; the all-reduces' is the rank that waited least
+                            // in them (the last to arrive): the others' extra wait is the ranks' imbalance.
+                            var slowest = [seconds, -result.reduceSeconds]
                             try world.allReduce(&slowest, .max)
                             if run > 0 {
                                 times.append(slowest[0])
-                                reduceTimes.append(slowest[1])
+                                reduceTimes.append(-slowest[1])
                             }
                             bytes = result.reducedBytes
                             loss = Double(result.loss.scalars[0])

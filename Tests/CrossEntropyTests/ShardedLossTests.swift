@@ -38,6 +38,15 @@ import XentTestSupport
                 rows: 4, classes: 23, options: .init(weight: (0..<23).map { 1 + Double($0 % 3) }, labelSmoothing: 0.15),
                 probabilities: true, seed: 5),
             Case(rows: 3, classes: 300, options: .init(zLossScale: 0.02, softcap: 2.5), probabilities: true, seed: 6),
+            // Hundreds of rows of thousands of classes.
+            Case(
+                rows: 600, classes: 2000,
+                options: .init(
+                    weight: (0..<2000).map { 0.5 + Double($0 % 5) / 4 }, labelSmoothing: 0.1, zLossScale: 1e-3),
+                ignoredRows: [0, 300, 599], seed: 8),
+            Case(
+                rows: 530, classes: 2100, options: .init(reduction: .none, labelSmoothing: 0.05, softcap: 5),
+                probabilities: true, elementUpstream: true, seed: 9),
         ]
     }
 
