@@ -79,14 +79,7 @@ struct LinearLossCommand: ParsableCommand {
             throw CommandError("\(hidden): hidden states must be <f4 or <f8, got \(hiddenFile.dtype.rawValue)")
         }
         try result.write(loss: out, logSumExp: nil, predicted: nil)
-        let format = hiddenFile.dtype == .float64 ? "%#.17g" : "%#.9g"
-        if json {
-            print(result.json(format: format))
-        } else {
-            for value in result.loss {
-                print(formatted(value, format))
-            }
-        }
+        result.printLoss(json: json)
     }
 
     private func compute<T: LinearScalar>(

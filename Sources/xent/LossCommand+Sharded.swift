@@ -90,12 +90,7 @@
             guard collective.rank == 0 else { return }
             try result.write(loss: out, logSumExp: lseOut, predicted: nil)
             for file in staged { try file.commit() }
-            let format = logitsFile.dtype == .float64 ? "%#.17g" : "%#.9g"
-            if json {
-                print(result.json(format: format))
-            } else {
-                for value in result.loss { print(formatted(value, format)) }
-            }
+            result.printLoss(json: json)
         }
 
         private func shardedResult<T: LogitsScalar>(

@@ -99,14 +99,7 @@ struct LossCommand: ParsableCommand {
         case .float64: result = try compute(Double.self, logitsFile, targetFile, options, engine)
         }
         try result.write(loss: out, logSumExp: lseOut, predicted: predictedOut)
-        let format = logitsFile.dtype == .float64 ? "%#.17g" : "%#.9g"
-        if json {
-            print(result.json(format: format))
-        } else {
-            for value in result.loss {
-                print(formatted(value, format))
-            }
-        }
+        result.printLoss(json: json)
     }
 
     /// The per-row results the requested outputs need beside the loss.

@@ -70,6 +70,19 @@ struct LossResult {
             """
     }
 
+    /// Prints the loss as the command-line contract has it: the `--json` object, or one value a line
+    /// (17 significant digits for float64 inputs, 9 otherwise).
+    func printLoss(json: Bool) {
+        let format = lossDType == .float64 ? "%#.17g" : "%#.9g"
+        if json {
+            print(self.json(format: format))
+        } else {
+            for value in loss {
+                print(formatted(value, format))
+            }
+        }
+    }
+
     /// Stages every requested file, then renames them all into place: on failure none is written.
     func write(loss lossPath: String?, logSumExp lsePath: String?, predicted predictedPath: String?) throws {
         var staged: [NPYStagedFile] = []

@@ -76,6 +76,17 @@ import XentTestSupport
                 ? .elements((0..<testCase.rows).map { _ in Double.random(in: -2...2, using: &random) }) : .scalar(1.5)
         }
 
+        /// The loss and gradient of the whole batch in one call: what the members must agree with.
+        func oneProcess(_ testCase: Case, _ engine: CrossEntropyEngine) throws -> LossAndGradient<Float> {
+            let shape = [testCase.rows, testCase.classes]
+            return try engine.crossEntropyWithGradient(
+                Tensor(shape: shape, scalars: logits),
+                target: testCase.probabilities
+                    ? .probabilities(Tensor(shape: shape, scalars: probabilities))
+                    : .classIndices(Tensor(shape: [testCase.rows], scalars: targets)),
+                options: testCase.options, upstream: upstream)
+        }
+
         /// Columns `range` of every row of `values` (rows of `classes`).
         func columns(_ values: [Float], _ range: Range<Int>, classes: Int) -> [Float] {
             (0..<(values.count / classes)).flatMap { row in
@@ -108,13 +119,7 @@ import XentTestSupport
         let engine = Backends.engine(device)
         let inputs = Inputs(testCase)
         let (rows, classes) = (testCase.rows, testCase.classes)
-        let fullTarget: CrossEntropyTarget<Float> =
-            testCase.probabilities
-            ? .probabilities(Tensor(shape: [rows, classes], scalars: inputs.probabilities))
-            : .classIndices(Tensor(shape: [rows], scalars: inputs.targets))
-        let reference = try engine.crossEntropyWithGradient(
-            Tensor(shape: [rows, classes], scalars: inputs.logits), target: fullTarget, options: testCase.options,
-            upstream: inputs.upstream)
+        let reference = try inputs.oneProcess(testCase, engine)
         for size in 1...4 {
             let context = "\(testCase.testDescription), \(size) members on \(device)"
             let results = try Self.members(size) { collective in
@@ -169,13 +174,7 @@ import XentTestSupport
         let engine = Backends.engine(device)
         let inputs = Inputs(testCase)
         let (rows, classes) = (testCase.rows, testCase.classes)
-        let fullTarget: CrossEntropyTarget<Float> =
-            testCase.probabilities
-            ? .probabilities(Tensor(shape: [rows, classes], scalars: inputs.probabilities))
-            : .classIndices(Tensor(shape: [rows], scalars: inputs.targets))
-        let reference = try engine.crossEntropyWithGradient(
-            Tensor(shape: [rows, classes], scalars: inputs.logits), target: fullTarget, options: testCase.options,
-            upstream: inputs.upstream)
+        let reference = try inputs.oneProcess(testCase, engine)
         for size in 1...3 {
             let context = "\(testCase.testDescription), \(size) members on \(device)"
             let results = try Self.members(size) { collective in
