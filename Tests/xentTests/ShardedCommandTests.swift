@@ -110,4 +110,19 @@
                 "no gradient file, staged or not")
         }
     }
+#else
+    import Testing
+    import XentTestSupport
+
+    /// Without the trait MPI, the sharding flags say how to get them.
+    @Suite struct ShardedCommandTests {
+        @Test(arguments: ["--vocab-parallel", "--data-parallel"])
+        func shardingNeedsTheTrait(_ mode: String) throws {
+            let result = try XentProcess.run([
+                "loss", "--logits", "L.npy", "--target", "T.npy", mode,
+            ])
+            expectRefusal(result, mode)
+            #expect(result.stderr.contains("--traits MPI"), "\(result)")
+        }
+    }
 #endif
