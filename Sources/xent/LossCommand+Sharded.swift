@@ -112,73 +112,62 @@
                 rank: collective.rank, of: collective.size, classes: sharding.vocabParallel ? classes : rows)
             let (localRows, localClasses) =
                 sharding.vocabParallel ? (rows, share.range.count) : (share.range.count, classes)
-            func part(_ file: NPYFile) -> [T] {
-                file.withUnsafeBufferPointer(of: T.self) { all in
-                    if sharding.dataParallel {
-                        return Array(all[(share.range.lowerBound * classes)..<(share.range.upperBound * classes)])
-                    }
-                    var columns = [T]()
-                    columns.reserveCapacity(rows * share.range.count)
-                    for row in 0..<rows {
-                        columns +=
-                            all[(row * classes + share.range.lowerBound)..<(row * classes + share.range.upperBound)]
-                    }
-                    return columns
+            // A rank's rows are a contiguous part of a row-major file, read in place; its columns are
+            // gathered, row by row, into a buffer of their own (the kernels take rows of contiguous classes).
+            let rowRange = sharding.dataParallel ? share.range : 0..<rows
+            func columns<E>(_ all: UnsafeBufferPointer<E>) -> [E] {
+                (0..<rows).flatMap {
+                    all[($0 * classes + share.range.lowerBound)..<($0 * classes + share.range.upperBound)]
                 }
             }
-            let localLogits = part(logitsFile)
-            let localProbabilities = probabilities ? targetFile.doubles().map { T($0) } : []
-            let localTargetsAll: [Int64] =
-                probabilities
-                ? []
-                : (targetFile.dtype == .int32
-                    ? targetFile.withUnsafeBufferPointer(of: Int32.self) { $0.map(Int64.init) }
-                    : targetFile.dtype == .int64
-                        ? targetFile.withUnsafeBufferPointer(of: Int64.self) { Array($0) } : [])
-            if !probabilities && localTargetsAll.isEmpty && rows > 0 {
+            func rowsOf<E>(_ all: UnsafeBufferPointer<E>, width: Int) -> UnsafeBufferPointer<E> {
+                UnsafeBufferPointer(rebasing: all[(rowRange.lowerBound * width)..<(rowRange.upperBound * width)])
+            }
+            let targets: [Int64]
+            switch targetFile.dtype {
+            case .int64: targets = targetFile.withUnsafeBufferPointer(of: Int64.self) { Array($0) }
+            case .int32: targets = targetFile.withUnsafeBufferPointer(of: Int32.self) { $0.map(Int64.init) }
+            case _ where probabilities: targets = []
+            default:
                 throw CommandError(
                     "\(target): target must be class indices (<i8, <i4) or floating probabilities, got \(targetFile.dtype.rawValue)"
                 )
             }
-            let localTargets =
-                sharding.dataParallel && !probabilities
-                ? Array(
-                    localTargetsAll[
-                        min(
-                            share.range.lowerBound, localTargetsAll.count)..<min(
-                                share.range.upperBound, localTargetsAll.count)])
-                : localTargetsAll
-            let localQ: [T] = {
-                guard probabilities else { return [] }
-                if sharding.dataParallel {
-                    return Array(
-                        localProbabilities[(share.range.lowerBound * classes)..<(share.range.upperBound * classes)])
-                }
-                return (0..<rows).flatMap {
-                    localProbabilities[
-                        ($0 * classes + share.range.lowerBound)..<($0 * classes + share.range.upperBound)]
-                }
-            }()
-            var gradient = [T](repeating: 0, count: gradOut == nil ? 0 : localLogits.count)
+            guard probabilities || targets.count == rows else {
+                throw CommandError("\(target): class indices must have shape (\(rows)), got \(targetFile.shape)")
+            }
+            let allProbabilities = probabilities ? targetFile.doubles().map { T($0) } : []
+            var gradient = [T](repeating: 0, count: gradOut == nil ? 0 : localRows * localClasses)
             let shape = [localRows, localClasses]
-            let sharded = try localLogits.withUnsafeBufferPointer { logitsBuffer in
-                try localTargets.withUnsafeBufferPointer { targetBuffer in
-                    try localQ.withUnsafeBufferPointer { qBuffer in
-                        try gradient.withUnsafeMutableBufferPointer { gradientBuffer in
-                            let targetShape = sharding.dataParallel ? [localRows] : targetFile.shape
-                            let target: CrossEntropyTargetBuffer<T> =
-                                probabilities
-                                ? .probabilities(qBuffer, shape: shape)
-                                : .classIndices(targetBuffer, shape: targetShape)
-                            let into = gradOut == nil ? nil : gradientBuffer
-                            if sharding.vocabParallel {
-                                return try engine.vocabularyParallelCrossEntropy(
-                                    logits: logitsBuffer, shape: shape, slice: ClassSlice(share.range, of: classes),
-                                    target: target, options: options, collective: collective, gradientInto: into)
+            let sharded = try logitsFile.withUnsafeBufferPointer(of: T.self) { allLogits in
+                try allProbabilities.withUnsafeBufferPointer { allQ in
+                    let gathered =
+                        sharding.vocabParallel ? (columns(allLogits), probabilities ? columns(allQ) : []) : ([], [])
+                    return try gathered.0.withUnsafeBufferPointer { gatheredLogits in
+                        try gathered.1.withUnsafeBufferPointer { gatheredQ in
+                            try targets.withUnsafeBufferPointer { allTargets in
+                                try gradient.withUnsafeMutableBufferPointer { gradientBuffer in
+                                    let logits =
+                                        sharding.vocabParallel ? gatheredLogits : rowsOf(allLogits, width: classes)
+                                    let q =
+                                        sharding.vocabParallel || !probabilities
+                                        ? gatheredQ : rowsOf(allQ, width: classes)
+                                    let target: CrossEntropyTargetBuffer<T> =
+                                        probabilities
+                                        ? .probabilities(q, shape: shape)
+                                        : .classIndices(rowsOf(allTargets, width: 1), shape: [localRows])
+                                    let into = gradOut == nil ? nil : gradientBuffer
+                                    if sharding.vocabParallel {
+                                        return try engine.vocabularyParallelCrossEntropy(
+                                            logits: logits, shape: shape, slice: ClassSlice(share.range, of: classes),
+                                            target: target, options: options, collective: collective,
+                                            gradientInto: into)
+                                    }
+                                    return try engine.dataParallelCrossEntropy(
+                                        logits: logits, shape: shape, target: target, options: options,
+                                        collective: collective, gradientInto: into, firstRow: share.range.lowerBound)
+                                }
                             }
-                            return try engine.dataParallelCrossEntropy(
-                                logits: logitsBuffer, shape: shape, target: target, options: options,
-                                collective: collective, gradientInto: into, firstRow: share.range.lowerBound)
                         }
                     }
                 }
