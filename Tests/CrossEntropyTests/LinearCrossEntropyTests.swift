@@ -184,8 +184,6 @@ import XentTestSupport
                 return (try loss(up) - loss(down)) / (2 * step)
             }
         }
-        var biasInputs = inputs
-        biasInputs.bias = nil
         let biasDifferences = try inputs.bias!.indices.map { i in
             var up = inputs
             up.bias![i] += step
