@@ -18,7 +18,10 @@ let package = Package(
         )
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // `swift package generate-documentation`: the DocC catalog of CrossEntropy (CI builds it).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         // The C API of OpenCL 1.2 (the system's opencl-headers), its functions forwarded to the ICD loader
@@ -49,7 +52,10 @@ let package = Package(
         .target(name: "NPY"),
         .target(
             name: "CrossEntropy",
-            dependencies: ["OpenCLHost", "CrossEntropyKernels", "KernelContract", "CPURowKernels", "COpenBLAS"]
+            dependencies: [
+                "OpenCLHost", "CrossEntropyKernels", "KernelContract", "CPURowKernels", "COpenBLAS",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Open MPI's C API (pkg-config ompi-c), behind the trait MPI.
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
@@ -62,6 +68,7 @@ let package = Package(
                 "CrossEntropy", "NPY", "CPURowKernels",
                 .target(name: "CrossEntropyMPI", condition: .when(traits: ["MPI"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // libFuzzer target for the .npy reader and the option validation (see README, Fuzzing); built

@@ -62,7 +62,7 @@
             let logitsBytes = Double(rows * classes * 4)
             let mode = sharding.vocabParallel ? "vocab-parallel" : "data-parallel"
             let text = """
-                {"device": "\(engine.device.name.replacingEvery("\"", with: "\\\""))", "ranks": \(world.size), \
+                {"device": \(jsonString(engine.device.name)), "ranks": \(world.size), \
                 "mode": "\(mode)", "rows": \(rows), "classes": \(classes), "dtype": "f32", \
                 "pass": "\(backward ? "forward+backward" : "forward")", \
                 "median_seconds": \(formatted(median(times), "%.6g")), \

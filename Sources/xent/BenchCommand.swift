@@ -5,7 +5,13 @@ import CrossEntropy
 /// the machine's read bandwidth (and, for the gradient, its copy bandwidth) measured in the same run.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Time the loss on random logits against a read-only pass over memory.")
+        commandName: "bench", abstract: "Time the loss on random logits against a read-only pass over memory.",
+        discussion: """
+            EXAMPLES:
+              xent bench --rows 8192 --classes 32768 --device cpu
+              xent bench --rows 8192 --classes 32768 --backward --dtype bf16
+              xent bench --rows 4096 --classes 32768 --linear --hidden-size 1024
+            """)
 
     /// The logits' storage type.
     enum DType: String, CaseIterable, ExpressibleByArgument {
@@ -121,12 +127,15 @@ struct BenchCommand: ParsableCommand {
         var times: [Double] = []
         var readTimes: [Double] = []
         var copyTimes: [Double] = []
+        let progress = ProgressLine("xent bench: warm-up")
+        defer { progress.finish() }
         try logits.withUnsafeBufferPointer { logitsBuffer in
             try targets.withUnsafeBufferPointer { targetBuffer in
                 let target = CrossEntropyTargetBuffer<T>.classIndices(targetBuffer, shape: [rows])
                 try gradient.withUnsafeMutableBufferPointer { gradientBuffer in
                     try probe.withUnsafeBufferPointer { probeBuffer in
                         for run in 0...`repeat` {
+                            if run > 0 { progress.update("xent bench: run \(run) of \(`repeat`)") }
                             let seconds = try secondsElapsed {
                                 let value =
                                     backward
@@ -189,10 +198,9 @@ struct BenchReport {
     var fractionOfRead: Double { logitsGBps / readGBps }
 
     var json: String {
-        let escaped = device.replacingEvery("\\", with: "\\\\").replacingEvery("\"", with: "\\\"")
         let lossValue = loss.isFinite ? formatted(loss, "%.9g") : "null"
         return """
-            {"device": "\(escaped)", "rows": \(rows), "classes": \(classes), "dtype": "\(dtype)", \
+            {"device": \(jsonString(device)), "rows": \(rows), "classes": \(classes), "dtype": "\(dtype)", \
             "pass": "\(pass)", "median_seconds": \(formatted(medianSeconds, "%.6g")), \
             "logits_gbps": \(formatted(logitsGBps, "%.4g")), "read_gbps": \(formatted(readGBps, "%.4g")), \
             "fraction_of_read": \(formatted(fractionOfRead, "%.4g")), \(copyFields)"loss": \(lossValue)}
@@ -218,16 +226,5 @@ struct BenchReport {
         \(formatted(logitsGBps, "%.1f")) GB/s of logits = \(formatted(fractionOfRead, "%.2f")) of the \
         \(formatted(readGBps, "%.1f")) GB/s read bandwidth\(copyText); loss \(formatted(loss, "%.6f"))
         """
-    }
-}
-
-extension String {
-    /// The string with every `target` replaced by `replacement`.
-    func replacingEvery(_ target: Character, with replacement: String) -> String {
-        var result = ""
-        for character in self {
-            if character == target { result += replacement } else { result.append(character) }
-        }
-        return result
     }
 }

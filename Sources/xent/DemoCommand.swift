@@ -8,7 +8,12 @@ import CrossEntropy
 /// `xent demo`: the seed notebook, then a large random batch on the chosen device.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "demo", abstract: "Reproduce the seed notebook, then time a large random batch.")
+        commandName: "demo", abstract: "Reproduce the seed notebook, then time a large random batch.",
+        discussion: """
+            EXAMPLES:
+              xent demo
+              xent demo --device opencl --rows 4096 --classes 1000 --verbose
+            """)
 
     @OptionGroup var deviceOptions: DeviceOptions
 

@@ -81,10 +81,9 @@ struct LinearBenchReport {
     var fractionOfSGEMM: Double { gflops / sgemmGflops }
 
     var json: String {
-        let escaped = device.replacingEvery("\\", with: "\\\\").replacingEvery("\"", with: "\\\"")
         let lossValue = loss.isFinite ? formatted(loss, "%.9g") : "null"
         return """
-            {"device": "\(escaped)", "rows": \(rows), "classes": \(classes), "hidden_size": \(hiddenSize), \
+            {"device": \(jsonString(device)), "rows": \(rows), "classes": \(classes), "hidden_size": \(hiddenSize), \
             "dtype": "f32", "pass": "linear forward+backward", "chunk_rows": \(chunkRows), \
             "median_seconds": \(formatted(medianSeconds, "%.6g")), "gflops": \(formatted(gflops, "%.4g")), \
             "sgemm_gflops": \(formatted(sgemmGflops, "%.4g")), \

@@ -11,8 +11,13 @@ struct LinearLossCommand: ParsableCommand {
             "Fused linear + cross-entropy of .npy files: the loss of X·Wᵀ + b (and its gradients), chunk by chunk.",
         discussion: """
             The GEMMs are OpenBLAS's on the CPU and CLBlast's on an OpenCL device (15-20 times slower \
-            than OpenBLAS on an OpenCL CPU device such as PoCL). Example:
-              xent linear-loss --hidden X.npy --linear-weight W.npy --target T.npy --grad-hidden-out gX.npy
+            than OpenBLAS on an OpenCL CPU device such as PoCL).
+
+            EXAMPLES:
+              xent linear-loss --hidden X.npy --linear-weight W.npy --target T.npy \\
+                  --grad-hidden-out GX.npy
+              xent linear-loss --hidden X.npy --linear-weight W.npy --target T.npy \\
+                  --linear-bias B.npy --grad-linear-weight-out GW.npy --json
             """)
 
     @Option(help: ArgumentHelp("Hidden states: <f4 or <f8 of shape (N, H) or (..., H).", valueName: "X.npy"))

@@ -5,7 +5,16 @@ import NPY
 /// `xent loss`: the cross-entropy of `.npy` inputs, as `torch.nn.functional.cross_entropy`.
 struct LossCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "loss", abstract: "Compute the cross-entropy loss (and its gradient) of .npy files.")
+        commandName: "loss", abstract: "Compute the cross-entropy loss (and its gradient) of .npy files.",
+        discussion: """
+            EXAMPLES:
+              xent loss --logits L.npy --target T.npy
+              xent loss --logits L.npy --target T.npy --weight W.npy \\
+                  --label-smoothing 0.1 --grad-out G.npy --device opencl
+              xent loss --logits L.npy --target T.npy --z-loss-scale 1e-4 \\
+                  --softcap 30 --lse-out LSE.npy --json
+              mpirun -n 2 xent loss --logits L.npy --target T.npy --vocab-parallel
+            """)
 
     @Option(
         help: ArgumentHelp(
@@ -91,6 +100,8 @@ struct LossCommand: ParsableCommand {
         let targetFile = try NPYFile(path: target)
         let options = try classOptions.options()
         let engine = try deviceOptions.makeEngine()
+        let progress = ProgressLine("xent loss: computing on \(engine.device.name)")
+        defer { progress.finish() }
         let result: LossResult
         switch try logitsType(of: logitsFile) {
         case .float16: result = try compute(Float16.self, logitsFile, targetFile, options, engine)
@@ -98,7 +109,9 @@ struct LossCommand: ParsableCommand {
         case .float32: result = try compute(Float.self, logitsFile, targetFile, options, engine)
         case .float64: result = try compute(Double.self, logitsFile, targetFile, options, engine)
         }
+        progress.update("xent loss: writing")
         try result.write(loss: out, logSumExp: lseOut, predicted: predictedOut)
+        progress.finish()
         result.printLoss(json: json)
     }
 

@@ -45,6 +45,8 @@ struct DeviceOptions: ParsableArguments {
             "auto, cpu, opencl or opencl:P:D (default: $XENT_DEVICE, else auto).", valueName: "device"))
     var device: String?
 
+    @OptionGroup var logging: LoggingOptions
+
     func validate() throws {
         if let device {
             do {
@@ -55,9 +57,9 @@ struct DeviceOptions: ParsableArguments {
         }
     }
 
-    /// An engine on the requested device (or the default one).
+    /// An engine on the requested device (or the default one), logging as `logging` says.
     func makeEngine() throws -> CrossEntropyEngine {
-        try CrossEntropyEngine(device: device.map(DeviceRequest.init(parsing:)))
+        try CrossEntropyEngine(device: device.map(DeviceRequest.init(parsing:)), logger: logging.makeLogger())
     }
 }
 

@@ -17,8 +17,8 @@ enum Backends {
     private static let engines: [String: CrossEntropyEngine] = {
         var engines = ["cpu": try! CrossEntropyEngine(device: .cpu)]
         if !inventory.openCL.isEmpty {
-            engines["opencl"] = try! CrossEntropyEngine(openCL: .opencl, family: .perRow)
-            engines["opencl-groups"] = try! CrossEntropyEngine(openCL: .opencl, family: .perGroup)
+            engines["opencl"] = try! CrossEntropyEngine(openCL: .openCL, family: .perRow)
+            engines["opencl-groups"] = try! CrossEntropyEngine(openCL: .openCL, family: .perGroup)
         }
         return engines
     }()

@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct DeviceSelectionTests {
     @Test(arguments: [
-        ("auto", DeviceRequest.auto), ("cpu", .cpu), ("opencl", .opencl),
+        ("auto", DeviceRequest.auto), ("cpu", .cpu), ("opencl", .openCL),
         ("opencl:0:0", .openCLDevice(platform: 0, device: 0)), ("opencl:2:13", .openCLDevice(platform: 2, device: 13)),
     ])
     func parsesDeviceStrings(text: String, request: DeviceRequest) throws {
@@ -81,7 +81,7 @@ struct HeadlessTests {
 
     @Test func explicitOpenCLIsRefused() {
         #expect {
-            try CrossEntropyEngine(device: .opencl)
+            try CrossEntropyEngine(device: .openCL)
         } throws: { error in
             let error = error as? CrossEntropyError
             return error?.code == .deviceUnavailable && error?.message.contains("no OpenCL platform") == true

@@ -230,7 +230,7 @@ import XentTestSupport
     /// failure fires, and a chunk of one row that still fails is an error.
     @Test(.needsOpenCL, arguments: [KernelFamily.perRow, .perGroup])
     func smallAllocationsAndAllocationFailuresGiveTheSameAnswers(family: KernelFamily) throws {
-        let engine = try CrossEntropyEngine(openCL: .opencl, family: family, maxAllocationBytes: 4_096)
+        let engine = try CrossEntropyEngine(openCL: .openCL, family: family, maxAllocationBytes: 4_096)
         let backend = try #require(engine.backend as? OpenCLBackend)
         let x = Tensor<Float>(shape: [1_000, 37], scalars: (0..<37_000).map { Float($0 % 11) / 3 })
         let target = CrossEntropyTarget<Float>.classIndices(

@@ -71,7 +71,7 @@ extension CrossEntropyEngine {
         ) { problem in
             let backend = try backend(for: T.dtype)
             let values = try problem.loss(keeping: extras) {
-                try backend.run(problem.batch, output: nil, results: $0)
+                try backend.run(problem.batch, output: nil, results: $0, logger: logger)
             }
             let rowShape = problem.batch.layout.rowShape
             return LossSummary(
@@ -146,7 +146,7 @@ extension CrossEntropyEngine {
                     gradientInto: gradient, scales: scales, rowUpstream: rowUpstream == nil ? nil : upstreamBuffer)
                 let backend = try backend(for: T.dtype)
                 return try problem.loss(keeping: .logSumExp) {
-                    try backend.run(problem.batch, output: output, results: $0)
+                    try backend.run(problem.batch, output: output, results: $0, logger: logger)
                 }
             }
             return LossAndLogSumExp(

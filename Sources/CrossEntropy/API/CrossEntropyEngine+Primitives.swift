@@ -11,7 +11,7 @@ extension CrossEntropyEngine {
                     rule: nil, row_losses: nil, lse: values.baseAddress, check: nil, predicted: nil, entropy: nil,
                     statistics: nil)
                 _ = try backend(for: T.dtype).run(
-                    RowBatch(logits: buffer, layout: layout), output: nil, results: &results)
+                    RowBatch(logits: buffer, layout: layout), output: nil, results: &results, logger: logger)
             }
             return Tensor(shape: layout.rowShape, scalars: values.map { T.Accumulator($0) })
         }
@@ -43,7 +43,9 @@ extension CrossEntropyEngine {
                 var batch = RowBatch(logits: logitsBuffer, layout: layout)
                 batch.targets = targets
                 var gathered = [Double](repeating: 0, count: layout.rows)
-                try gathered.withUnsafeMutableBufferPointer { try backend(for: T.dtype).gather(batch, into: $0) }
+                try gathered.withUnsafeMutableBufferPointer {
+                    try backend(for: T.dtype).gather(batch, into: $0, logger: logger)
+                }
                 return Tensor(shape: layout.rowShape, scalars: gathered.map { T($0) })
             }
         }
@@ -75,7 +77,7 @@ extension CrossEntropyEngine {
                     let rows = problem.batch.layout.rows
                     var gathered = [Double](repeating: 0, count: rows)
                     try gathered.withUnsafeMutableBufferPointer {
-                        try backend(for: T.dtype).gather(problem.batch, into: $0)
+                        try backend(for: T.dtype).gather(problem.batch, into: $0, logger: logger)
                     }
                     // With lse = 0 the cross-entropy row loss is exactly NLL's −w[y]·lp[y].
                     let stats = gathered.map {
@@ -97,7 +99,7 @@ extension CrossEntropyEngine {
                     statistics: nil)
                 _ = try backend(for: T.dtype).run(
                     RowBatch(logits: buffer, layout: layout), output: RowOutput(destination: destination, kind: kind),
-                    results: &results)
+                    results: &results, logger: logger)
             }
         }
         return Tensor(shape: logits.shape, scalars: result)

@@ -1,9 +1,12 @@
+import Logging
 import OpenCLHost
 
 /// Computes cross-entropy and its primitives on one device: an OpenCL device or the CPU fallback.
 ///
-/// An engine is made once (OpenCL programs are built once per engine and data type) and may be
-/// shared by any number of tasks and threads.
+/// An engine is made once (OpenCL programs are built once per device and data type) and may be
+/// shared by any number of tasks and threads. It logs what it decides to the `Logger` it is given:
+/// the device chosen and why (`info`), falling back to the CPU (`warning`), kernel builds with their
+/// time (`info`) and cache hits (`trace`), chunks halved after the device ran out of memory (`warning`).
 ///
 /// ```swift
 /// let engine = try CrossEntropyEngine(device: .auto)
@@ -13,56 +16,68 @@ import OpenCLHost
 public final class CrossEntropyEngine: Sendable {
     /// The device this engine runs on, and why it was chosen.
     public let device: SelectedDevice
+    /// Where the engine logs its decisions: the one it was made with, or one that drops every message.
+    public let logger: Logger
     let backend: any RowBackend
     /// Runs what `backend` cannot (e.g. `Double` on a device without fp64), only when the choice was
     /// `auto`; `nil` when such input must be refused.
     let fallback: (any RowBackend)?
+    /// The logits types already sent to `fallback`, so that each fallback is logged once.
+    private let fellBack = LockedValue<Set<LogitsDType>>([])
 
-    /// Makes an engine for `request`, or for the default (see `DeviceRequest`) when it is `nil`.
+    /// Makes an engine for `request`, or for the default (see `DeviceRequest`) when it is `nil`, logging
+    /// to `logger` (by default nowhere).
     ///
     /// An explicit OpenCL request that cannot be met throws an error that says why; `auto` falls back to
     /// the CPU and records the reason in `device.reason`.
-    public init(device request: DeviceRequest? = nil) throws {
+    public init(device request: DeviceRequest? = nil, logger: Logger? = nil) throws {
+        let logger = logger ?? .quiet
         let request = try request ?? DeviceRequest.scopedDefault ?? DeviceRequest.fromEnvironment() ?? .auto
+        (device, backend, fallback) = try Self.choose(request, logger: logger)
+        self.logger = logger
+        logger.info(
+            "device chosen",
+            metadata: ["device": "\(device.name)", "request": "\(request)", "reason": "\(device.reason)"])
+    }
+
+    /// The device `request` names, its backend, and the CPU fallback for what that backend cannot run
+    /// when the request was `auto`.
+    private static func choose(
+        _ request: DeviceRequest, logger: Logger
+    ) throws -> (SelectedDevice, any RowBackend, (any RowBackend)?) {
         let cpu = CPUBackend()
         let cpuName = "cpu (\(cpu.threads) threads)"
         switch request {
         case .cpu:
-            (device, backend, fallback) = (
-                SelectedDevice(kind: .cpu, name: cpuName, request: request, reason: "requested"), cpu, nil
-            )
-        case .opencl, .openCLDevice:
-            let (location, clDevice) = try Self.openCLDevice(for: request)
-            backend = try OpenCLBackend.shared(device: clDevice, at: location)
-            device = SelectedDevice(
+            return (SelectedDevice(kind: .cpu, name: cpuName, request: request, reason: "requested"), cpu, nil)
+        case .openCL, .openCLDevice:
+            let (location, clDevice) = try openCLDevice(for: request)
+            let backend = try OpenCLBackend.shared(device: clDevice, at: location, logger: logger)
+            let device = SelectedDevice(
                 kind: .openCL(platform: location.platform, device: location.device), name: clDevice.name,
                 request: request, reason: "requested")
-            fallback = nil
+            return (device, backend, nil)
         case .auto:
             let inventory = DeviceInventory.current()
             guard let gpu = inventory.firstGPU else {
                 let reason =
                     inventory.problem.map { "\($0); using the CPU fallback" }
                     ?? "no OpenCL GPU; the CPU fallback is faster than OpenCL CPU devices here"
-                (device, backend, fallback) = (
-                    SelectedDevice(kind: .cpu, name: cpuName, request: request, reason: reason), cpu, nil
-                )
-                return
+                return (SelectedDevice(kind: .cpu, name: cpuName, request: request, reason: reason), cpu, nil)
             }
             do {
-                backend = try OpenCLBackend.shared(
-                    device: gpu.device, at: (gpu.platformIndex, gpu.deviceIndex))
-                device = SelectedDevice(
+                let backend = try OpenCLBackend.shared(
+                    device: gpu.device, at: (gpu.platformIndex, gpu.deviceIndex), logger: logger)
+                let device = SelectedDevice(
                     kind: .openCL(platform: gpu.platformIndex, device: gpu.deviceIndex), name: gpu.device.name,
                     request: request, reason: "the first OpenCL GPU")
-                fallback = cpu
+                return (device, backend, cpu)
             } catch {
-                (device, backend, fallback) = (
-                    SelectedDevice(
-                        kind: .cpu, name: cpuName, request: request,
-                        reason: "OpenCL GPU \(gpu.device.name) failed (\(error)); using the CPU fallback"),
-                    cpu, nil
-                )
+                logger.warning(
+                    "OpenCL GPU failed; using the CPU fallback",
+                    metadata: ["device": "\(gpu.device.name)", "error": "\(error)"])
+                let reason = "OpenCL GPU \(gpu.device.name) failed (\(error)); using the CPU fallback"
+                return (SelectedDevice(kind: .cpu, name: cpuName, request: request, reason: reason), cpu, nil)
             }
         }
     }
@@ -70,10 +85,13 @@ public final class CrossEntropyEngine: Sendable {
     /// An engine on an explicitly requested OpenCL device with a chosen kernel family (for tests and
     /// benchmarks of the family a device would not get by default), and optionally a smaller allocation
     /// limit than the device's, so that small batches are processed in several chunks.
-    init(openCL request: DeviceRequest, family: KernelFamily, maxAllocationBytes: Int? = nil) throws {
+    init(
+        openCL request: DeviceRequest, family: KernelFamily, maxAllocationBytes: Int? = nil, logger: Logger = .quiet
+    ) throws {
+        self.logger = logger
         let (location, clDevice) = try Self.openCLDevice(for: request)
         backend = try OpenCLBackend.shared(
-            device: clDevice, at: location, family: family, maxAllocationBytes: maxAllocationBytes)
+            device: clDevice, at: location, family: family, maxAllocationBytes: maxAllocationBytes, logger: logger)
         device = SelectedDevice(
             kind: .openCL(platform: location.platform, device: location.device), name: clDevice.name,
             request: request, reason: "requested, \(family) kernels")
@@ -81,8 +99,8 @@ public final class CrossEntropyEngine: Sendable {
     }
 
     /// An engine on `backend` alone, with no fallback: e.g. an unshared OpenCL backend (a test hook).
-    init(backend: any RowBackend, device: SelectedDevice) {
-        (self.device, self.backend, fallback) = (device, backend, nil)
+    init(backend: any RowBackend, device: SelectedDevice, logger: Logger = .quiet) {
+        (self.device, self.backend, fallback, self.logger) = (device, backend, nil, logger)
     }
 
     /// Does now the work the first call on logits of each of `dtypes` would do first, so that a program
@@ -92,14 +110,21 @@ public final class CrossEntropyEngine: Sendable {
     /// device without `cl_khr_fp64` for `.float64`, a driver that cannot build the kernels).
     public func prepare(_ dtypes: [LogitsDType] = [.float32]) throws {
         for dtype in dtypes {
-            try backend(for: dtype).prepare(dtype)
+            try backend(for: dtype).prepare(dtype, logger: logger)
         }
     }
 
     /// The backend that runs `dtype`, or an error saying why none can.
     func backend(for dtype: LogitsDType) throws -> any RowBackend {
         guard let reason = backend.unsupportedReason(for: dtype) else { return backend }
-        if let fallback { return fallback }
+        if let fallback {
+            if fellBack.withLock({ $0.insert(dtype).inserted }) {
+                logger.warning(
+                    "logits type not supported by the device; using the CPU fallback",
+                    metadata: ["device": "\(device.name)", "dtype": "\(dtype)", "reason": "\(reason)"])
+            }
+            return fallback
+        }
         throw CrossEntropyError(.deviceUnavailable, "\(device.name) cannot run \(dtype) logits: \(reason)")
     }
 

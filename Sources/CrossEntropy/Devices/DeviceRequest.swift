@@ -14,7 +14,7 @@ public enum DeviceRequest: Sendable, Hashable, CustomStringConvertible {
     /// The CPU fallback, which needs no OpenCL.
     case cpu
     /// The first OpenCL device of the first platform that has one.
-    case opencl
+    case openCL
     /// Device `device` of platform `platform`, both counted from 0 as `xent devices` lists them.
     case openCLDevice(platform: Int, device: Int)
 
@@ -26,7 +26,7 @@ public enum DeviceRequest: Sendable, Hashable, CustomStringConvertible {
         switch text {
         case "auto": self = .auto
         case "cpu": self = .cpu
-        case "opencl": self = .opencl
+        case "opencl": self = .openCL
         default:
             let parts = text.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count == 3, parts[0] == "opencl", let platform = Int(parts[1]), let device = Int(parts[2]),
@@ -64,7 +64,7 @@ public enum DeviceRequest: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .auto: "auto"
         case .cpu: "cpu"
-        case .opencl: "opencl"
+        case .openCL: "opencl"
         case .openCLDevice(let platform, let device): "opencl:\(platform):\(device)"
         }
     }

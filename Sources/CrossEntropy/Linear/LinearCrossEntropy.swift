@@ -100,7 +100,7 @@ extension CrossEntropyEngine {
             hiddenShape: hiddenShape, hiddenCount: hidden.count, weightShape: linearWeightShape,
             weightCount: linearWeight.count, biasCount: linearBias?.count, target: target, targetShape: targetShape,
             options: options, upstream: upstream, chunking: chunking, elementBytes: T.dtype.byteCount)
-        var run = LinearRun<T>(problem: problem, gradients: gradients, hasBias: linearBias != nil)
+        var run = LinearRun<T>(problem: problem, gradients: gradients, hasBias: linearBias != nil, logger: logger)
         let inputs = LinearInputs(hidden: hidden, weight: linearWeight, bias: linearBias)
         let backend = try backend(for: T.dtype)
         if let openCL = backend as? OpenCLBackend {

@@ -1,4 +1,5 @@
 import CPURowKernels
+import Logging
 import OpenCLHost
 
 /// One fused linear cross-entropy call in progress: what its chunks have added up so far.
@@ -6,6 +7,8 @@ struct LinearRun<T: LinearScalar> {
     let problem: LinearProblem
     let gradients: Bool
     let hasBias: Bool
+    /// Where the row kernels log kernel builds and retries: the engine's logger.
+    let logger: Logger
     /// `mean` and `sum`: the sum of the chunks' losses (each already divided by the whole batch's
     /// divisor), and of their z-loss parts.
     private var lossTotal = 0.0
@@ -19,10 +22,11 @@ struct LinearRun<T: LinearScalar> {
     private var weightGradient: [T]
     private var biasGradient: [T]
 
-    init(problem: LinearProblem, gradients: Bool, hasBias: Bool) {
+    init(problem: LinearProblem, gradients: Bool, hasBias: Bool, logger: Logger) {
         self.problem = problem
         self.gradients = gradients
         self.hasBias = hasBias
+        self.logger = logger
         let perRow = problem.options.reduction == .none ? problem.rows : 0
         rowLosses = [T](repeating: 0, count: perRow)
         rowZLosses = [T](repeating: 0, count: perRow)
@@ -112,6 +116,7 @@ struct LinearRun<T: LinearScalar> {
 
     /// The call on the CPU: OpenBLAS's GEMMs, `backend`'s row kernels.
     mutating func onCPU(_ backend: any RowBackend, threads: Int, _ inputs: LinearInputs<T>) throws {
+        let logger = logger
         if let missing = OpenBLAS.problem(threads: threads) {
             throw CrossEntropyError(
                 .deviceUnavailable,
@@ -152,7 +157,9 @@ struct LinearRun<T: LinearScalar> {
                         m: rows, n: classes, k: hiddenSize, alpha: 1, x, lda: hiddenSize, inputs.weight.baseAddress!,
                         ldb: hiddenSize, transposeB: true, beta: inputs.bias == nil ? 0 : 1, chunkLogits.baseAddress!,
                         ldc: classes)
-                    try chunkLoss(chunk, logits: chunkLogits) { try backend.run($0, output: $1, results: $2) }
+                    try chunkLoss(chunk, logits: chunkLogits) {
+                        try backend.run($0, output: $1, results: $2, logger: logger)
+                    }
                     guard gradients else { return }
                     let g = UnsafePointer(chunkLogits.baseAddress!)
                     let accumulate: T = index == 0 ? 0 : 1
@@ -209,6 +216,7 @@ struct LinearRun<T: LinearScalar> {
     }
 
     private mutating func runOnOpenCL(_ backend: OpenCLBackend, _ inputs: LinearInputs<T>) throws {
+        let logger = logger
         let (classes, hiddenSize, keptCount) = (problem.classes, problem.hiddenSize, problem.keptRows.count)
         let stride = MemoryLayout<T>.stride
         let context = backend.context
@@ -256,7 +264,7 @@ struct LinearRun<T: LinearScalar> {
             }
             try chunkLoss(chunk, logits: UnsafeMutableBufferPointer(start: nil, count: 0), deviceCount: rows * classes)
             {
-                try backend.runResident($0, logits: logits, output: $1, results: $2)
+                try backend.runResident($0, logits: logits, output: $1, results: $2, logger: logger)
             }
             guard gradients else { continue }
             try queue.gemm(

@@ -44,12 +44,12 @@ extension CrossEntropyEngine {
                     let output = RowOutput(
                         gradientInto: gradient, scales: scales, rowUpstream: rowUpstream == nil ? nil : upstreamBuffer)
                     return try problem.loss(keeping: .logSumExp) {
-                        try backend.run(problem.batch, output: output, results: $0)
+                        try backend.run(problem.batch, output: output, results: $0, logger: logger)
                     }
                 }
             } else {
                 values = try problem.loss(keeping: .logSumExp) {
-                    try backend.run(problem.batch, output: nil, results: $0)
+                    try backend.run(problem.batch, output: nil, results: $0, logger: logger)
                 }
             }
             var loss = values.loss

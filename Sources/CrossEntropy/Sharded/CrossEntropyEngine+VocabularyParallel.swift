@@ -41,7 +41,7 @@ extension CrossEntropyEngine {
             let backend = try backend(for: T.dtype)
             _ = try statistics.withUnsafeMutableBufferPointer { statistics in
                 try problem.loss(statistics: statistics.baseAddress) {
-                    try backend.run(problem.batch, output: nil, results: $0)
+                    try backend.run(problem.batch, output: nil, results: $0, logger: logger)
                 }
             }
             var partials = RowPartials(rows: rows)
@@ -86,7 +86,7 @@ extension CrossEntropyEngine {
                             batch,
                             output: RowOutput(
                                 gradientInto: gradient, scales: GradientScales(loss: 1, zLoss: 0), rowUpstream: nil),
-                            results: &results)
+                            results: &results, logger: logger)
                     }
                 }
                 guard case .known(let kept) = whole.divisor else {

@@ -1,4 +1,5 @@
 import CPURowKernels
+import Logging
 
 #if canImport(Glibc)
     import Glibc
@@ -27,10 +28,10 @@ struct CPUBackend: RowBackend {
     func unsupportedReason(for dtype: LogitsDType) -> String? { nil }
 
     /// The C row kernels need no preparation.
-    func prepare(_ dtype: LogitsDType) {}
+    func prepare(_ dtype: LogitsDType, logger: Logger) {}
 
     func run<T: LogitsScalar>(
-        _ batch: RowBatch<T>, output: RowOutput?, results: UnsafePointer<xent_row_results>
+        _ batch: RowBatch<T>, output: RowOutput?, results: UnsafePointer<xent_row_results>, logger: Logger
     ) throws -> Double {
         let dtype = T.dtype.contractCode
         return batch.withRows(output: output) { rows in
@@ -51,7 +52,7 @@ struct CPUBackend: RowBackend {
     }
 
     func gather<T: LogitsScalar>(
-        _ batch: RowBatch<T>, into gathered: UnsafeMutableBufferPointer<Double>
+        _ batch: RowBatch<T>, into gathered: UnsafeMutableBufferPointer<Double>, logger: Logger
     ) throws {
         let layout = batch.layout
         guard let targets = batch.targets else { return }

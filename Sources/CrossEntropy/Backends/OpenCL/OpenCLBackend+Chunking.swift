@@ -1,3 +1,4 @@
+import Logging
 import OpenCLHost
 
 extension OpenCLBackend {
@@ -5,8 +6,10 @@ extension OpenCLBackend {
     static let maxRowsPerLaunch = 1 << 20
 
     /// Runs `body` over whole `outer` blocks small enough for one allocation, halving the chunk and
-    /// retrying when the device runs out of memory.
-    func forEachChunk(of layout: RowLayout, elementBytes: Int, _ body: (Range<Int>) throws -> Void) throws {
+    /// retrying when the device runs out of memory (a warning to `logger` each time).
+    func forEachChunk(
+        of layout: RowLayout, elementBytes: Int, logger: Logger, _ body: (Range<Int>) throws -> Void
+    ) throws {
         let blockBytes = max(1, layout.classes * layout.inner * elementBytes)
         var blocksPerChunk = max(
             1, min(layout.outer, allocationLimit / blockBytes, Self.maxRowsPerLaunch / max(layout.inner, 1)))
@@ -21,6 +24,12 @@ extension OpenCLBackend {
                     throw CrossEntropyError(.openCLFailure, "\(device.name): \(error)")
                 }
                 blocksPerChunk /= 2
+                logger.warning(
+                    "OpenCL device out of memory: chunk halved and retried",
+                    metadata: [
+                        "device": "\(device.name)", "status": "\(error.status)",
+                        "rows": "\(blocksPerChunk * layout.inner)",
+                    ])
             }
         }
     }

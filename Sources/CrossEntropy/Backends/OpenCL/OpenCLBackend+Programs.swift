@@ -1,4 +1,5 @@
 import KernelContract
+import Logging
 import OpenCLHost
 
 extension OpenCLBackend {
@@ -11,8 +12,11 @@ extension OpenCLBackend {
     /// Its tunables are `-D` defines and part of the cache key; those every device shares are in the
     /// contract header, whose text starts the sources. The cap is a constant of its program (`XENT_SOFTCAP`,
     /// written so that it reads back exactly in the accumulation type), so that a program without one
-    /// pays nothing for it.
-    func program(for dtype: LogitsDType, outputs: LogitsDType? = nil, softcap: Double = 0) throws -> Program {
+    /// pays nothing for it. A build is logged at `info` with its time, a program served from the cache at
+    /// `trace`.
+    func program(
+        for dtype: LogitsDType, outputs: LogitsDType? = nil, softcap: Double = 0, logger: Logger
+    ) throws -> Program {
         var options =
             "-cl-std=CL1.2 -DXENT_DTYPE=\(dtype.contractCode) -DXENT_OUT_DTYPE=\((outputs ?? dtype).contractCode)"
             + " -DXENT_VEC=\(vectorWidth) -DXENT_GROUP=\(groupSize)"
@@ -20,10 +24,20 @@ extension OpenCLBackend {
             options += dtype == .float64 ? " -DXENT_SOFTCAP=\(softcap)" : " -DXENT_SOFTCAP=\(Float(softcap))f"
         }
         return try programs.withLock { cache in
-            if let program = cache[options] { return program }
+            if let program = cache[options] {
+                logger.trace("OpenCL program served from the cache", metadata: ["options": "\(options)"])
+                return program
+            }
             do {
+                let start = ContinuousClock.now
                 let program = try Program(context: context, sources: KernelLibrary.sources(), options: options)
                 cache[options] = program
+                logger.info(
+                    "OpenCL program built",
+                    metadata: [
+                        "device": "\(device.name)", "options": "\(options)",
+                        "seconds": "\((ContinuousClock.now - start).seconds)",
+                    ])
                 return program
             } catch let error as OpenCLError {
                 throw CrossEntropyError(.openCLFailure, "\(device.name): \(error)")

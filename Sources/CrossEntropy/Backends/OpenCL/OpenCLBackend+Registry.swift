@@ -1,3 +1,4 @@
+import Logging
 import OpenCLHost
 
 #if canImport(Glibc)
@@ -14,23 +15,25 @@ extension OpenCLBackend {
     /// variable `XENT_OPENCL_KERNELS`, `per-row` or `per-group`, else per-group for GPUs and accelerators
     /// and per-row for the rest), so that each program is built once per process and device.
     /// `maxAllocationBytes` lowers the chunk size below the device's limit (for tests of the chunking).
+    /// A backend's first program is built when it is made, logged to `logger`.
     static func shared(
         device: Device, at location: (platform: Int, device: Int), family: KernelFamily? = nil,
-        maxAllocationBytes: Int? = nil
+        maxAllocationBytes: Int? = nil, logger: Logger
     ) throws -> OpenCLBackend {
         let family = try family ?? defaultFamily(for: device)
         return try backends.withLock { backends in
             let key = "\(location.platform):\(location.device):\(family):\(maxAllocationBytes ?? 0)"
             if let backend = backends[key] { return backend }
-            let backend = try OpenCLBackend(device: device, family: family, maxAllocationBytes: maxAllocationBytes)
+            let backend = try OpenCLBackend(
+                device: device, family: family, maxAllocationBytes: maxAllocationBytes, logger: logger)
             backends[key] = backend
             return backend
         }
     }
 
     /// A backend of its own, which no engine shares: only its `Float` program is built (a test hook).
-    static func makeUnshared(device: Device, family: KernelFamily) throws -> OpenCLBackend {
-        try OpenCLBackend(device: device, family: family, maxAllocationBytes: nil)
+    static func makeUnshared(device: Device, family: KernelFamily, logger: Logger = .quiet) throws -> OpenCLBackend {
+        try OpenCLBackend(device: device, family: family, maxAllocationBytes: nil, logger: logger)
     }
 
     private static func defaultFamily(for device: Device) throws -> KernelFamily {

@@ -1,5 +1,6 @@
 import CPURowKernels
 import KernelContract
+import Logging
 import OpenCLHost
 
 #if canImport(Glibc)
@@ -38,8 +39,8 @@ final class OpenCLBackend: RowBackend {
     let simulatedAllocationFailures = LockedValue(0)
 
     /// Opens `device` and builds its `Float` program, so that a broken driver or kernel fails here.
-    /// Engines share backends through `shared(device:at:family:maxAllocationBytes:)`.
-    init(device: Device, family: KernelFamily, maxAllocationBytes: Int?) throws {
+    /// Engines share backends through `shared(device:at:family:maxAllocationBytes:logger:)`.
+    init(device: Device, family: KernelFamily, maxAllocationBytes: Int?, logger: Logger) throws {
         self.device = device
         self.family = family
         allocationLimit = min(maxAllocationBytes ?? device.maxAllocationBytes, device.maxAllocationBytes)
@@ -56,7 +57,7 @@ final class OpenCLBackend: RowBackend {
         zeroCopy =
             (device.type.contains(.cpu) || device.hostUnifiedMemory)
             && getenv(Self.forceCopyVariable).map { String(cString: $0) } != "1"
-        _ = try program(for: .float32)
+        _ = try program(for: .float32, logger: logger)
     }
 
     var name: String { device.name }
@@ -67,20 +68,21 @@ final class OpenCLBackend: RowBackend {
 
     /// Builds the program for `dtype` (logits and outputs of that type, no soft-capping), as its first
     /// call would.
-    func prepare(_ dtype: LogitsDType) throws {
-        _ = try program(for: dtype)
+    func prepare(_ dtype: LogitsDType, logger: Logger) throws {
+        _ = try program(for: dtype, logger: logger)
     }
 
     func run<T: LogitsScalar>(
-        _ batch: RowBatch<T>, output: RowOutput?, results: UnsafePointer<xent_row_results>
+        _ batch: RowBatch<T>, output: RowOutput?, results: UnsafePointer<xent_row_results>, logger: Logger
     ) throws -> Double {
-        let program = try program(for: T.dtype, outputs: output?.dtype ?? T.dtype, softcap: batch.softcap)
+        let program = try program(
+            for: T.dtype, outputs: output?.dtype ?? T.dtype, softcap: batch.softcap, logger: logger)
         let weight = try weightBuffer(batch)
         var lossSum = 0.0
         // A chunk's largest buffer is its logits or its outputs (a Float gradient of 16-bit logits is twice
         // their bytes).
         let elementBytes = max(MemoryLayout<T>.stride, output?.dtype.byteCount ?? 0)
-        try forEachChunk(of: batch.layout, elementBytes: elementBytes) { outer in
+        try forEachChunk(of: batch.layout, elementBytes: elementBytes, logger: logger) { outer in
             lossSum += try runChunk(
                 batch, output: output, outer: outer, program: program, weight: weight, results: results)
         }
@@ -90,9 +92,11 @@ final class OpenCLBackend: RowBackend {
     /// `run` over logits already in `logits`, a buffer of this backend's context holding the whole batch
     /// (`batch.logits` is not read): the outputs overwrite them there, and only the statistics come back.
     func runResident<T: LogitsScalar>(
-        _ batch: RowBatch<T>, logits: Buffer, output: RowOutput?, results: UnsafePointer<xent_row_results>
+        _ batch: RowBatch<T>, logits: Buffer, output: RowOutput?, results: UnsafePointer<xent_row_results>,
+        logger: Logger
     ) throws -> Double {
-        let program = try program(for: T.dtype, outputs: output?.dtype ?? T.dtype, softcap: batch.softcap)
+        let program = try program(
+            for: T.dtype, outputs: output?.dtype ?? T.dtype, softcap: batch.softcap, logger: logger)
         let weight = try weightBuffer(batch)
         return try runChunk(
             batch, output: output, outer: 0..<batch.layout.outer, program: program, weight: weight, results: results,
@@ -100,12 +104,12 @@ final class OpenCLBackend: RowBackend {
     }
 
     func gather<T: LogitsScalar>(
-        _ batch: RowBatch<T>, into gathered: UnsafeMutableBufferPointer<Double>
+        _ batch: RowBatch<T>, into gathered: UnsafeMutableBufferPointer<Double>, logger: Logger
     ) throws {
         guard let targets = batch.targets else { return }
-        let program = try program(for: T.dtype)
+        let program = try program(for: T.dtype, logger: logger)
         let layout = batch.layout
-        try forEachChunk(of: layout, elementBytes: MemoryLayout<T>.stride) { outer in
+        try forEachChunk(of: layout, elementBytes: MemoryLayout<T>.stride, logger: logger) { outer in
             let rows = layout.rows(of: outer)
             let result = try Buffer(
                 context: context, byteCount: rows.count * MemoryLayout<T.Accumulator>.stride, flags: .writeOnly)
