@@ -13,15 +13,21 @@ struct LoggingOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "trace, debug, info, notice, warning, error or critical (default: warning).", valueName: "level"))
-    var logLevel: Logger.Level?
+    var logLevel: LogLevel?
 
     /// A logger writing to standard error at the chosen level: `--log-level`, else `info` with `--verbose`,
     /// else `warning` (so a fallback to the CPU is never silent).
     func makeLogger() -> Logger {
         var logger = Logger(label: "xent", factory: { StreamLogHandler.standardError(label: $0) })
-        logger.logLevel = logLevel ?? (verbose ? .info : .warning)
+        logger.logLevel = logLevel?.level ?? (verbose ? .info : .warning)
         return logger
     }
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
+/// `Logger.Level` as the command line names it.
+enum LogLevel: String, CaseIterable, ExpressibleByArgument {
+    case trace, debug, info, notice, warning, error, critical
+
+    /// The swift-log level of the same name.
+    var level: Logger.Level { Logger.Level(rawValue: rawValue)! }
+}
