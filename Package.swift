@@ -19,7 +19,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         // `swift package generate-documentation`: the DocC catalog of CrossEntropy (CI builds it).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
@@ -71,6 +71,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The example of the README: a small classifier of the UCI handwritten digits (`swift run digits-classifier`).
+        .executableTarget(
+            name: "digits-classifier",
+            dependencies: ["CrossEntropy", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/DigitsClassifier", exclude: ["Data"]),
         // libFuzzer target for the .npy reader and the option validation (see README, Fuzzing); built
         // without -DFUZZING it replays corpus files given as arguments.
         .executableTarget(name: "xent-fuzz", dependencies: ["CrossEntropy", "NPY"], path: "Fuzz/xent-fuzz"),

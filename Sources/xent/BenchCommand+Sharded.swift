@@ -19,7 +19,6 @@
             let allTargets = targetRandom.classIndices(count: rows, classes: classes)
             let targets = sharding.vocabParallel ? allTargets : Array(allTargets[share.range])
             var gradient = [Float](repeating: 0, count: backward ? logits.count : 0)
-            let options = CrossEntropyOptions(zLossScale: zLossScale, softcap: softcap)
             var times: [Double] = []
             var reduceTimes: [Double] = []
             var bytes = 0

@@ -57,14 +57,16 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    /// The loss's options: z-loss and soft-capping.
+    var options: CrossEntropyOptions { CrossEntropyOptions(zLossScale: zLossScale, softcap: softcap) }
+
     func validate() throws {
         guard rows > 0, classes > 0 else { throw ValidationError("rows and classes must be positive") }
         guard `repeat` > 0 else { throw ValidationError("repeat must be positive") }
-        if let softcap, !(softcap > 0 && softcap.isFinite) {
-            throw ValidationError("softcap must be a finite number greater than 0, got \(softcap)")
-        }
-        guard zLossScale >= 0, zLossScale.isFinite else {
-            throw ValidationError("z-loss scale must be a finite number of at least 0, got \(zLossScale)")
+        do {
+            try options.validate()
+        } catch let error as CrossEntropyError {
+            throw ValidationError(error.message)
         }
         guard rows.multipliedReportingOverflow(by: classes).overflow == false else {
             throw ValidationError("rows × classes is too large")
@@ -92,7 +94,7 @@ struct BenchCommand: ParsableCommand {
         if linear, let hiddenSize {
             let report = try LinearBench(
                 rows: rows, classes: classes, hiddenSize: hiddenSize, chunkRows: chunkRows, repeat: `repeat`,
-                options: CrossEntropyOptions(zLossScale: zLossScale, softcap: softcap)
+                options: options
             ).measure(engine)
             print(json ? report.json : report.text)
             return
@@ -122,7 +124,6 @@ struct BenchCommand: ParsableCommand {
         let bytes = rows * classes * MemoryLayout<T>.stride
         let probe = [Float](repeating: 1, count: bytes / 4)
         var copyDestination = [Float](repeating: 0, count: backward ? probe.count : 0)
-        let options = CrossEntropyOptions(zLossScale: zLossScale, softcap: softcap)
         var loss = Double.nan
         var times: [Double] = []
         var readTimes: [Double] = []
@@ -146,7 +147,7 @@ struct BenchCommand: ParsableCommand {
                                     : try engine.crossEntropy(
                                         logits: logitsBuffer, shape: [rows, classes], target: target,
                                         options: options)
-                                loss = Double(value.scalar ?? .nan)
+                                loss = Double(value.scalar)
                             }
                             let readSeconds = MemoryBandwidth.read(probeBuffer).seconds
                             let copySeconds =

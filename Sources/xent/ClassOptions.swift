@@ -32,9 +32,14 @@ struct ClassOptions: ParsableArguments {
     @Option(help: "none, mean or sum.")
     var reduction: LossReduction = .mean
 
+    /// The library's own check of the options (one wording for each error everywhere).
     func validate() throws {
-        guard labelSmoothing >= 0, labelSmoothing <= 1 else {
-            throw ValidationError("label smoothing must be between 0.0 and 1.0, got \(labelSmoothing)")
+        do {
+            try CrossEntropyOptions(
+                labelSmoothing: labelSmoothing, zLossScale: zLossScale, softcap: softcap
+            ).validate()
+        } catch let error as CrossEntropyError {
+            throw ValidationError(error.message)
         }
     }
 

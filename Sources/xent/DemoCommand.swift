@@ -65,7 +65,7 @@ struct DemoCommand: ParsableCommand {
         ]
         print("\ntarget y = \(Self.y.scalars)")
         for (name, loss) in losses {
-            let value = Double(loss.scalar ?? .nan)
+            let value = Double(loss.scalar)
             print("\(name.padding(to: 34)) \(formatted(value, "%.4f"))   (\(formatted(value, "%.9g")))")
         }
 
@@ -75,7 +75,7 @@ struct DemoCommand: ParsableCommand {
             Tensor(shape: [rows], scalars: random.classIndices(count: rows, classes: classes)))
         _ = try engine.crossEntropy(logits, target: labels)
         var loss = Float.nan
-        let seconds = try secondsElapsed { loss = try engine.crossEntropy(logits, target: labels).scalar ?? .nan }
+        let seconds = try secondsElapsed { loss = try engine.crossEntropy(logits, target: labels).scalar }
         let gigabytes = Double(rows * classes * 4) / 1e9
         print(
             "\nA random batch of \(rows) × \(classes) float32 logits on \(engine.device.name) (\(engine.device.reason)):"

@@ -76,7 +76,7 @@ struct HeadlessTests {
         #expect(engine.device.reason.contains("no OpenCL platform"))
         let fixture = Fixture.all.first { $0.name == "seed_notebook" }!
         let loss = try engine.crossEntropy(fixture.logits(as: Float.self), target: fixture.target(as: Float.self))
-        #expect(abs(Double(loss.scalar!) - 1.7602916955947876) < 1e-6)
+        #expect(abs(Double(loss.scalar) - 1.7602916955947876) < 1e-6)
     }
 
     @Test func explicitOpenCLIsRefused() {

@@ -66,6 +66,11 @@ import XentTestSupport
                 ? Int64(-1)
                 : Self.argmax((0..<classes).map { reference.logits[reference.index(row: row, clazz: $0)] })
         }
+        let argmax = Tensor(shape: shape, scalars: stored).argmax()
+        let expectedArgmax = (0..<rows).map { row in
+            Self.argmax((0..<classes).map { reference.logits[reference.index(row: row, clazz: $0)] })
+        }
+        #expect(argmax.shape == rowShape && argmax.scalars == expectedArgmax, "\(T.self) \(testCase): argmax \(argmax)")
         let kept = (0..<rows).filter { targets[$0] != -100 }
         let accuracy = Double(kept.filter { predicted[$0] == targets[$0] }.count) / Double(kept.count)
         let context = "\(T.self) \(testCase.testDescription) on \(device)"

@@ -140,7 +140,7 @@ struct ReferenceCase: Sendable, CustomTestStringConvertible {
                     Tensor(shape: shape, scalars: logits),
                     target: .classIndices(Tensor(shape: [shape[0]] + shape.dropFirst(2), scalars: targets)),
                     options: CrossEntropyOptions(labelSmoothing: smoothing))
-                #expect(mean.scalar?.isNaN == true, "mean over rows with NaN, C = \(classes), on \(device)")
+                #expect(mean.scalar.isNaN == true, "mean over rows with NaN, C = \(classes), on \(device)")
             }
 
             // The primitives agree with the reference row by row too (a +inf row is NaN there as well,
@@ -232,7 +232,7 @@ struct ReferenceCase: Sendable, CustomTestStringConvertible {
             let target = CrossEntropyTarget<Float>.classIndices(Tensor(shape: rowShape, scalars: []))
             let context = "logits \(shape) on \(device)"
             let mean = try engine.crossEntropy(logits, target: target, options: .init(reduction: .mean))
-            #expect(mean.shape == [] && mean.scalar?.isNaN == true, "\(context): mean \(mean)")
+            #expect(mean.shape == [] && mean.scalar.isNaN == true, "\(context): mean \(mean)")
             let sum = try engine.crossEntropy(logits, target: target, options: .init(reduction: .sum))
             #expect(sum.shape == [] && sum.scalar == 0, "\(context): sum \(sum)")
             let none = try engine.crossEntropy(logits, target: target, options: .init(reduction: .none))
@@ -247,7 +247,7 @@ struct ReferenceCase: Sendable, CustomTestStringConvertible {
             #expect(softmax.shape == shape && softmax.scalars.isEmpty, "\(context): softmax \(softmax)")
             let soft = CrossEntropyTarget<Float>.probabilities(Tensor(shape: shape, scalars: []))
             let softMean = try engine.crossEntropy(logits, target: soft, options: .init(reduction: .mean))
-            #expect(softMean.scalar?.isNaN == true, "\(context): probability targets, mean \(softMean)")
+            #expect(softMean.scalar.isNaN == true, "\(context): probability targets, mean \(softMean)")
         }
     }
 
@@ -280,7 +280,7 @@ struct ReferenceCase: Sendable, CustomTestStringConvertible {
                 let sum = try engine.crossEntropy(logits, target: target, options: .init(reduction: .sum))
                 #expect(sum.scalar == 0, "\(shape) on \(device): sum \(sum)")
                 let mean = try engine.crossEntropy(logits, target: target, options: .init(reduction: .mean))
-                #expect(mean.scalar?.isNaN == true, "\(shape) on \(device): mean \(mean)")
+                #expect(mean.scalar.isNaN == true, "\(shape) on \(device): mean \(mean)")
                 let fused = try engine.crossEntropyWithGradient(logits, target: target, options: .init(reduction: .sum))
                 #expect(fused.gradient.shape == shape, "\(shape) on \(device): gradient \(fused.gradient.shape)")
                 let lse = try engine.logSumExp(logits)
@@ -353,7 +353,7 @@ struct ReferenceCase: Sendable, CustomTestStringConvertible {
                         reduction: reduction, weight: weight, ignoreIndex: ignoreIndex, labelSmoothing: smoothing)
                 }
                 let mean = try engine.crossEntropy(logits, target: target, options: options(.mean))
-                #expect(mean.scalar?.isNaN == true, "\(context), smoothing \(smoothing): mean \(mean.scalars)")
+                #expect(mean.scalar.isNaN == true, "\(context), smoothing \(smoothing): mean \(mean.scalars)")
                 let sum = try engine.crossEntropy(logits, target: target, options: options(.sum))
                 #expect(sum.scalar == 0, "\(context), smoothing \(smoothing): sum \(sum.scalars)")
                 let none = try engine.crossEntropy(logits, target: target, options: options(.none))

@@ -98,9 +98,12 @@ public final class CrossEntropyEngine: Sendable {
         fallback = nil
     }
 
-    /// An engine on `backend` alone, with no fallback: e.g. an unshared OpenCL backend (a test hook).
-    init(backend: any RowBackend, device: SelectedDevice, logger: Logger = .quiet) {
-        (self.device, self.backend, fallback, self.logger) = (device, backend, nil, logger)
+    /// An engine on `backend`, with `fallback` for what it cannot run: e.g. an unshared OpenCL backend (a
+    /// test hook).
+    init(
+        backend: any RowBackend, device: SelectedDevice, fallback: (any RowBackend)? = nil, logger: Logger = .quiet
+    ) {
+        (self.device, self.backend, self.fallback, self.logger) = (device, backend, fallback, logger)
     }
 
     /// Does now the work the first call on logits of each of `dtypes` would do first, so that a program

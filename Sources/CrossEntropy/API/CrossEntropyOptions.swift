@@ -45,6 +45,23 @@ public struct CrossEntropyOptions: Sendable, Equatable {
         self.zLossScale = zLossScale
         self.softcap = softcap
     }
+
+    /// Throws `.invalidOption`, in PyTorch's words where PyTorch has the option, when label smoothing is
+    /// outside [0, 1], the z-loss scale negative or not finite, or the soft-cap not a finite number above
+    /// 0. Every call checks this first; the class weights are checked against the logits' classes there.
+    public func validate() throws {
+        guard labelSmoothing >= 0, labelSmoothing <= 1 else {
+            throw CrossEntropyError(
+                .invalidOption, "label_smoothing must be between 0.0 and 1.0. Got: \(labelSmoothing)")
+        }
+        guard zLossScale >= 0, zLossScale.isFinite else {
+            throw CrossEntropyError(
+                .invalidOption, "z_loss_scale must be a finite number of at least 0.0. Got: \(zLossScale)")
+        }
+        if let softcap, !(softcap > 0 && softcap.isFinite) {
+            throw CrossEntropyError(.invalidOption, "softcap must be a finite number greater than 0.0. Got: \(softcap)")
+        }
+    }
 }
 
 /// The gradient flowing into the loss from above: a scalar for `mean` and `sum`, one value per

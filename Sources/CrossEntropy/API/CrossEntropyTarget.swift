@@ -19,6 +19,11 @@ public enum CrossEntropyTargetBuffer<Scalar: LogitsScalar> {
 }
 
 extension CrossEntropyTarget {
+    /// One class index per row of `(N, C)` logits, from plain integers: `.classIndices` of shape `(N)`.
+    public static func labels(_ labels: [Int]) -> Self {
+        .classIndices(Tensor(labels.map { Int64($0) }))
+    }
+
     /// Calls `body` with this target's memory. (`throws`, not `rethrows`: Swift 6.3 miscompiles this
     /// switch as `rethrows` and releases the payload twice when `body` throws.)
     func withBuffer<R>(_ body: (CrossEntropyTargetBuffer<Scalar>) throws -> R) throws -> R {
@@ -30,5 +35,12 @@ extension CrossEntropyTarget {
         case .probabilities(let t):
             return try t.scalars.withUnsafeBufferPointer { try body(.probabilities($0, shape: t.shape)) }
         }
+    }
+}
+
+extension CrossEntropyTargetBuffer {
+    /// One class index per row of `(N, C)` logits: `.classIndices` of shape `(N)`.
+    public static func labels(_ indices: UnsafeBufferPointer<Int64>) -> Self {
+        .classIndices(indices, shape: [indices.count])
     }
 }

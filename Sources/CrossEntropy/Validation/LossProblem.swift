@@ -193,17 +193,7 @@ func withLossProblem<T: LogitsScalar, R>(
     logits: UnsafeBufferPointer<T>, deviceCount: Int? = nil, shape: [Int], target: CrossEntropyTargetBuffer<T>,
     options: CrossEntropyOptions, checkingTargetsWhileFolding: Bool = false, _ body: (LossProblem<T>) throws -> R
 ) throws -> R {
-    let epsilon = options.labelSmoothing
-    guard epsilon >= 0, epsilon <= 1 else {
-        throw CrossEntropyError(.invalidOption, "label_smoothing must be between 0.0 and 1.0. Got: \(epsilon)")
-    }
-    guard options.zLossScale >= 0, options.zLossScale.isFinite else {
-        throw CrossEntropyError(
-            .invalidOption, "z_loss_scale must be a finite number of at least 0.0. Got: \(options.zLossScale)")
-    }
-    if let softcap = options.softcap, !(softcap > 0 && softcap.isFinite) {
-        throw CrossEntropyError(.invalidOption, "softcap must be a finite number greater than 0.0. Got: \(softcap)")
-    }
+    try options.validate()
     let layout = try RowLayout(logitsShape: shape, count: deviceCount ?? logits.count)
     if let weight = options.weight, weight.count != layout.classes {
         throw CrossEntropyError(
@@ -214,7 +204,7 @@ func withLossProblem<T: LogitsScalar, R>(
     var batch = RowBatch(logits: logits, layout: layout)
     batch.weight = options.weight?.map { T.Accumulator($0) }
     batch.weightTotal = options.weight?.reduce(0, +) ?? Double(layout.classes)
-    batch.labelSmoothing = epsilon
+    batch.labelSmoothing = options.labelSmoothing
     batch.softcap = options.softcap ?? 0
     var problem = LossProblem(
         batch: batch, reduction: options.reduction, weight: options.weight,
