@@ -42,8 +42,11 @@ struct MultilayerPerceptron {
                 hiddenGradient[r * hidden + j] = sum
             }
         }
-        Self.descend(&w2, &b2, outputGradient: g, input: activations, rows: rows, outputs: classes, inputs: hidden, learningRate)
-        Self.descend(&w1, &b1, outputGradient: hiddenGradient, input: x, rows: rows, outputs: hidden, inputs: inputs, learningRate)
+        Self.descend(
+            &w2, &b2, outputGradient: g, input: activations, rows: rows, outputs: classes, inputs: hidden, learningRate)
+        Self.descend(
+            &w1, &b1, outputGradient: hiddenGradient, input: x, rows: rows, outputs: hidden, inputs: inputs,
+            learningRate)
     }
 
     /// `x · wᵀ + b` for `rows` rows.
