@@ -8,7 +8,8 @@ public struct LossAndGradient<Scalar: LogitsScalar>: Sendable {
     public var zLoss: Tensor<Scalar.Accumulator>
     /// d loss / d logits (for `none`, of the upstream-weighted sum), in the logits' shape and type.
     public var gradient: Tensor<Scalar>
-    /// Each row's logsumexp, in the target's shape: with the logits it gives the gradient again later.
+    /// Each row's logsumexp, in the target's shape: with the logits, `crossEntropyGradient` gives the
+    /// gradient again later without recomputing it.
     public var logSumExp: Tensor<Scalar.Accumulator>
 }
 
@@ -18,7 +19,7 @@ public struct LossAndLogSumExp<Scalar: LogitsScalar>: Sendable {
     public var loss: Tensor<Scalar.Accumulator>
     /// The z-loss part of `loss`, shaped as `loss`; zero without a z-loss.
     public var zLoss: Tensor<Scalar.Accumulator>
-    /// Each row's logsumexp, in the target's shape.
+    /// Each row's logsumexp, in the target's shape (what `crossEntropyGradient` takes).
     public var logSumExp: Tensor<Scalar.Accumulator>
 }
 

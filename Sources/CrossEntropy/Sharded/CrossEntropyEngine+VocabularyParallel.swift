@@ -180,44 +180,4 @@ extension CrossEntropyEngine {
             return try body(whole)
         }
     }
-
-    /// Each row's logsumexp and gradient coefficients (`XENT_GIVEN_COUNT` values, see `XENT_GIVEN_MAX`),
-    /// as the kernels' own `class_index_gradient` and `probability_gradient` compute them from a row's
-    /// statistics: here from the merged ones, with `whole`'s divisor (the whole batch's).
-    private func gradientCoefficients<T: LogitsScalar>(
-        _ whole: LossProblem<T>, merged: RowPartials, options: CrossEntropyOptions, classes: Int,
-        upstream: UpstreamGradient
-    ) throws -> [Double] {
-        let (scales, rowUpstream) = try whole.gradientScales(upstream: upstream)
-        let count = Int(XENT_GIVEN_COUNT)
-        let eps = options.labelSmoothing
-        let weightTotal = options.weight?.reduce(0, +) ?? Double(classes)
-        var given = [Double](repeating: 0, count: count * merged.rows)
-        for row in 0..<merged.rows {
-            let u = rowUpstream?[row] ?? 1
-            let scale = scales.loss * u
-            let zScale = scales.zLoss * u
-            let lse = merged.max[row] + merged.logSum[row]
-            let zTerm = zScale != 0 ? zScale * lse : 0
-            var (a, b, t) = (0.0, 0.0, 0.0)
-            if let targets = whole.batch.targets {
-                let y = targets[row]
-                if y != whole.batch.ignoreIndex {
-                    let wy = options.weight?[Int(y)] ?? 1
-                    (a, b, t) = (
-                        scale * ((1 - eps) * wy + eps * weightTotal / Double(classes)) + zTerm,
-                        scale * eps / Double(classes), scale * (1 - eps) * wy
-                    )
-                }
-            } else {
-                (a, b) = (scale * merged.mass[row] + zTerm, scale)
-            }
-            given[count * row + Int(XENT_GIVEN_MAX)] = merged.max[row]
-            given[count * row + Int(XENT_GIVEN_LOG_SUM)] = merged.logSum[row]
-            given[count * row + Int(XENT_GIVEN_A)] = a
-            given[count * row + Int(XENT_GIVEN_B)] = b
-            given[count * row + Int(XENT_GIVEN_T)] = t
-        }
-        return given
-    }
 }
