@@ -32,6 +32,15 @@ import XentTestSupport
         return -logSoftmax.map { exp($0) > 0 ? exp($0) * $0 : 0 }.reduce(0, +)
     }
 
+    /// No row at all is no row kept: the accuracy is 0/0, NaN, as `mean`'s loss (not absent).
+    @Test(arguments: Backends.names)
+    func anEmptyBatchHasANaNAccuracy(_ device: String) throws {
+        let summary = try Backends.engine(device).crossEntropySummary(
+            Tensor<Float>(shape: [0, 4], scalars: []), target: .labels([]), extras: .predictedClasses)
+        #expect(summary.tokenAccuracy?.isNaN == true && summary.loss.scalar.isNaN, "on \(device): \(summary)")
+        #expect(summary.predictedClasses?.shape == [0] && summary.rowsKept == 0)
+    }
+
     @Test(arguments: Case.all, Backends.names)
     func extrasMatchReference(_ testCase: Case, device: String) throws {
         try check(Double.self, testCase, device: device, rtol: 1e-12)

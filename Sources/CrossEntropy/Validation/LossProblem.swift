@@ -127,7 +127,7 @@ struct LossProblem<T: LogitsScalar> {
             losses = [zLossScale == 0 ? sum / kept.weight : sum / kept.weight + zLosses[0]]
         }
         var tokenAccuracy: Double?
-        if !predicted.isEmpty, let targets = batch.targets {
+        if extras.contains(.predictedClasses), let targets = batch.targets {
             var correct = 0
             for row in 0..<rows {
                 if targets[row] == batch.ignoreIndex {
