@@ -38,7 +38,10 @@
     F(clEnqueueReadBuffer)                                                                                \
     F(clEnqueueWriteBuffer)                                                                               \
     F(clEnqueueFillBuffer)                                                                                \
-    F(clFinish)
+    F(clFinish)                                                                                           \
+    F(clWaitForEvents)                                                                                    \
+    F(clGetEventProfilingInfo)                                                                            \
+    F(clReleaseEvent)
 
 #define XENT_POINTER_FIELD(name) __typeof__(&name) name;
 static struct {
@@ -176,3 +179,9 @@ XENT_FORWARD_STATUS(clEnqueueFillBuffer,
                     (command_queue, buffer, pattern, pattern_size, offset, size, num_events_in_wait_list,
                      event_wait_list, event))
 XENT_FORWARD_STATUS(clFinish, (cl_command_queue command_queue), (command_queue))
+XENT_FORWARD_STATUS(clWaitForEvents, (cl_uint num_events, const cl_event *event_list), (num_events, event_list))
+XENT_FORWARD_STATUS(clGetEventProfilingInfo,
+                    (cl_event event, cl_profiling_info param_name, size_t param_value_size, void *param_value,
+                     size_t *param_value_size_ret),
+                    (event, param_name, param_value_size, param_value, param_value_size_ret))
+XENT_FORWARD_STATUS(clReleaseEvent, (cl_event event), (event))

@@ -9,6 +9,8 @@ public final class Buffer: @unchecked Sendable {
     let handle: cl_mem
     /// The size asked for, in bytes.
     public let byteCount: Int
+    /// The host memory a `.useHostPointer` buffer is, else `nil`: reading it back there copies nothing.
+    let hostAddress: UnsafeRawPointer?
 
     /// Creates a device-allocated buffer of `byteCount` bytes.
     ///
@@ -25,6 +27,7 @@ public final class Buffer: @unchecked Sendable {
             clCreateBuffer(context.handle, flags.rawValue, max(byteCount, 1), nil, status)
         }
         self.byteCount = byteCount
+        hostAddress = nil
     }
 
     /// Creates a buffer over, or initialised from, host memory.
@@ -52,6 +55,10 @@ public final class Buffer: @unchecked Sendable {
                 UnsafeMutableRawPointer(mutating: address), status)
         }
         self.byteCount = hostMemory.count
+        hostAddress = deviceFlags.contains(.useHostPointer) ? address : nil
+        if deviceFlags.contains(.copyHostPointer) {
+            TransferCounters.addHostToDevice(hostMemory.count)
+        }
     }
 
     deinit {

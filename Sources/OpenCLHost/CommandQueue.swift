@@ -1,27 +1,46 @@
 import COpenCL
+import Glibc
 
-/// An in-order OpenCL command queue without profiling, on a context's device.
+/// An in-order OpenCL command queue with profiling, on a context's device: the device time of every
+/// kernel it launches is added to `TransferCounters` once a blocking read, write or `finish` has
+/// waited for it.
 ///
 /// Sendable: OpenCL 1.2 §A.2 makes every API call thread-safe except `clSetKernelArg` on one
-/// kernel, which a queue never makes.
+/// kernel, which a queue never makes; the launches' events are kept under `eventsLock`.
 public final class CommandQueue: @unchecked Sendable {
     /// The `cl_command_queue`, released in `deinit`.
     let handle: cl_command_queue
+    /// The events of launches whose time is not yet counted, each with its place in the order of
+    /// launches, and the next place; guarded by `eventsLock`.
+    private var pendingEvents: [(place: Int, event: cl_event)] = []
+    private var nextPlace = 0
+    private let eventsLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
 
-    /// Creates an in-order queue on `context`'s device.
+    /// Creates an in-order queue on `context`'s device, with profiling enabled.
     public init(context: Context) throws(OpenCLError) {
         self.handle = try clCreate("clCreateCommandQueue") { status in
-            clCreateCommandQueue(context.handle, context.device.id, 0, status)
+            clCreateCommandQueue(
+                context.handle, context.device.id, cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE), status)
         }
+        eventsLock.initialize(to: pthread_mutex_t())
+        precondition(pthread_mutex_init(eventsLock, nil) == 0, "pthread_mutex_init failed")
     }
 
     deinit {
+        clFinish(handle)
+        for pending in pendingEvents {
+            clReleaseEvent(pending.event)
+        }
         clReleaseCommandQueue(handle)
+        pthread_mutex_destroy(eventsLock)
+        eventsLock.deallocate()
     }
 
     /// Blocks until every command enqueued so far has completed.
     public func finish() throws(OpenCLError) {
+        let launched = launchesSoFar()
         try clCall("clFinish") { clFinish(handle) }
+        try countLaunches(before: launched)
     }
 
     /// Enqueues a 1-D NDRange launch of `kernel` with its arguments as set now.
@@ -38,12 +57,19 @@ public final class CommandQueue: @unchecked Sendable {
         guard globalSize > 0 else { return }
         var global = globalSize
         var local = localSize ?? 0
+        var event: cl_event?
         try clCall("clEnqueueNDRangeKernel") {
             withUnsafeMutablePointer(to: &local) { local in
                 clEnqueueNDRangeKernel(
                     handle, kernel.handle, 1, nil, &global, localSize == nil ? nil : local, 0, nil,
-                    nil)
+                    &event)
             }
+        }
+        if let event {
+            pthread_mutex_lock(eventsLock)
+            pendingEvents.append((nextPlace, event))
+            nextPlace += 1
+            pthread_mutex_unlock(eventsLock)
         }
     }
 
@@ -54,11 +80,17 @@ public final class CommandQueue: @unchecked Sendable {
     ) throws(OpenCLError) {
         checkRange(of: buffer, offset: offset, count: destination.count)
         guard let address = destination.baseAddress, destination.count > 0 else { return }
+        let launched = launchesSoFar()
         try clCall("clEnqueueReadBuffer") {
             clEnqueueReadBuffer(
                 handle, buffer.handle, cl_bool(CL_TRUE), offset, destination.count, address,
                 0, nil, nil)
         }
+        // A read into the very memory a zero-copy buffer is only synchronises it.
+        if UnsafeRawPointer(address) != buffer.hostAddress.map({ $0 + offset }) {
+            TransferCounters.addDeviceToHost(destination.count)
+        }
+        try countLaunches(before: launched)
     }
 
     /// Copies `source` into `buffer`, starting `offset` bytes in, returning once the copy (and
@@ -68,11 +100,14 @@ public final class CommandQueue: @unchecked Sendable {
     {
         checkRange(of: buffer, offset: offset, count: source.count)
         guard let address = source.baseAddress, source.count > 0 else { return }
+        let launched = launchesSoFar()
         try clCall("clEnqueueWriteBuffer") {
             clEnqueueWriteBuffer(
                 handle, buffer.handle, cl_bool(CL_TRUE), offset, source.count, address,
                 0, nil, nil)
         }
+        TransferCounters.addHostToDevice(source.count)
+        try countLaunches(before: launched)
     }
 
     /// Enqueues setting the whole of `buffer` to zero bytes.
@@ -80,6 +115,40 @@ public final class CommandQueue: @unchecked Sendable {
         var pattern: UInt8 = 0
         try clCall("clEnqueueFillBuffer") {
             clEnqueueFillBuffer(handle, buffer.handle, &pattern, 1, 0, max(buffer.byteCount, 1), 0, nil, nil)
+        }
+    }
+
+    /// The place the next launch will take: a blocking call enqueued after this waits for every launch
+    /// before it.
+    private func launchesSoFar() -> Int {
+        pthread_mutex_lock(eventsLock)
+        defer { pthread_mutex_unlock(eventsLock) }
+        return nextPlace
+    }
+
+    /// Adds the device time of the launches before place `horizon` — enqueued before a blocking call
+    /// that has just returned, so complete on this in-order queue — to `TransferCounters`, and releases
+    /// their events. (Launches other threads made since are left for their own blocking calls.)
+    private func countLaunches(before horizon: Int) throws(OpenCLError) {
+        pthread_mutex_lock(eventsLock)
+        let events = pendingEvents.filter { $0.place < horizon }.map(\.event)
+        pendingEvents.removeAll { $0.place < horizon }
+        pthread_mutex_unlock(eventsLock)
+        defer {
+            for event in events { clReleaseEvent(event) }
+        }
+        for event in events {
+            var start: cl_ulong = 0
+            var end: cl_ulong = 0
+            try clCall("clGetEventProfilingInfo") {
+                clGetEventProfilingInfo(
+                    event, cl_profiling_info(CL_PROFILING_COMMAND_START), MemoryLayout<cl_ulong>.size, &start, nil)
+            }
+            try clCall("clGetEventProfilingInfo") {
+                clGetEventProfilingInfo(
+                    event, cl_profiling_info(CL_PROFILING_COMMAND_END), MemoryLayout<cl_ulong>.size, &end, nil)
+            }
+            TransferCounters.addKernelTime(Int(end >= start ? end - start : 0))
         }
     }
 

@@ -54,6 +54,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed runs after one warm-up; the median is reported.")
     var `repeat` = 5
 
+    @Flag(help: "Put the logits on the device before timing (device arrays): each call moves O(N) bytes.")
+    var resident = false
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -78,6 +81,9 @@ struct BenchCommand: ParsableCommand {
             }
             if let chunkRows, chunkRows < 1 { throw ValidationError("chunk rows must be at least 1") }
             if sharding.isSharded { throw ValidationError("--linear is not sharded") }
+            if resident { throw ValidationError("--resident times the loss alone, not --linear") }
+        } else if resident && sharding.isSharded {
+            throw ValidationError("--resident is not sharded")
         } else if hiddenSize != nil || chunkRows != nil {
             throw ValidationError("--hidden-size and --chunk-rows belong to --linear")
         }
@@ -120,58 +126,92 @@ struct BenchCommand: ParsableCommand {
         var random = RandomLogits(seed: 7)
         let logits = random.logits(count: rows * classes, as: T.self)
         let targets = random.classIndices(count: rows, classes: classes)
-        var gradient = backward ? [T](repeating: 0, count: logits.count) : []
         let bytes = rows * classes * MemoryLayout<T>.stride
         let probe = [Float](repeating: 1, count: bytes / 4)
         var copyDestination = [Float](repeating: 0, count: backward ? probe.count : 0)
+        let call = try resident ? residentCall(logits, targets, engine) : hostCall(logits, targets, engine)
         var loss = Double.nan
         var times: [Double] = []
         var readTimes: [Double] = []
         var copyTimes: [Double] = []
+        var traffic = DeviceTraffic.total
         let progress = ProgressLine("xent bench: warm-up")
         defer { progress.finish() }
-        try logits.withUnsafeBufferPointer { logitsBuffer in
-            try targets.withUnsafeBufferPointer { targetBuffer in
-                let target = CrossEntropyTargetBuffer<T>.classIndices(targetBuffer, shape: [rows])
-                try gradient.withUnsafeMutableBufferPointer { gradientBuffer in
-                    try probe.withUnsafeBufferPointer { probeBuffer in
-                        for run in 0...`repeat` {
-                            if run > 0 { progress.update("xent bench: run \(run) of \(`repeat`)") }
-                            let seconds = try secondsElapsed {
-                                let value =
-                                    backward
-                                    ? try engine.crossEntropyWithGradient(
-                                        logits: logitsBuffer, shape: [rows, classes], target: target,
-                                        options: options, gradientInto: gradientBuffer
-                                    ).loss
-                                    : try engine.crossEntropy(
-                                        logits: logitsBuffer, shape: [rows, classes], target: target,
-                                        options: options)
-                                loss = Double(value.scalar)
-                            }
-                            let readSeconds = MemoryBandwidth.read(probeBuffer).seconds
-                            let copySeconds =
-                                backward
-                                ? copyDestination.withUnsafeMutableBufferPointer {
-                                    MemoryBandwidth.copy(from: probeBuffer, to: $0)
-                                } : 0
-                            if run > 0 {
-                                times.append(seconds)
-                                readTimes.append(readSeconds)
-                                copyTimes.append(copySeconds)
-                            }
-                        }
-                    }
+        try probe.withUnsafeBufferPointer { probeBuffer in
+            for run in 0...`repeat` {
+                if run == 1 { traffic = DeviceTraffic.total }
+                if run > 0 { progress.update("xent bench: run \(run) of \(`repeat`)") }
+                let seconds = try secondsElapsed { loss = try call() }
+                let readSeconds = MemoryBandwidth.read(probeBuffer).seconds
+                let copySeconds =
+                    backward
+                    ? copyDestination.withUnsafeMutableBufferPointer { MemoryBandwidth.copy(from: probeBuffer, to: $0) }
+                    : 0
+                if run > 0 {
+                    times.append(seconds)
+                    readTimes.append(readSeconds)
+                    copyTimes.append(copySeconds)
                 }
             }
         }
+        traffic = DeviceTraffic.total - traffic
         return BenchReport(
             device: engine.device.name, rows: rows, classes: classes, dtype: dtype.rawValue,
-            pass: backward ? "forward+backward" : "forward", medianSeconds: median(times),
+            pass: backward ? "forward+backward" : "forward", resident: resident, medianSeconds: median(times),
             logitsGBps: Double(bytes) / median(times) / 1e9, readGBps: Double(bytes) / median(readTimes) / 1e9,
-            copyGBps: backward ? Double(bytes) / median(copyTimes) / 1e9 : nil, loss: loss)
+            copyGBps: backward ? Double(bytes) / median(copyTimes) / 1e9 : nil, loss: loss,
+            hostToDeviceBytes: traffic.hostToDeviceBytes / `repeat`,
+            deviceToHostBytes: traffic.deviceToHostBytes / `repeat`,
+            kernelSeconds: engine.device.kind == .cpu ? nil : traffic.kernelSeconds / Double(`repeat`))
     }
 
+    /// One timed call on logits in host memory (copied to the device inside the call, unless the device
+    /// reads host memory in place); returns the loss.
+    private func hostCall<T: LogitsScalar>(
+        _ logits: [T], _ targets: [Int64], _ engine: CrossEntropyEngine
+    ) -> () throws -> Double {
+        var gradient = [T](repeating: 0, count: backward ? logits.count : 0)
+        return { [backward, rows, classes, options] in
+            try logits.withUnsafeBufferPointer { logits in
+                try targets.withUnsafeBufferPointer { targets in
+                    guard backward else {
+                        return Double(
+                            try engine.crossEntropy(
+                                logits: logits, shape: [rows, classes], target: .labels(targets), options: options
+                            ).scalar)
+                    }
+                    return Double(
+                        try gradient.withUnsafeMutableBufferPointer { gradient in
+                            try engine.crossEntropyWithGradient(
+                                logits: logits, shape: [rows, classes], target: .labels(targets), options: options,
+                                gradientInto: gradient)
+                        }.loss.scalar)
+                }
+            }
+        }
+    }
+
+    /// One timed call on logits already on the device (uploaded once, before timing), the gradient left
+    /// there; returns the loss.
+    private func residentCall<T: LogitsScalar>(
+        _ logits: [T], _ targets: [Int64], _ engine: CrossEntropyEngine
+    ) throws -> () throws -> Double {
+        let deviceLogits = try engine.makeDeviceArray(logits)
+        let deviceGradient = backward ? try engine.makeDeviceArray(count: logits.count, of: T.self) : nil
+        let target = CrossEntropyTarget<T>.classIndices(Tensor(targets))
+        return { [rows, classes, options] in
+            guard let deviceGradient else {
+                return Double(
+                    try engine.crossEntropy(deviceLogits, shape: [rows, classes], target: target, options: options)
+                        .scalar)
+            }
+            return Double(
+                try engine.crossEntropyWithGradient(
+                    deviceLogits, shape: [rows, classes], target: target, options: options,
+                    gradientInto: deviceGradient
+                ).loss.scalar)
+        }
+    }
 }
 
 /// The median of `values`.
@@ -188,6 +228,8 @@ struct BenchReport {
     var classes: Int
     var dtype: String
     var pass: String
+    /// Whether the logits were on the device before timing.
+    var resident: Bool
     var medianSeconds: Double
     var logitsGBps: Double
     var readGBps: Double
@@ -195,6 +237,11 @@ struct BenchReport {
     /// `nil` for the forward loss.
     var copyGBps: Double?
     var loss: Double
+    /// Bytes copied to and from the device per call, counted by the OpenCL host layer.
+    var hostToDeviceBytes: Int
+    var deviceToHostBytes: Int
+    /// The kernels' device time per call; `nil` on the CPU fallback.
+    var kernelSeconds: Double?
 
     var fractionOfRead: Double { logitsGBps / readGBps }
 
@@ -204,7 +251,10 @@ struct BenchReport {
             {"device": \(jsonString(device)), "rows": \(rows), "classes": \(classes), "dtype": "\(dtype)", \
             "pass": "\(pass)", "median_seconds": \(formatted(medianSeconds, "%.6g")), \
             "logits_gbps": \(formatted(logitsGBps, "%.4g")), "read_gbps": \(formatted(readGBps, "%.4g")), \
-            "fraction_of_read": \(formatted(fractionOfRead, "%.4g")), \(copyFields)"loss": \(lossValue)}
+            "fraction_of_read": \(formatted(fractionOfRead, "%.4g")), \(copyFields)"loss": \(lossValue), \
+            "resident": \(resident), "host_to_device_bytes": \(hostToDeviceBytes), \
+            "device_to_host_bytes": \(deviceToHostBytes), \
+            "kernel_seconds": \(kernelSeconds.map { formatted($0, "%.6g") } ?? "null")}
             """
     }
 
@@ -225,7 +275,14 @@ struct BenchReport {
         """
         \(pass) \(rows) × \(classes) \(dtype) on \(device): \(formatted(medianSeconds * 1e3, "%.2f")) ms median, \
         \(formatted(logitsGBps, "%.1f")) GB/s of logits = \(formatted(fractionOfRead, "%.2f")) of the \
-        \(formatted(readGBps, "%.1f")) GB/s read bandwidth\(copyText); loss \(formatted(loss, "%.6f"))
+        \(formatted(readGBps, "%.1f")) GB/s read bandwidth\(copyText); loss \(formatted(loss, "%.6f"))\(trafficText)
         """
+    }
+
+    /// `; per call 0 B to the device, 12 B back, 1.23 ms of kernels (resident)`, or nothing on the CPU.
+    private var trafficText: String {
+        guard let kernelSeconds else { return "" }
+        return "; per call \(hostToDeviceBytes) B to the device, \(deviceToHostBytes) B back, "
+            + "\(formatted(kernelSeconds * 1e3, "%.2f")) ms of kernels\(resident ? " (resident)" : "")"
     }
 }

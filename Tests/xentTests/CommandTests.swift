@@ -60,9 +60,14 @@ import XentTestSupport
         var device: String
         var backward: Bool
         var dtype: String
+        /// `--resident`: the logits on the device before timing.
+        var resident = false
+        /// `XENT_OPENCL_COPY=1`: copies even where the device could read host memory in place.
+        var forcedCopy = false
 
         var testDescription: String {
             "\(device) \(dtype) \(backward ? "forward+backward" : "forward")"
+                + (resident ? " resident" : "") + (forcedCopy ? " copied" : "")
         }
     }
 
@@ -72,12 +77,17 @@ import XentTestSupport
         BenchCase(device: "cpu", backward: true, dtype: "f16"),
         BenchCase(device: "cpu", backward: false, dtype: "bf16"),
         BenchCase(device: "cpu", backward: true, dtype: "bf16"),
+        BenchCase(device: "cpu", backward: true, dtype: "f32", resident: true),
     ]
 
     static let openCLBenchCases = [
         BenchCase(device: "opencl", backward: false, dtype: "f32"),
         BenchCase(device: "opencl", backward: true, dtype: "f32"),
         BenchCase(device: "opencl", backward: true, dtype: "bf16"),
+        BenchCase(device: "opencl", backward: false, dtype: "f32", resident: true),
+        BenchCase(device: "opencl", backward: true, dtype: "f16", resident: true),
+        BenchCase(device: "opencl", backward: true, dtype: "f32", forcedCopy: true),
+        BenchCase(device: "opencl", backward: true, dtype: "f32", resident: true, forcedCopy: true),
     ]
 
     @Test(arguments: cpuBenchCases)
@@ -98,7 +108,9 @@ import XentTestSupport
             "--dtype", bench.dtype, "--repeat", "2", "--json",
         ]
         if bench.backward { arguments.append("--backward") }
-        let result = try XentProcess.run(arguments)
+        if bench.resident { arguments.append("--resident") }
+        let result = try XentProcess.run(
+            arguments, environment: ["XENT_OPENCL_COPY": bench.forcedCopy ? "1" : nil])
         try #require(result.status == 0, "\(result)")
 
         let parsed = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
@@ -107,7 +119,9 @@ import XentTestSupport
         let copyKeys: Set = bench.backward ? ["copy_gbps", "fraction_of_copy"] : []
         let keys = Set([
             "device", "rows", "classes", "dtype", "pass", "median_seconds", "logits_gbps",
-            "read_gbps", "fraction_of_read", "loss",
+            "read_gbps", "fraction_of_read", "loss", "resident", "host_to_device_bytes",
+            "device_to_host_bytes",
+            "kernel_seconds",
         ]).union(copyKeys)
         #expect(Set(object.keys) == keys, "keys \(object.keys.sorted())")
         #expect((object["device"] as? String)?.isEmpty == false, "device \(object["device"] ?? "")")
@@ -119,9 +133,43 @@ import XentTestSupport
             let value = (object[key] as? NSNumber)?.doubleValue
             #expect(value.map { $0.isFinite && $0 > 0 } == true, "\(key) = \(object[key] ?? "nil")")
         }
+        try checkTraffic(
+            object, bench, logitsBytes: rows * classes * (bench.dtype == "f32" ? 4 : 2), rows: rows)
         let loss = try #require((object["loss"] as? NSNumber)?.doubleValue, "loss \(result)")
         let logC = log(Double(classes))
         #expect(loss.isFinite && loss > logC && loss < logC + 4, "loss \(loss), log C = \(logC)")
+    }
+
+    /// The bytes each call moved, as the OpenCL host layer counted them: none on the CPU; the logits each
+    /// call when they are copied; O(N) — class indices in, per-row statistics out, never the logits —
+    /// when they are resident (or read in place).
+    private func checkTraffic(
+        _ object: [String: Any], _ bench: BenchCase, logitsBytes: Int, rows: Int
+    ) throws {
+        #expect(object["resident"] as? Bool == bench.resident, "\(object)")
+        let toDevice = try #require(
+            (object["host_to_device_bytes"] as? NSNumber)?.intValue, "\(object)")
+        let fromDevice = try #require(
+            (object["device_to_host_bytes"] as? NSNumber)?.intValue, "\(object)")
+        if bench.device == "cpu" {
+            #expect(
+                toDevice == 0 && fromDevice == 0 && object["kernel_seconds"] is NSNull, "\(object)")
+            return
+        }
+        let kernelSeconds = (object["kernel_seconds"] as? NSNumber)?.doubleValue
+        #expect(kernelSeconds.map { $0 > 0 && $0.isFinite } == true, "\(object)")
+        if bench.forcedCopy && !bench.resident {
+            #expect(
+                toDevice >= logitsBytes,
+                "the logits were not counted going to the device: \(object)")
+            if bench.backward {
+                #expect(
+                    fromDevice >= logitsBytes, "the gradient was not counted coming back: \(object)"
+                )
+            }
+        } else {
+            #expect(toDevice + fromDevice <= 128 * rows, "more than O(N) bytes moved: \(object)")
+        }
     }
 
     /// `bench` rejects sizes that are not positive.

@@ -62,6 +62,15 @@ final class OpenCLBackend: RowBackend {
 
     var name: String { device.name }
 
+    /// Runs `body`, reporting an OpenCL failure as `.openCLFailure` naming this device.
+    func openCLCall<R>(_ body: () throws -> R) throws -> R {
+        do {
+            return try body()
+        } catch let error as OpenCLError {
+            throw CrossEntropyError(.openCLFailure, "\(device.name): \(error)")
+        }
+    }
+
     func unsupportedReason(for dtype: LogitsDType) -> String? {
         dtype == .float64 && !device.supportsFloat64 ? "the device has no cl_khr_fp64 (double precision)" : nil
     }
@@ -90,17 +99,18 @@ final class OpenCLBackend: RowBackend {
     }
 
     /// `run` over logits already in `logits`, a buffer of this backend's context holding the whole batch
-    /// (`batch.logits` is not read): the outputs overwrite them there, and only the statistics come back.
+    /// (`batch.logits` is not read): the outputs go to `destination`, another such buffer, or overwrite
+    /// the logits when it is `nil`, and only the statistics come back.
     func runResident<T: LogitsScalar>(
-        _ batch: RowBatch<T>, logits: Buffer, output: RowOutput?, results: UnsafePointer<xent_row_results>,
-        logger: Logger
+        _ batch: RowBatch<T>, logits: Buffer, destination: Buffer? = nil, output: RowOutput?,
+        results: UnsafePointer<xent_row_results>, logger: Logger
     ) throws -> Double {
         let program = try program(
             for: T.dtype, outputs: output?.dtype ?? T.dtype, softcap: batch.softcap, logger: logger)
         let weight = try weightBuffer(batch)
         return try runChunk(
             batch, output: output, outer: 0..<batch.layout.outer, program: program, weight: weight, results: results,
-            resident: logits)
+            resident: (logits, destination))
     }
 
     func gather<T: LogitsScalar>(
@@ -136,18 +146,20 @@ final class OpenCLBackend: RowBackend {
     /// contract's path for them says; returns the sum of their losses, folded into `results`.
     ///
     /// With `resident`, the logits are that device buffer (the whole batch, one chunk) instead of
-    /// `batch.logits`, and the output overwrites them there: nothing is read back but the statistics.
+    /// `batch.logits`, and the output goes to its destination buffer, or overwrites the logits there:
+    /// nothing is read back but the statistics.
     private func runChunk<T: LogitsScalar>(
         _ batch: RowBatch<T>, output: RowOutput?, outer: Range<Int>, program: Program, weight: Buffer?,
-        results: UnsafePointer<xent_row_results>, resident: Buffer? = nil
+        results: UnsafePointer<xent_row_results>, resident: (logits: Buffer, destination: Buffer?)? = nil
     ) throws -> Double {
         typealias Acc = T.Accumulator
         let layout = batch.layout
         let rows = layout.rows(of: outer)
         let elements = layout.elements(of: outer)
         try failIfSimulated()
-        let inPlace = resident != nil || (output?.isInPlace(over: batch.logits) ?? false)
-        let logits = try resident ?? hostBuffer(batch.logits, elements: elements, writable: inPlace)
+        let inPlace =
+            resident.map { $0.destination == nil } ?? (output?.isInPlace(over: batch.logits) ?? false)
+        let logits = try resident?.logits ?? hostBuffer(batch.logits, elements: elements, writable: inPlace)
         var arguments = RowKernelArguments(
             logits: logits,
             probabilities: try batch.probabilities.map { try hostBuffer($0, elements: elements, writable: false) },
@@ -160,12 +172,16 @@ final class OpenCLBackend: RowBackend {
         if let output {
             let outputBytes =
                 (elements.lowerBound * output.dtype.byteCount)..<(elements.upperBound * output.dtype.byteCount)
-            arguments.destination =
-                inPlace
-                ? logits
-                : try zeroCopy
+            if inPlace {
+                arguments.destination = logits
+            } else if let destination = resident?.destination {
+                arguments.destination = destination
+            } else {
+                arguments.destination =
+                    try zeroCopy
                     ? hostBuffer(UnsafeRawBufferPointer(output.destination), bytes: outputBytes, writable: true)
                     : Buffer(context: context, byteCount: outputBytes.count, flags: .writeOnly)
+            }
             arguments.upstream = try output.rowUpstream.map { rowUpstream in
                 try rowUpstream[rows].map { Acc($0) }.withUnsafeBytes {
                     try Buffer(context: context, flags: [.readOnly, .copyHostPointer], hostMemory: $0)

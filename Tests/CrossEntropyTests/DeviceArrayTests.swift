@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+import XentTestSupport
+
+@testable import CrossEntropy
+
+/// Logits kept on the device (`DeviceArray`) give exactly what the same logits in host memory give —
+/// loss, gradient into another array or in place — for every option, type and backend.
+@Suite struct DeviceArrayTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var testDescription: String
+        var shape: [Int]
+        var probabilities = false
+        var options = CrossEntropyOptions()
+        var upstream: UpstreamGradient = .scalar(1)
+    }
+
+    static let cases: [Case] = [
+        Case(testDescription: "mean", shape: [33, 70]),
+        Case(
+            testDescription: "weights, ignored rows, smoothing", shape: [9, 2000],
+            options: .init(weight: (0..<2000).map { 0.5 + Double($0 % 5) / 3 }, labelSmoothing: 0.1)),
+        Case(
+            testDescription: "sum, z-loss, softcap", shape: [6, 513],
+            options: .init(reduction: .sum, zLossScale: 1e-3, softcap: 5)),
+        Case(
+            testDescription: "none with upstream, K-dim", shape: [2, 11, 3],
+            options: .init(reduction: .none), upstream: .elements((0..<6).map { Double($0) - 2.5 })),
+        Case(testDescription: "probabilities", shape: [4, 300], probabilities: true),
+    ]
+
+    @Test(arguments: cases, Backends.names)
+    func deviceArraysGiveWhatHostMemoryGives(_ testCase: Case, _ device: String) throws {
+        try check(Float.self, testCase, device)
+        try check(Double.self, testCase, device)
+        try check(BFloat16.self, testCase, device)
+    }
+
+    private func check<T: LogitsScalar>(_: T.Type, _ testCase: Case, _ device: String) throws {
+        let engine = Backends.engine(device)
+        var random = SeededRandom(seed: 9)
+        let shape = testCase.shape
+        let count = shape.reduce(1, *)
+        let values = (0..<count).map { _ in T(Double.random(in: -5...5, using: &random)) }
+        let rowShape = [shape[0]] + shape.dropFirst(2)
+        let target: CrossEntropyTarget<T>
+        if testCase.probabilities {
+            target = .probabilities(
+                Tensor(shape: shape, scalars: (0..<count).map { _ in T(Double.random(in: 0...1, using: &random)) }))
+        } else {
+            var indices = (0..<rowShape.reduce(1, *)).map { _ in Int64.random(in: 0..<Int64(shape[1]), using: &random) }
+            indices[indices.count - 1] = -100
+            target = .classIndices(Tensor(shape: rowShape, scalars: indices))
+        }
+        let context = "\(T.self) \(testCase.testDescription) on \(device)"
+        let (options, upstream) = (testCase.options, testCase.upstream)
+        let host = try engine.crossEntropyWithGradient(
+            Tensor(shape: shape, scalars: values), target: target, options: options, upstream: upstream)
+        let logits = try engine.makeDeviceArray(values)
+        #expect(try logits.read() == values, "\(context): the upload")
+
+        let forward = try engine.crossEntropy(logits, shape: shape, target: target, options: options)
+        let hostForward = try engine.crossEntropy(
+            Tensor(shape: shape, scalars: values), target: target, options: options)
+        #expect(forward == hostForward, "\(context): loss \(forward) vs \(hostForward)")
+        let gradient = try engine.makeDeviceArray(count: count, of: T.self)
+        let result = try engine.crossEntropyWithGradient(
+            logits, shape: shape, target: target, options: options, upstream: upstream, gradientInto: gradient)
+        #expect(result.loss == host.loss && result.logSumExp == host.logSumExp, "\(context)")
+        #expect(try gradient.read() == host.gradient.scalars, "\(context): gradient")
+        #expect(try logits.read() == values, "\(context): the logits changed")
+
+        let inPlace = try engine.crossEntropyWithGradient(
+            logits, shape: shape, target: target, options: options, upstream: upstream, gradientInto: logits)
+        #expect(inPlace.loss == host.loss, "\(context): in place")
+        #expect(try logits.read() == host.gradient.scalars, "\(context): gradient in place")
+    }
+
+    @Test func misuseIsRefused() throws {
+        let cpu = try CrossEntropyEngine(device: .cpu)
+        let logits = try cpu.makeDeviceArray([1, 2, 3, 4] as [Float])
+        let short = #expect(throws: CrossEntropyError.self) { try logits.write([1, 2]) }
+        #expect(short?.code == .invalidShape && short?.message == "2 values for a device array of 4")
+        let gradient = try cpu.makeDeviceArray(count: 3, of: Float.self)
+        let mismatch = #expect(throws: CrossEntropyError.self) {
+            try cpu.crossEntropyWithGradient(logits, shape: [2, 2], target: .labels([0, 1]), gradientInto: gradient)
+        }
+        #expect(mismatch?.code == .invalidShape)
+        let badShape = #expect(throws: CrossEntropyError.self) {
+            try cpu.crossEntropy(logits, shape: [3, 2], target: .labels([0, 1, 0]))
+        }
+        #expect(badShape?.code == .invalidShape)
+        guard Backends.names.contains("opencl") else { return }
+        let openCL = Backends.engine("opencl")
+        let foreign = #expect(throws: CrossEntropyError.self) {
+            try openCL.crossEntropy(logits, shape: [2, 2], target: .labels([0, 1]))
+        }
+        #expect(foreign?.code == .invalidOption, "\(String(describing: foreign))")
+        let onDevice = try openCL.makeDeviceArray([1, 2, 3, 4] as [Float])
+        #expect(throws: CrossEntropyError.self) {
+            try cpu.crossEntropy(onDevice, shape: [2, 2], target: .labels([0, 1]))
+        }
+    }
+}
