@@ -76,6 +76,50 @@ import XentTestSupport
         #expect(try logits.read() == host.gradient.scalars, "\(context): gradient in place")
     }
 
+    /// The primitives on device arrays: logsumexp, log-softmax and softmax (into another array and in
+    /// place), gather, nll_loss and the summary with every extra, against the same calls on host tensors.
+    @Test(arguments: Backends.names)
+    func primitivesOnDeviceArrays(_ device: String) throws {
+        let engine = Backends.engine(device)
+        var random = SeededRandom(seed: 12)
+        let shape = [5, 300, 2]
+        let values = (0..<shape.reduce(1, *)).map { _ in Float.random(in: -4...4, using: &random) }
+        let tensor = Tensor(shape: shape, scalars: values)
+        let indices = Tensor(shape: [5, 2], scalars: (0..<10).map { Int64(($0 * 37) % 300) })
+        let logits = try engine.makeDeviceArray(values)
+
+        #expect(try engine.logSumExp(logits, shape: shape) == (try engine.logSumExp(tensor)), "on \(device)")
+        let output = try engine.makeDeviceArray(count: values.count, of: Float.self)
+        try engine.logSoftmax(logits, shape: shape, into: output)
+        let logSoftmax = try engine.logSoftmax(tensor)
+        #expect(try output.read() == logSoftmax.scalars, "log-softmax on \(device)")
+        try engine.softmax(logits, shape: shape, into: output)
+        #expect(try output.read() == (try engine.softmax(tensor)).scalars, "softmax on \(device)")
+        #expect(
+            try engine.gather(logits, shape: shape, classIndices: indices)
+                == (try engine.gather(tensor, classIndices: indices)), "gather on \(device)")
+        let summary = try engine.crossEntropySummary(
+            logits, shape: shape, target: .classIndices(indices), extras: [.predictedClasses, .entropy, .logSumExp])
+        let hostSummary = try engine.crossEntropySummary(
+            tensor, target: .classIndices(indices), extras: [.predictedClasses, .entropy, .logSumExp])
+        #expect(summary.loss == hostSummary.loss && summary.predictedClasses == hostSummary.predictedClasses)
+        #expect(summary.entropy == hostSummary.entropy && summary.logSumExp == hostSummary.logSumExp)
+        #expect(summary.tokenAccuracy == hostSummary.tokenAccuracy && summary.rowsKept == hostSummary.rowsKept)
+
+        try engine.logSoftmax(logits, shape: shape, into: logits)  // in place
+        #expect(try logits.read() == logSoftmax.scalars, "log-softmax in place on \(device)")
+        let options = CrossEntropyOptions(reduction: .sum, weight: (0..<300).map { 1 + Double($0) / 300 })
+        #expect(
+            try engine.nllLoss(logits, shape: shape, target: .classIndices(indices), options: options)
+                == (try engine.nllLoss(logSoftmax, target: .classIndices(indices), options: options)),
+            "nll_loss on \(device)")
+        let outOfBounds = #expect(throws: CrossEntropyError.self) {
+            try engine.gather(
+                logits, shape: shape, classIndices: Tensor(shape: [5, 2], scalars: Array(repeating: 300, count: 10)))
+        }
+        #expect(outOfBounds?.code == .targetOutOfBounds)
+    }
+
     @Test func misuseIsRefused() throws {
         let cpu = try CrossEntropyEngine(device: .cpu)
         let logits = try cpu.makeDeviceArray([1, 2, 3, 4] as [Float])

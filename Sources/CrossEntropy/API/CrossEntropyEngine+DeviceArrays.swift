@@ -21,7 +21,7 @@ extension CrossEntropyEngine {
     }
 
     /// `count` elements of type `T` on the device that runs logits of that type, uninitialised on OpenCL
-    /// (zeros on the CPU): for a gradient to be written there.
+    /// (zeros on the CPU): for an output to be written there.
     public func makeDeviceArray<T: LogitsScalar>(count: Int, of _: T.Type) throws -> DeviceArray<T> {
         guard count >= 0 else { throw CrossEntropyError(.invalidShape, "a device array of \(count) elements") }
         guard let openCL = try backend(for: T.dtype) as? OpenCLBackend else {
@@ -46,23 +46,25 @@ extension CrossEntropyEngine {
     public func crossEntropy<T: LogitsScalar>(
         _ logits: DeviceArray<T>, shape: [Int], target: CrossEntropyTarget<T>, options: CrossEntropyOptions = .init()
     ) throws -> Tensor<T.Accumulator> {
+        try crossEntropySummary(logits, shape: shape, target: target, options: options).loss
+    }
+
+    /// The loss of logits on the device with its parts, counts and the per-row results `extras` asks for,
+    /// as `crossEntropySummary(logits:shape:target:options:extras:)`.
+    public func crossEntropySummary<T: LogitsScalar>(
+        _ logits: DeviceArray<T>, shape: [Int], target: CrossEntropyTarget<T>, options: CrossEntropyOptions = .init(),
+        extras: LossExtras = []
+    ) throws -> LossSummary<T> {
         try target.withBuffer { target in
-            switch try place(of: logits) {
-            case .host(let memory):
-                return try crossEntropy(
-                    logits: UnsafeBufferPointer(memory), shape: shape, target: target, options: options)
-            case .openCL(let buffer, let backend):
-                return try withLossProblem(
-                    logits: UnsafeBufferPointer(start: nil, count: 0), deviceCount: logits.count, shape: shape,
-                    target: target, options: options, checkingTargetsWhileFolding: true
-                ) { problem in
-                    try backend.openCLCall {
-                        try problem.loss {
-                            try backend.runResident(
-                                problem.batch, logits: buffer, output: nil, results: $0, logger: logger)
-                        }.loss
-                    }
+            try withLossProblem(
+                logits: UnsafeBufferPointer(start: nil, count: 0), deviceCount: logits.count, shape: shape,
+                target: target, options: options, checkingTargetsWhileFolding: true
+            ) { problem in
+                let values = try problem.loss(keeping: extras) {
+                    try run(problem.batch, on: logits, output: nil, into: nil, results: $0)
                 }
+                return LossSummary(
+                    values, rowShape: problem.batch.layout.rowShape, reduction: options.reduction, extras: extras)
             }
         }
     }
@@ -78,37 +80,143 @@ extension CrossEntropyEngine {
                 .invalidShape, "gradient array has \(gradient.count) elements, the logits \(logits.count)")
         }
         return try target.withBuffer { target in
-            switch (try place(of: logits), try place(of: gradient)) {
-            case (.host(let logitsMemory), .host(let gradientMemory)):
-                return try crossEntropyWithGradient(
-                    logits: UnsafeBufferPointer(logitsMemory), shape: shape, target: target, options: options,
-                    upstream: upstream, gradientInto: gradientMemory)
-            case (.openCL(let logitsBuffer, let backend), .openCL(let gradientBuffer, _)):
-                return try withLossProblem(
-                    logits: UnsafeBufferPointer(start: nil, count: 0), deviceCount: logits.count, shape: shape,
-                    target: target, options: options
-                ) { problem in
-                    let (scales, rowUpstream) = try problem.gradientScales(upstream: upstream)
-                    let values = try (rowUpstream ?? []).withUnsafeBufferPointer { upstreamBuffer in
-                        let output = RowOutput(
-                            gradientInto: UnsafeMutableBufferPointer<T>(start: nil, count: 0), scales: scales,
-                            rowUpstream: rowUpstream == nil ? nil : upstreamBuffer)
-                        return try backend.openCLCall {
-                            try problem.loss(keeping: .logSumExp) {
-                                try backend.runResident(
-                                    problem.batch, logits: logitsBuffer,
-                                    destination: gradient === logits ? nil : gradientBuffer, output: output,
-                                    results: $0, logger: logger)
-                            }
-                        }
+            try withLossProblem(
+                logits: UnsafeBufferPointer(start: nil, count: 0), deviceCount: logits.count, shape: shape,
+                target: target, options: options
+            ) { problem in
+                let (scales, rowUpstream) = try problem.gradientScales(upstream: upstream)
+                let values = try (rowUpstream ?? []).withUnsafeBufferPointer { upstreamBuffer in
+                    let output = RowOutput(
+                        gradientInto: UnsafeMutableBufferPointer<T>(start: nil, count: 0), scales: scales,
+                        rowUpstream: rowUpstream == nil ? nil : upstreamBuffer)
+                    return try problem.loss(keeping: .logSumExp) {
+                        try run(problem.batch, on: logits, output: output, into: gradient, results: $0)
                     }
-                    return LossAndLogSumExp(
-                        loss: values.loss, zLoss: values.zLoss,
-                        logSumExp: Tensor(
-                            shape: problem.batch.layout.rowShape, scalars: values.logSumExp.map { T.Accumulator($0) }))
                 }
-            default:
-                preconditionFailure("the arrays of one engine and type share a device")
+                return LossAndLogSumExp(
+                    loss: values.loss, zLoss: values.zLoss,
+                    logSumExp: Tensor(
+                        shape: problem.batch.layout.rowShape, scalars: values.logSumExp.map { T.Accumulator($0) }))
+            }
+        }
+    }
+
+    /// `torch.logsumexp(logits, dim=1)` of logits on the device: one value per row, read back.
+    public func logSumExp<T: LogitsScalar>(_ logits: DeviceArray<T>, shape: [Int]) throws -> Tensor<T.Accumulator> {
+        let layout = try RowLayout(logitsShape: shape, count: logits.count)
+        var values = [Double](repeating: 0, count: layout.rows)
+        try values.withUnsafeMutableBufferPointer { values in
+            var results = xent_row_results()
+            results.lse = values.baseAddress
+            _ = try run(
+                RowBatch(logits: UnsafeBufferPointer(start: nil, count: 0), layout: layout), on: logits, output: nil,
+                into: nil, results: &results)
+        }
+        return Tensor(shape: layout.rowShape, scalars: values.map { T.Accumulator($0) })
+    }
+
+    /// `torch.log_softmax(logits, dim=1)` of logits on the device, written into `destination` (another
+    /// array of this engine, or `logits` itself): nothing leaves the device.
+    public func logSoftmax<T: LogitsScalar>(
+        _ logits: DeviceArray<T>, shape: [Int], into destination: DeviceArray<T>
+    ) throws {
+        try rowOutputs(logits, shape: shape, kind: XENT_OUTPUT_LOG_SOFTMAX, into: destination)
+    }
+
+    /// `torch.softmax(logits, dim=1)` of logits on the device, written into `destination` (another array of
+    /// this engine, or `logits` itself): nothing leaves the device.
+    public func softmax<T: LogitsScalar>(_ logits: DeviceArray<T>, shape: [Int], into destination: DeviceArray<T>)
+        throws
+    {
+        try rowOutputs(logits, shape: shape, kind: XENT_OUTPUT_SOFTMAX, into: destination)
+    }
+
+    /// `logits[n, target[n], …]` of logits on the device: each row's target logit, read back, in the
+    /// target's shape. Every target must be a class index in `0..<C`.
+    public func gather<T: LogitsScalar>(
+        _ logits: DeviceArray<T>, shape: [Int], classIndices: Tensor<Int64>
+    ) throws -> Tensor<T> {
+        let layout = try RowLayout(logitsShape: shape, count: logits.count)
+        return try classIndices.scalars.withUnsafeBufferPointer { targets in
+            try checkGatherIndices(targets, shape: classIndices.shape, layout: layout)
+            var batch = RowBatch(logits: UnsafeBufferPointer<T>(start: nil, count: 0), layout: layout)
+            batch.targets = targets
+            let gathered = try statistics(of: batch, on: logits).map { T($0.target_logit) }
+            return Tensor(shape: layout.rowShape, scalars: gathered)
+        }
+    }
+
+    /// `nll_loss` of log-probabilities on the device, as `nllLoss(_:target:options:)`.
+    public func nllLoss<T: LogitsScalar>(
+        _ logProbabilities: DeviceArray<T>, shape: [Int], target: CrossEntropyTarget<T>,
+        options: CrossEntropyOptions = .init()
+    ) throws -> Tensor<T.Accumulator> {
+        try checkNLLOptions(target: target, options: options)
+        return try target.withBuffer { targetBuffer in
+            try withLossProblem(
+                logits: UnsafeBufferPointer(start: nil, count: 0), deviceCount: logProbabilities.count, shape: shape,
+                target: targetBuffer, options: options
+            ) { problem in
+                let gathered = try statistics(of: problem.batch, on: logProbabilities).map(\.target_logit)
+                return try problem.nllLoss(gathered: gathered)
+            }
+        }
+    }
+
+    /// Each row's statistics of `batch`, whose logits are `logits`' elements.
+    private func statistics<T: LogitsScalar>(
+        of batch: RowBatch<T>, on logits: DeviceArray<T>
+    ) throws -> [xent_row_stat] {
+        var statistics = [xent_row_stat](repeating: xent_row_stat(), count: batch.layout.rows)
+        try statistics.withUnsafeMutableBufferPointer { statistics in
+            var results = xent_row_results()
+            results.statistics = statistics.baseAddress
+            _ = try run(batch, on: logits, output: nil, into: nil, results: &results)
+        }
+        return statistics
+    }
+
+    private func rowOutputs<T: LogitsScalar>(
+        _ logits: DeviceArray<T>, shape: [Int], kind: xent_output_kind, into destination: DeviceArray<T>
+    ) throws {
+        guard destination.count == logits.count else {
+            throw CrossEntropyError(
+                .invalidShape, "destination array has \(destination.count) elements, the logits \(logits.count)")
+        }
+        let layout = try RowLayout(logitsShape: shape, count: logits.count)
+        var results = xent_row_results()
+        _ = try run(
+            RowBatch(logits: UnsafeBufferPointer(start: nil, count: 0), layout: layout), on: logits,
+            output: RowOutput(destination: UnsafeMutableBufferPointer<T>(start: nil, count: 0), kind: kind),
+            into: destination, results: &results)
+    }
+
+    /// Runs `batch` over the elements of `logits` on the device that holds them, `output` written into
+    /// `destination` (in place when it is `logits`).
+    private func run<T: LogitsScalar>(
+        _ batch: RowBatch<T>, on logits: DeviceArray<T>, output: RowOutput?, into destination: DeviceArray<T>?,
+        results: UnsafePointer<xent_row_results>
+    ) throws -> Double {
+        let destinationPlace = try destination.map { try place(of: $0) }
+        switch try place(of: logits) {
+        case .host(let memory):
+            var batch = batch
+            batch.logits = UnsafeBufferPointer(memory)
+            var output = output
+            if case .host(let destinationMemory) = destinationPlace {
+                output?.destination = UnsafeMutableRawBufferPointer(destinationMemory)
+            }
+            return try backend(for: T.dtype).run(batch, output: output, results: results, logger: logger)
+        case .openCL(let buffer, let backend):
+            guard case .openCL(let destinationBuffer, _)? = destinationPlace, destination !== logits else {
+                return try backend.openCLCall {
+                    try backend.runResident(batch, logits: buffer, output: output, results: results, logger: logger)
+                }
+            }
+            return try backend.openCLCall {
+                try backend.runResident(
+                    batch, logits: buffer, destination: destinationBuffer, output: output, results: results,
+                    logger: logger)
             }
         }
     }

@@ -74,17 +74,8 @@ extension CrossEntropyEngine {
             let values = try problem.loss(keeping: extras) {
                 try backend.run(problem.batch, output: nil, results: $0, logger: logger)
             }
-            let rowShape = problem.batch.layout.rowShape
             return LossSummary(
-                loss: values.loss, zLoss: values.zLoss, rowsKept: values.kept.count,
-                divisor: options.reduction == .mean ? values.kept.weight : nil,
-                predictedClasses: extras.contains(.predictedClasses)
-                    ? Tensor(shape: rowShape, scalars: values.predicted) : nil,
-                tokenAccuracy: values.tokenAccuracy,
-                entropy: extras.contains(.entropy)
-                    ? Tensor(shape: rowShape, scalars: values.entropy.map { T.Accumulator($0) }) : nil,
-                logSumExp: extras.contains(.logSumExp)
-                    ? Tensor(shape: rowShape, scalars: values.logSumExp.map { T.Accumulator($0) }) : nil)
+                values, rowShape: problem.batch.layout.rowShape, reduction: options.reduction, extras: extras)
         }
     }
 

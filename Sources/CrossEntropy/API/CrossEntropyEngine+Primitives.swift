@@ -34,12 +34,7 @@ extension CrossEntropyEngine {
         try logits.scalars.withUnsafeBufferPointer { logitsBuffer in
             try classIndices.scalars.withUnsafeBufferPointer { targets in
                 let layout = try RowLayout(logitsShape: logits.shape, count: logitsBuffer.count)
-                try checkTargetShape(classIndices.shape, count: targets.count, layout: layout)
-                for (position, y) in targets.enumerated() where !(0..<Int64(layout.classes)).contains(y) {
-                    throw CrossEntropyError(
-                        .targetOutOfBounds,
-                        "index \(y) is out of bounds for \(layout.classes) classes (target index \(position))")
-                }
+                try checkGatherIndices(targets, shape: classIndices.shape, layout: layout)
                 var batch = RowBatch(logits: logitsBuffer, layout: layout)
                 batch.targets = targets
                 var gathered = [Double](repeating: 0, count: layout.rows)
@@ -57,6 +52,24 @@ extension CrossEntropyEngine {
     public func nllLoss<T: LogitsScalar>(
         _ logProbabilities: Tensor<T>, target: CrossEntropyTarget<T>, options: CrossEntropyOptions = .init()
     ) throws -> Tensor<T.Accumulator> {
+        try checkNLLOptions(target: target, options: options)
+        return try logProbabilities.scalars.withUnsafeBufferPointer { logits in
+            try target.withBuffer { targetBuffer in
+                try withLossProblem(
+                    logits: logits, shape: logProbabilities.shape, target: targetBuffer, options: options
+                ) { problem in
+                    var gathered = [Double](repeating: 0, count: problem.batch.layout.rows)
+                    try gathered.withUnsafeMutableBufferPointer {
+                        try backend(for: T.dtype).gather(problem.batch, into: $0, logger: logger)
+                    }
+                    return try problem.nllLoss(gathered: gathered)
+                }
+            }
+        }
+    }
+
+    /// Refuses what `nll_loss` does not take: probability targets, label smoothing, z-loss, soft-capping.
+    func checkNLLOptions<T: LogitsScalar>(target: CrossEntropyTarget<T>, options: CrossEntropyOptions) throws {
         if case .probabilities = target {
             throw CrossEntropyError(.invalidOption, "nll_loss takes class-index targets, not probabilities")
         }
@@ -69,23 +82,15 @@ extension CrossEntropyEngine {
         guard options.softcap == nil else {
             throw CrossEntropyError(.invalidOption, "nll_loss has no soft-capping; use crossEntropy")
         }
-        return try logProbabilities.scalars.withUnsafeBufferPointer { logits in
-            try target.withBuffer { targetBuffer in
-                try withLossProblem(
-                    logits: logits, shape: logProbabilities.shape, target: targetBuffer, options: options
-                ) { problem in
-                    let rows = problem.batch.layout.rows
-                    var gathered = [Double](repeating: 0, count: rows)
-                    try gathered.withUnsafeMutableBufferPointer {
-                        try backend(for: T.dtype).gather(problem.batch, into: $0, logger: logger)
-                    }
-                    // With lse = 0 the cross-entropy row loss is exactly NLL's −w[y]·lp[y].
-                    let stats = gathered.map {
-                        xent_row_stat(lse: 0, max: 0, log_sum: 0, target_logit: $0, smooth: 0, mass: 0)
-                    }
-                    return try problem.loss { xent_fold_rows($0, 0, stats, Int64(rows)) }.loss
-                }
-            }
+    }
+
+    /// Checks `gather`'s class indices: the rows' shape, and every index in `0..<C`.
+    func checkGatherIndices(_ targets: UnsafeBufferPointer<Int64>, shape: [Int], layout: RowLayout) throws {
+        try checkTargetShape(shape, count: targets.count, layout: layout)
+        for (position, y) in targets.enumerated() where !(0..<Int64(layout.classes)).contains(y) {
+            throw CrossEntropyError(
+                .targetOutOfBounds,
+                "index \(y) is out of bounds for \(layout.classes) classes (target index \(position))")
         }
     }
 

@@ -40,3 +40,22 @@ public struct LossSummary<Scalar: LogitsScalar>: Sendable {
     /// Each row's logsumexp, one per row, with `.logSumExp`.
     public var logSumExp: Tensor<Scalar.Accumulator>?
 }
+
+extension LossSummary {
+    /// The summary of a loss call's `values` over rows of shape `rowShape`, with the per-row results
+    /// `extras` asked for.
+    init(
+        _ values: LossValues<Scalar.Accumulator>, rowShape: [Int], reduction: LossReduction, extras: LossExtras
+    ) {
+        self.init(
+            loss: values.loss, zLoss: values.zLoss, rowsKept: values.kept.count,
+            divisor: reduction == .mean ? values.kept.weight : nil,
+            predictedClasses: extras.contains(.predictedClasses)
+                ? Tensor(shape: rowShape, scalars: values.predicted) : nil,
+            tokenAccuracy: values.tokenAccuracy,
+            entropy: extras.contains(.entropy)
+                ? Tensor(shape: rowShape, scalars: values.entropy.map { Scalar.Accumulator($0) }) : nil,
+            logSumExp: extras.contains(.logSumExp)
+                ? Tensor(shape: rowShape, scalars: values.logSumExp.map { Scalar.Accumulator($0) }) : nil)
+    }
+}

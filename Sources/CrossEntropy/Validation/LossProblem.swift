@@ -145,6 +145,15 @@ struct LossProblem<T: LogitsScalar> {
             tokenAccuracy: tokenAccuracy, entropy: entropy, kept: kept)
     }
 
+    /// `nll_loss` of these rows from each row's `gathered` log-probability: with lse = 0 the
+    /// cross-entropy row loss is exactly NLL's `−w[y]·lp[y]`.
+    func nllLoss(gathered: [Double]) throws -> Tensor<T.Accumulator> {
+        let statistics = gathered.map {
+            xent_row_stat(lse: 0, max: 0, log_sum: 0, target_logit: $0, smooth: 0, mass: 0)
+        }
+        return try loss { xent_fold_rows($0, 0, statistics, Int64(statistics.count)) }.loss
+    }
+
     /// Each row's z-loss, `zLossScale · lse²`, 0 for an ignored row.
     private func rowZLosses(_ logSumExp: [Double]) -> [Double] {
         guard let targets = batch.targets else { return logSumExp.map { zLossScale * $0 * $0 } }
