@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "NPYTests", dependencies: ["NPY", "XentTestSupport"], exclude: ["FuzzCorpus"]),
         .testTarget(
             name: "CrossEntropyTests",
-            dependencies: ["CrossEntropy", "NPY", "XentTestSupport", "KernelContract", "CPURowKernels"]),
+            dependencies: ["CrossEntropy", "NPY", "XentTestSupport", "KernelContract", "CPURowKernels", "COpenCL"]),
         .testTarget(name: "xentTests", dependencies: ["NPY", "XentTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

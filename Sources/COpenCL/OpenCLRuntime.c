@@ -41,7 +41,14 @@
     F(clFinish)                                                                                           \
     F(clWaitForEvents)                                                                                    \
     F(clGetEventProfilingInfo)                                                                            \
-    F(clReleaseEvent)
+    F(clReleaseEvent)                                                                                     \
+    F(clRetainContext)                                                                                    \
+    F(clRetainCommandQueue)                                                                               \
+    F(clRetainMemObject)                                                                                  \
+    F(clGetContextInfo)                                                                                   \
+    F(clGetCommandQueueInfo)                                                                              \
+    F(clGetMemObjectInfo)                                                                                 \
+    F(clCreateSubBuffer)
 
 #define XENT_POINTER_FIELD(name) __typeof__(&name) name;
 static struct {
@@ -185,3 +192,22 @@ XENT_FORWARD_STATUS(clGetEventProfilingInfo,
                      size_t *param_value_size_ret),
                     (event, param_name, param_value_size, param_value, param_value_size_ret))
 XENT_FORWARD_STATUS(clReleaseEvent, (cl_event event), (event))
+XENT_FORWARD_STATUS(clRetainContext, (cl_context context), (context))
+XENT_FORWARD_STATUS(clRetainCommandQueue, (cl_command_queue command_queue), (command_queue))
+XENT_FORWARD_STATUS(clRetainMemObject, (cl_mem memobj), (memobj))
+XENT_FORWARD_STATUS(clGetContextInfo,
+                    (cl_context context, cl_context_info param_name, size_t param_value_size, void *param_value,
+                     size_t *param_value_size_ret),
+                    (context, param_name, param_value_size, param_value, param_value_size_ret))
+XENT_FORWARD_STATUS(clGetCommandQueueInfo,
+                    (cl_command_queue command_queue, cl_command_queue_info param_name, size_t param_value_size,
+                     void *param_value, size_t *param_value_size_ret),
+                    (command_queue, param_name, param_value_size, param_value, param_value_size_ret))
+XENT_FORWARD_STATUS(clGetMemObjectInfo,
+                    (cl_mem memobj, cl_mem_info param_name, size_t param_value_size, void *param_value,
+                     size_t *param_value_size_ret),
+                    (memobj, param_name, param_value_size, param_value, param_value_size_ret))
+XENT_FORWARD_OBJECT(cl_mem, clCreateSubBuffer,
+                    (cl_mem buffer, cl_mem_flags flags, cl_buffer_create_type buffer_create_type,
+                     const void *buffer_create_info, cl_int *errcode_ret),
+                    (buffer, flags, buffer_create_type, buffer_create_info, errcode_ret))

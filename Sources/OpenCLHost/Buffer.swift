@@ -61,6 +61,46 @@ public final class Buffer: @unchecked Sendable {
         }
     }
 
+    /// Adopts a buffer made elsewhere (retained here, released in `deinit`): `byteCount` is its size.
+    public init(retaining handle: OpaquePointer) throws(OpenCLError) {
+        var size = 0
+        try clCall("clGetMemObjectInfo") {
+            clGetMemObjectInfo(handle, cl_mem_info(CL_MEM_SIZE), MemoryLayout<Int>.size, &size, nil)
+        }
+        try clCall("clRetainMemObject") { clRetainMemObject(handle) }
+        self.handle = handle
+        byteCount = size
+        hostAddress = nil
+    }
+
+    private init(subBuffer handle: cl_mem, byteCount: Int) {
+        self.handle = handle
+        self.byteCount = byteCount
+        hostAddress = nil
+    }
+
+    /// Whether this buffer belongs to `context`.
+    public func belongs(to context: Context) throws(OpenCLError) -> Bool {
+        var owner: cl_context?
+        try clCall("clGetMemObjectInfo") {
+            clGetMemObjectInfo(handle, cl_mem_info(CL_MEM_CONTEXT), MemoryLayout<cl_context?>.size, &owner, nil)
+        }
+        return owner == context.handle
+    }
+
+    /// A buffer over bytes `offset..<offset + byteCount` of this one (`clCreateSubBuffer`): the offset must
+    /// be a multiple of the device's `CL_DEVICE_MEM_BASE_ADDR_ALIGN` (`CL_MISALIGNED_SUB_BUFFER_OFFSET`).
+    public func region(offset: Int, byteCount: Int) throws(OpenCLError) -> Buffer {
+        precondition(offset >= 0 && byteCount >= 0 && offset + byteCount <= self.byteCount, "region outside the buffer")
+        var region = cl_buffer_region(origin: offset, size: max(byteCount, 1))
+        let handle = try clCreate("clCreateSubBuffer") { status in
+            clCreateSubBuffer(
+                self.handle, cl_mem_flags(CL_MEM_READ_WRITE), cl_buffer_create_type(CL_BUFFER_CREATE_TYPE_REGION),
+                &region, status)
+        }
+        return Buffer(subBuffer: handle, byteCount: byteCount)
+    }
+
     deinit {
         clReleaseMemObject(handle)
     }

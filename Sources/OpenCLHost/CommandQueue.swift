@@ -15,6 +15,10 @@ public final class CommandQueue: @unchecked Sendable {
     private var pendingEvents: [(place: Int, event: cl_event)] = []
     private var nextPlace = 0
     private let eventsLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    /// Whether launches are timed: the queue was made with `CL_QUEUE_PROFILING_ENABLE`.
+    let profiling: Bool
+    /// Whether the queue may run its commands out of order (only a caller's queue can).
+    public let isOutOfOrder: Bool
 
     /// Creates an in-order queue on `context`'s device, with profiling enabled.
     public init(context: Context) throws(OpenCLError) {
@@ -22,8 +26,45 @@ public final class CommandQueue: @unchecked Sendable {
             clCreateCommandQueue(
                 context.handle, context.device.id, cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE), status)
         }
+        profiling = true
+        isOutOfOrder = false
         eventsLock.initialize(to: pthread_mutex_t())
         precondition(pthread_mutex_init(eventsLock, nil) == 0, "pthread_mutex_init failed")
+    }
+
+    /// Adopts a queue made elsewhere (retained here, released in `deinit`): the caller's, as libraries
+    /// such as CLBlast take it. Its launches are timed only if it was made with profiling.
+    public init(retaining handle: OpaquePointer) throws(OpenCLError) {
+        var properties: cl_command_queue_properties = 0
+        try clCall("clGetCommandQueueInfo") {
+            clGetCommandQueueInfo(
+                handle, cl_command_queue_info(CL_QUEUE_PROPERTIES), MemoryLayout.size(ofValue: properties),
+                &properties, nil)
+        }
+        try clCall("clRetainCommandQueue") { clRetainCommandQueue(handle) }
+        self.handle = handle
+        profiling = properties & cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE) != 0
+        isOutOfOrder = properties & cl_command_queue_properties(CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE) != 0
+        eventsLock.initialize(to: pthread_mutex_t())
+        precondition(pthread_mutex_init(eventsLock, nil) == 0, "pthread_mutex_init failed")
+    }
+
+    /// The context this queue belongs to, holding the queue's device.
+    public func context() throws(OpenCLError) -> Context {
+        var context: cl_context?
+        var device: cl_device_id?
+        try clCall("clGetCommandQueueInfo") {
+            clGetCommandQueueInfo(
+                handle, cl_command_queue_info(CL_QUEUE_CONTEXT), MemoryLayout<cl_context?>.size, &context, nil)
+        }
+        try clCall("clGetCommandQueueInfo") {
+            clGetCommandQueueInfo(
+                handle, cl_command_queue_info(CL_QUEUE_DEVICE), MemoryLayout<cl_device_id?>.size, &device, nil)
+        }
+        guard let context, let device else {
+            throw OpenCLError(status: .invalidCommandQueue, call: "clGetCommandQueueInfo")
+        }
+        return try Context(retaining: context, device: Device(id: device))
     }
 
     deinit {
@@ -60,9 +101,11 @@ public final class CommandQueue: @unchecked Sendable {
         var event: cl_event?
         try clCall("clEnqueueNDRangeKernel") {
             withUnsafeMutablePointer(to: &local) { local in
-                clEnqueueNDRangeKernel(
-                    handle, kernel.handle, 1, nil, &global, localSize == nil ? nil : local, 0, nil,
-                    &event)
+                withUnsafeMutablePointer(to: &event) { event in
+                    clEnqueueNDRangeKernel(
+                        handle, kernel.handle, 1, nil, &global, localSize == nil ? nil : local, 0, nil,
+                        profiling ? event : nil)
+                }
             }
         }
         if let event {

@@ -19,6 +19,14 @@ public final class Context: @unchecked Sendable {
         self.device = device
     }
 
+    /// Adopts a context made elsewhere (retained here, released in `deinit`), for `device`, one of its
+    /// devices.
+    public init(retaining handle: OpaquePointer, device: Device) throws(OpenCLError) {
+        try clCall("clRetainContext") { clRetainContext(handle) }
+        self.handle = handle
+        self.device = device
+    }
+
     deinit {
         clReleaseContext(handle)
     }

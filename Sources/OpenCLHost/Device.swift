@@ -41,6 +41,16 @@ public final class Device: @unchecked Sendable {
     /// `CL_DEVICE_EXTENSIONS`, split at spaces.
     public let extensions: [String]
 
+    /// The device `id`, with its platform's name looked up.
+    convenience init(id: cl_device_id) throws(OpenCLError) {
+        var platform: cl_platform_id?
+        try clCall("clGetDeviceInfo") {
+            clGetDeviceInfo(id, cl_device_info(CL_DEVICE_PLATFORM), MemoryLayout<cl_platform_id?>.size, &platform, nil)
+        }
+        guard let platform else { throw OpenCLError(status: .invalidDevice, call: "clGetDeviceInfo") }
+        try self.init(id: id, platformName: Platform(id: platform).name)
+    }
+
     init(id: cl_device_id, platformName: String) throws(OpenCLError) {
         func string(_ parameter: Int32) throws(OpenCLError) -> String {
             try clString("clGetDeviceInfo") { size, value, sizeReturned in
@@ -94,4 +104,9 @@ public final class Device: @unchecked Sendable {
             }
         }
     }
+}
+
+extension Device: Equatable {
+    /// Whether both are the same OpenCL device (the same `cl_device_id`).
+    public static func == (lhs: Device, rhs: Device) -> Bool { lhs.id == rhs.id }
 }

@@ -36,7 +36,7 @@ extension OpenCLBackend {
         try OpenCLBackend(device: device, family: family, maxAllocationBytes: nil, logger: logger)
     }
 
-    private static func defaultFamily(for device: Device) throws -> KernelFamily {
+    static func defaultFamily(for device: Device) throws -> KernelFamily {
         if let name = getenv(KernelFamily.environmentVariable).map({ String(cString: $0) }), !name.isEmpty {
             guard let family = KernelFamily(rawValue: name) else {
                 throw CrossEntropyError(

@@ -40,18 +40,26 @@ final class OpenCLBackend: RowBackend {
 
     /// Opens `device` and builds its `Float` program, so that a broken driver or kernel fails here.
     /// Engines share backends through `shared(device:at:family:maxAllocationBytes:logger:)`.
-    init(device: Device, family: KernelFamily, maxAllocationBytes: Int?, logger: Logger) throws {
+    convenience init(device: Device, family: KernelFamily, maxAllocationBytes: Int?, logger: Logger) throws {
+        let (context, queue) = try Self.openCLCall(on: device) {
+            let context = try Context(device: device)
+            return (context, try CommandQueue(context: context))
+        }
+        try self.init(
+            context: context, queue: queue, family: family, maxAllocationBytes: maxAllocationBytes, logger: logger)
+    }
+
+    /// The kernels on `queue`'s device in `context`, which may be the caller's (an engine made on them);
+    /// builds the `Float` program.
+    init(context: Context, queue: CommandQueue, family: KernelFamily, maxAllocationBytes: Int?, logger: Logger) throws {
+        let device = context.device
         self.device = device
         self.family = family
+        self.context = context
+        self.queue = queue
         allocationLimit = min(maxAllocationBytes ?? device.maxAllocationBytes, device.maxAllocationBytes)
         groupSize = [256, 128, 64, 32, 16, 8, 4, 2, 1].first { $0 <= device.maxWorkGroupSize } ?? 1
-        do {
-            context = try Context(device: device)
-            queue = try CommandQueue(context: context)
-            placeholder = try Buffer(context: context, byteCount: 16, flags: .readOnly)
-        } catch {
-            throw CrossEntropyError(.openCLFailure, "\(device.name): \(error)")
-        }
+        placeholder = try Self.openCLCall(on: device) { try Buffer(context: context, byteCount: 16, flags: .readOnly) }
         let width = device.preferredFloatVectorWidth
         vectorWidth = [16, 8, 4].first { $0 <= width } ?? 4
         zeroCopy =
@@ -64,6 +72,11 @@ final class OpenCLBackend: RowBackend {
 
     /// Runs `body`, reporting an OpenCL failure as `.openCLFailure` naming this device.
     func openCLCall<R>(_ body: () throws -> R) throws -> R {
+        try Self.openCLCall(on: device, body)
+    }
+
+    /// Runs `body`, reporting an OpenCL failure as `.openCLFailure` naming `device`.
+    static func openCLCall<R>(on device: Device, _ body: () throws -> R) throws -> R {
         do {
             return try body()
         } catch let error as OpenCLError {
