@@ -44,6 +44,7 @@ let package = Package(
             resources: [
                 .embedInCode("cross_entropy_rows.cl"),
                 .embedInCode("cross_entropy_groups.cl"),
+                .embedInCode("memory_probe.cl"),
             ]
         ),
         // The CPU fallback's innermost row loops, compiled for several ISAs and dispatched at run time.

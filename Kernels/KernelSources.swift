@@ -5,5 +5,6 @@ package enum KernelSources {
     package static let embedded: [(name: String, text: String)] = [
         ("cross_entropy_rows.cl", String(decoding: PackageResources.cross_entropy_rows_cl, as: UTF8.self)),
         ("cross_entropy_groups.cl", String(decoding: PackageResources.cross_entropy_groups_cl, as: UTF8.self)),
+        ("memory_probe.cl", String(decoding: PackageResources.memory_probe_cl, as: UTF8.self)),
     ]
 }

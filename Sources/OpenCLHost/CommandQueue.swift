@@ -116,6 +116,34 @@ public final class CommandQueue: @unchecked Sendable {
         }
     }
 
+    /// Runs `kernel` over `globalSize` work items (in groups of `localSize`) on its own and returns its
+    /// device time in seconds, from event profiling; not added to `TransferCounters` (a measurement of
+    /// the device, not work done for a caller). Needs a queue with profiling.
+    public func timedRun(_ kernel: Kernel, globalSize: Int, localSize: Int) throws(OpenCLError) -> Double {
+        precondition(profiling, "timedRun needs a queue made with profiling")
+        var global = globalSize
+        var local = localSize
+        var event: cl_event?
+        try clCall("clEnqueueNDRangeKernel") {
+            clEnqueueNDRangeKernel(handle, kernel.handle, 1, nil, &global, &local, 0, nil, &event)
+        }
+        guard let event else { preconditionFailure("clEnqueueNDRangeKernel made no event") }
+        defer { clReleaseEvent(event) }
+        var completed: cl_event? = event
+        try clCall("clWaitForEvents") { clWaitForEvents(1, &completed) }
+        var start: cl_ulong = 0
+        var end: cl_ulong = 0
+        try clCall("clGetEventProfilingInfo") {
+            clGetEventProfilingInfo(
+                event, cl_profiling_info(CL_PROFILING_COMMAND_START), MemoryLayout<cl_ulong>.size, &start, nil)
+        }
+        try clCall("clGetEventProfilingInfo") {
+            clGetEventProfilingInfo(
+                event, cl_profiling_info(CL_PROFILING_COMMAND_END), MemoryLayout<cl_ulong>.size, &end, nil)
+        }
+        return Double(end >= start ? end - start : 0) * 1e-9
+    }
+
     /// Copies `destination.count` bytes from `buffer`, starting `offset` bytes in, into host
     /// memory, returning once the copy (and every command before it) has completed.
     public func read(

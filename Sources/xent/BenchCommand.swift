@@ -130,10 +130,12 @@ struct BenchCommand: ParsableCommand {
         let probe = [Float](repeating: 1, count: bytes / 4)
         var copyDestination = [Float](repeating: 0, count: backward ? probe.count : 0)
         let call = try resident ? residentCall(logits, targets, engine) : hostCall(logits, targets, engine)
+        let deviceProbe = try engine.deviceReadProbe(bytes: bytes, for: T.dtype)
         var loss = Double.nan
         var times: [Double] = []
         var readTimes: [Double] = []
         var copyTimes: [Double] = []
+        var deviceReadTimes: [Double] = []
         var traffic = DeviceTraffic.total
         let progress = ProgressLine("xent bench: warm-up")
         defer { progress.finish() }
@@ -143,6 +145,7 @@ struct BenchCommand: ParsableCommand {
                 if run > 0 { progress.update("xent bench: run \(run) of \(`repeat`)") }
                 let seconds = try secondsElapsed { loss = try call() }
                 let readSeconds = MemoryBandwidth.read(probeBuffer).seconds
+                let deviceReadSeconds = try deviceProbe?.seconds()
                 let copySeconds =
                     backward
                     ? copyDestination.withUnsafeMutableBufferPointer { MemoryBandwidth.copy(from: probeBuffer, to: $0) }
@@ -151,6 +154,7 @@ struct BenchCommand: ParsableCommand {
                     times.append(seconds)
                     readTimes.append(readSeconds)
                     copyTimes.append(copySeconds)
+                    deviceReadSeconds.map { deviceReadTimes.append($0) }
                 }
             }
         }
@@ -162,7 +166,8 @@ struct BenchCommand: ParsableCommand {
             copyGBps: backward ? Double(bytes) / median(copyTimes) / 1e9 : nil, loss: loss,
             hostToDeviceBytes: traffic.hostToDeviceBytes / `repeat`,
             deviceToHostBytes: traffic.deviceToHostBytes / `repeat`,
-            kernelSeconds: engine.device.kind == .cpu ? nil : traffic.kernelSeconds / Double(`repeat`))
+            kernelSeconds: engine.device.kind == .cpu ? nil : traffic.kernelSeconds / Double(`repeat`),
+            deviceReadGBps: deviceProbe.map { Double($0.bytes) / median(deviceReadTimes) / 1e9 })
     }
 
     /// One timed call on logits in host memory (copied to the device inside the call, unless the device
@@ -242,6 +247,9 @@ struct BenchReport {
     var deviceToHostBytes: Int
     /// The kernels' device time per call; `nil` on the CPU fallback.
     var kernelSeconds: Double?
+    /// GB/s of a read-only pass over device memory of the logits' size (a probe kernel, timed by the
+    /// device in the same run); `nil` on the CPU fallback.
+    var deviceReadGBps: Double?
 
     var fractionOfRead: Double { logitsGBps / readGBps }
 
@@ -254,7 +262,9 @@ struct BenchReport {
             "fraction_of_read": \(formatted(fractionOfRead, "%.4g")), \(copyFields)"loss": \(lossValue), \
             "resident": \(resident), "host_to_device_bytes": \(hostToDeviceBytes), \
             "device_to_host_bytes": \(deviceToHostBytes), \
-            "kernel_seconds": \(kernelSeconds.map { formatted($0, "%.6g") } ?? "null")}
+            "kernel_seconds": \(kernelSeconds.map { formatted($0, "%.6g") } ?? "null"), \
+            "device_read_gbps": \(deviceReadGBps.map { formatted($0, "%.4g") } ?? "null"), \
+            "fraction_of_device_read": \(deviceReadGBps.map { formatted(logitsGBps / $0, "%.4g") } ?? "null")}
             """
     }
 
@@ -282,7 +292,8 @@ struct BenchReport {
     /// `; per call 0 B to the device, 12 B back, 1.23 ms of kernels (resident)`, or nothing on the CPU.
     private var trafficText: String {
         guard let kernelSeconds else { return "" }
+        let deviceRead = deviceReadGBps.map { "; device memory read at \(formatted($0, "%.1f")) GB/s" } ?? ""
         return "; per call \(hostToDeviceBytes) B to the device, \(deviceToHostBytes) B back, "
-            + "\(formatted(kernelSeconds * 1e3, "%.2f")) ms of kernels\(resident ? " (resident)" : "")"
+            + "\(formatted(kernelSeconds * 1e3, "%.2f")) ms of kernels\(resident ? " (resident)" : "")\(deviceRead)"
     }
 }

@@ -121,7 +121,7 @@ import XentTestSupport
             "device", "rows", "classes", "dtype", "pass", "median_seconds", "logits_gbps",
             "read_gbps", "fraction_of_read", "loss", "resident", "host_to_device_bytes",
             "device_to_host_bytes",
-            "kernel_seconds",
+            "kernel_seconds", "device_read_gbps", "fraction_of_device_read",
         ]).union(copyKeys)
         #expect(Set(object.keys) == keys, "keys \(object.keys.sorted())")
         #expect((object["device"] as? String)?.isEmpty == false, "device \(object["device"] ?? "")")
@@ -154,7 +154,13 @@ import XentTestSupport
         if bench.device == "cpu" {
             #expect(
                 toDevice == 0 && fromDevice == 0 && object["kernel_seconds"] is NSNull, "\(object)")
+            #expect(
+                object["device_read_gbps"] is NSNull && object["fraction_of_device_read"] is NSNull)
             return
+        }
+        for key in ["device_read_gbps", "fraction_of_device_read"] {
+            let value = (object[key] as? NSNumber)?.doubleValue
+            #expect(value.map { $0 > 0 && $0.isFinite } == true, "\(key): \(object)")
         }
         let kernelSeconds = (object["kernel_seconds"] as? NSNumber)?.doubleValue
         #expect(kernelSeconds.map { $0 > 0 && $0.isFinite } == true, "\(object)")

@@ -1,0 +1,15 @@
+// The device's read bandwidth, for `xent bench` on an OpenCL device: every work-item sums its share of
+// a buffer of float4 vectors and writes one value, which keeps the reads from being optimised away. On a
+// GPU (`contiguous` 0) consecutive work-items read consecutive vectors, so that their loads coalesce; on
+// a CPU device each work-item reads one contiguous run, as a core's prefetchers want.
+__kernel void read_probe(__global const float4 *data, long vectors, int contiguous, __global float *sums) {
+    const long items = get_global_size(0), id = get_global_id(0);
+    const long run = (vectors + items - 1) / items;
+    const long first = contiguous ? id * run : id, step = contiguous ? 1 : items;
+    const long end = contiguous ? min(first + run, vectors) : vectors;
+    float4 sum = (float4)(0.0f);
+    for (long i = first; i < end; i += step) {
+        sum += data[i];
+    }
+    sums[id] = sum.x + sum.y + sum.z + sum.w;
+}

@@ -1,0 +1,56 @@
+import OpenCLHost
+
+/// A read-only pass over a buffer in an OpenCL device's memory (`read_probe` in `memory_probe.cl`), timed
+/// by the device: what `xent bench` compares a resident loss with, as it compares host input with a pass
+/// over host memory.
+package struct DeviceReadProbe {
+    private let backend: OpenCLBackend
+    private let kernel: Kernel
+    /// The buffer read and the sums written: kept alive as long as the kernel that takes them.
+    private let buffers: [Buffer]
+    private let globalSize: Int
+    private let localSize: Int
+    /// The bytes each pass reads.
+    package let bytes: Int
+
+    /// A probe over `bytes` (rounded down to whole 16-byte vectors) of zeroed device memory.
+    init(backend: OpenCLBackend, bytes: Int) throws {
+        self.backend = backend
+        let vectors = bytes / 16
+        let probed = vectors * 16
+        self.bytes = probed
+        let device = backend.device
+        localSize = [256, 128, 64, 32, 16, 8, 4, 2, 1].first { $0 <= device.maxWorkGroupSize } ?? 1
+        // Enough work-items to keep every compute unit's loads in flight, none without a vector to read.
+        let items = max(localSize, min(vectors, device.computeUnits * 2048))
+        let global = items / localSize * localSize
+        globalSize = global
+        let program = try backend.program(for: .float32, logger: .quiet)
+        (kernel, buffers) = try backend.openCLCall {
+            let data = try Buffer(context: backend.context, byteCount: max(probed, 16), flags: .readOnly)
+            try backend.queue.zero(data)
+            let sums = try Buffer(
+                context: backend.context, byteCount: global * MemoryLayout<Float>.stride, flags: .writeOnly)
+            let kernel = try Kernel(program: program, name: "read_probe")
+            try kernel.setArgument(0, data)
+            try kernel.setArgument(1, Int64(vectors))
+            try kernel.setArgument(2, Int32(device.type.contains(.cpu) ? 1 : 0))
+            try kernel.setArgument(3, sums)
+            return (kernel, [data, sums])
+        }
+    }
+
+    /// The device time of one pass, in seconds.
+    package func seconds() throws -> Double {
+        try backend.openCLCall { try backend.queue.timedRun(kernel, globalSize: globalSize, localSize: localSize) }
+    }
+}
+
+extension CrossEntropyEngine {
+    /// A read probe of `bytes` in the device memory of the device that runs `dtype` logits, or `nil` when
+    /// that is the CPU fallback.
+    package func deviceReadProbe(bytes: Int, for dtype: LogitsDType) throws -> DeviceReadProbe? {
+        guard let openCL = try backend(for: dtype) as? OpenCLBackend else { return nil }
+        return try DeviceReadProbe(backend: openCL, bytes: bytes)
+    }
+}
