@@ -13,6 +13,7 @@ struct Xent: ParsableCommand {
         abstract: "Cross-entropy loss (log-softmax + negative log-likelihood) on OpenCL devices or the CPU.",
         subcommands: [
             DemoCommand.self, DevicesCommand.self, LossCommand.self, LinearLossCommand.self, BenchCommand.self,
+            CompareCommand.self,
         ])
 
     /// Runs the command, turning every failure into one line on standard error and exit status 2 for

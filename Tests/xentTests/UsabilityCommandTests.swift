@@ -1,4 +1,5 @@
 import Foundation
+import NPY
 import Testing
 import XentTestSupport
 
@@ -32,7 +33,7 @@ import XentTestSupport
         }
     }
 
-    @Test(arguments: ["loss", "linear-loss", "bench", "demo", "devices"])
+    @Test(arguments: ["loss", "linear-loss", "bench", "demo", "devices", "compare"])
     func helpHasExamples(_ command: String) throws {
         let result = try XentProcess.run([command, "--help"])
         try #require(result.status == 0, "\(result)")
@@ -103,6 +104,31 @@ import XentTestSupport
         #expect(
             last.hasPrefix("forward 256 × 16384 f32 on cpu"),
             "the line was not erased before the report\n\(text)")
+    }
+
+    /// `compare` as `numpy.allclose`: NaN equals NaN, a difference within the tolerances passes, one
+    /// beyond it or another shape fails with one line naming it.
+    @Test func compareArrays() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        func write(_ name: String, _ values: [Double], shape: [Int]? = nil) throws -> String {
+            let path = folder.file(name)
+            try NPYWriter.write(values, shape: shape ?? [values.count], to: path)
+            return path
+        }
+        let expected = try write("expected.npy", [1, .nan, -2, .infinity, 0])
+        let close = try write("close.npy", [1 + 1e-7, .nan, -2, .infinity, 1e-9])
+        let far = try write("far.npy", [1, .nan, -2.01, .infinity, 0])
+        let reshaped = try write("reshaped.npy", [1, .nan, -2, .infinity, 0], shape: [5, 1])
+        let agree = try XentProcess.run(["compare", close, expected])
+        #expect(agree.status == 0 && agree.stdout.hasPrefix("5 elements agree"), "\(agree)")
+        let differ = try XentProcess.run(["compare", far, expected])
+        #expect(differ.status == 1 && differ.stdout.isEmpty, "\(differ)")
+        #expect(differ.stderr.contains("element 2 differs: -2.01 against -2"), "\(differ)")
+        let strict = try XentProcess.run(["compare", close, expected, "--rtol", "0", "--atol", "0"])
+        #expect(strict.status == 1 && strict.stderr.contains("element 0 differs"), "\(strict)")
+        let shapes = try XentProcess.run(["compare", reshaped, expected])
+        #expect(shapes.status == 1 && shapes.stderr.contains("shape [5, 1]"), "\(shapes)")
     }
 
     /// The command line refuses a bad option in the library's words (PyTorch's, for label smoothing).
