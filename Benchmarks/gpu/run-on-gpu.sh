@@ -37,8 +37,9 @@ for family in per-row per-group; do
             --label-smoothing "$(field label_smoothing "$json")" --out "$results/loss.npy")
         [ "$(field weight "$json")" = true ] && arguments+=(--weight "$case/weight.npy")
         [ -f "$case/expected_grad.npy" ] && arguments+=(--grad-out "$results/grad.npy")
-        rtol=1e-5
-        [ "$(field logits_dtype "$json")" = float16 ] && rtol=2e-3
+        rtol=1e-5 gradient_rtol=1e-4
+        # PyTorch's float16 results are rounded to float16; xent computes them in float.
+        [ "$(field logits_dtype "$json")" = float16 ] && rtol=2e-3 gradient_rtol=2e-3
         [ "$name" = wide_vocab ] && rtol=5e-5
         verdict=ok
         if ! XENT_OPENCL_KERNELS=$family "$xent" "${arguments[@]}" >/dev/null 2>"$results/error.txt"; then
@@ -47,7 +48,7 @@ for family in per-row per-group; do
             >/dev/null 2>"$results/error.txt"; then
             verdict="loss: $(cat "$results/error.txt")"
         elif [ -f "$case/expected_grad.npy" ] && ! "$xent" compare "$results/grad.npy" "$case/expected_grad.npy" \
-            --rtol 1e-4 --atol 1e-6 >/dev/null 2>"$results/error.txt"; then
+            --rtol $gradient_rtol --atol 1e-6 >/dev/null 2>"$results/error.txt"; then
             verdict="gradient: $(cat "$results/error.txt")"
         fi
         [ "$verdict" = ok ] || failures=$((failures + 1))

@@ -107,7 +107,8 @@ public final class CrossEntropyEngine: Sendable {
     }
 
     /// Does now the work the first call on logits of each of `dtypes` would do first, so that a program
-    /// pays it up front: on OpenCL, building the kernels of that type (0.5–0.7 s each on PoCL); on the CPU
+    /// pays it up front: on OpenCL, building the kernels of that type (0.3–1.1 s each on PoCL without its
+    /// on-disk cache; the engine builds the `Float` ones when it is made); on the CPU
     /// fallback, nothing. The kernels that write a `Float` gradient of `Float16` or `BFloat16` logits, and
     /// those of soft-capped logits, are built on their first use. Throws what that first call would (a
     /// device without `cl_khr_fp64` for `.float64`, a driver that cannot build the kernels).

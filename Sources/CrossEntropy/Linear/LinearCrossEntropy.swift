@@ -61,6 +61,8 @@ extension CrossEntropyEngine {
     ///   - linearWeight: `(V, H)`, the classifier.
     ///   - linearBias: `(V)`, or `nil`.
     ///   - target: class indices in `hidden`'s shape without its last dimension.
+    ///   - options: the options of `crossEntropy`, applied to the logits `hidden · linearWeightᵀ + linearBias`.
+    ///   - chunking: how many rows of logits one chunk forms (by default `.automatic`).
     ///   - gradients: whether to compute the three gradients (else only the loss: one GEMM per chunk).
     ///   - upstream: the gradient flowing in from above, as `crossEntropyWithGradient`'s.
     ///
