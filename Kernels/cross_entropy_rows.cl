@@ -211,9 +211,10 @@ inline VEC exp_output(VEC x) {
 #endif
 
 // Fetches the line at p into the cache ahead of its use where the compiler offers a way (clang's
-// builtin, which PoCL has): the passes over a row that fits in cache fetch the next row, so that its
-// maximum pass finds it there rather than waiting on memory.
-#if defined(__has_builtin)
+// builtin, which PoCL has) and the host allows it (XENT_PREFETCH: not on Oclgrind, which cannot run
+// llvm.prefetch): the passes over a row that fits in cache fetch the next row, so that its maximum pass
+// finds it there rather than waiting on memory.
+#if XENT_PREFETCH && defined(__has_builtin)
 #if __has_builtin(__builtin_prefetch)
 #define PREFETCH(p) __builtin_prefetch((p))
 #endif

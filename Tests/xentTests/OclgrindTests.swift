@@ -3,9 +3,14 @@ import NPY
 import Testing
 import XentTestSupport
 
-/// The GPU kernel family (one work-group per row, `cross_entropy_groups.cl`) under Oclgrind, Debian's
-/// OpenCL device simulator, which reports itself as a GPU: every training fixture's loss and gradient
-/// match PyTorch's, and the simulator reports no read of uninitialized memory and no data race.
+/// Both kernel families — one work-group per row (`cross_entropy_groups.cl`, the GPU family) and one
+/// work-item per row (`cross_entropy_rows.cl`) — under Oclgrind, Debian's OpenCL device simulator, which
+/// reports itself as a GPU: every PyTorch fixture up to 20,000 logits (the training fixtures: z-loss,
+/// soft-capping, bfloat16, K-dim, probabilities; the loss fixtures: C = 1, N = 1, C not a multiple of the
+/// work-group, K-dim rows, weights, ignore_index, label smoothing, probability targets, Float16, Float64,
+/// empty and all-ignored batches) gives PyTorch's loss and gradient, and the simulator reports no read of
+/// uninitialized memory, no data race and no misuse of the API. (The per-row family prefetches only off
+/// Oclgrind, which cannot run `llvm.prefetch`.)
 ///
 /// The inputs are copied to the simulated device (`XENT_OPENCL_COPY=1`): Oclgrind also reports itself as
 /// a CPU, so the backend would otherwise hand it host memory (`CL_MEM_USE_HOST_PTR`), whose contents its
@@ -15,8 +20,21 @@ import XentTestSupport
 /// `XENT_REQUIRE_OCLGRIND=1` (CI's main run) its absence fails instead.
 @Suite(.enabled(if: try OclgrindPresence.isPresent(), "needs oclgrind (Debian's oclgrind package)"))
 struct OclgrindTests {
-    @Test(arguments: TrainingFixtureCase.all.filter { $0.shape.reduce(1, *) <= 20_000 })
-    func groupKernelsMatchPyTorchCleanly(_ fixture: TrainingFixtureCase) throws {
+    static let families = ["per-group", "per-row"]
+
+    /// The environment of a run on Oclgrind with its checks on, with `family`'s kernels.
+    static func environment(_ family: String) throws -> [String: String?] {
+        [
+            "OCL_ICD_VENDORS": try OclgrindPresence.vendorsFolder(), "OCL_ICD_FILENAMES": nil,
+            "XENT_OPENCL_COPY": "1", "XENT_OPENCL_KERNELS": family, "XENT_DEVICE": nil,
+            "OCLGRIND_UNINITIALIZED": "1", "OCLGRIND_DATA_RACES": "1", "OCLGRIND_CHECK_API": "1",
+        ]
+    }
+
+    @Test(arguments: TrainingFixtureCase.all.filter { $0.shape.reduce(1, *) <= 20_000 }, families)
+    func trainingFixturesMatchPyTorchCleanly(_ fixture: TrainingFixtureCase, _ family: String)
+        throws
+    {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         var arguments = [
@@ -29,15 +47,8 @@ struct OclgrindTests {
         ]
         if fixture.weight { arguments += ["--weight", fixture.path("weight.npy")] }
         if let softcap = fixture.softcap { arguments += ["--softcap", String(softcap)] }
-        let result = try XentProcess.run(
-            arguments,
-            environment: [
-                "OCL_ICD_VENDORS": try OclgrindPresence.vendorsFolder(), "OCL_ICD_FILENAMES": nil,
-                "XENT_OPENCL_COPY": "1", "XENT_OPENCL_KERNELS": nil, "XENT_DEVICE": nil,
-                "OCLGRIND_UNINITIALIZED": "1", "OCLGRIND_DATA_RACES": "1",
-                "OCLGRIND_CHECK_API": "1",
-            ])
-        let context = "\(fixture.name) under Oclgrind"
+        let result = try XentProcess.run(arguments, environment: try Self.environment(family))
+        let context = "\(fixture.name), \(family) kernels under Oclgrind"
         try #require(result.status == 0, "\(context)\n\(result)")
         #expect(result.stderr.isEmpty, "\(context): Oclgrind reported\n\(result.stderr)")
         let tolerance = fixture.tolerance
@@ -50,6 +61,33 @@ struct OclgrindTests {
         expectAllClose(
             try readDoubles(folder.file("grad.npy")), expectedGradient, relative: tolerance,
             absolute: tolerance * largest, "\(context): gradient")
+    }
+
+    @Test(
+        arguments: FixtureCase.all.filter {
+            !$0.error && $0.grad == true && $0.shape.reduce(1, *) <= 20_000
+        },
+        families)
+    func lossFixturesMatchPyTorchCleanly(_ fixture: FixtureCase, _ family: String) throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let result = try XentProcess.run(
+            fixture.lossArguments(
+                device: "opencl",
+                ["--out", folder.file("loss.npy"), "--grad-out", folder.file("grad.npy")]),
+            environment: try Self.environment(family))
+        let context = "\(fixture.name), \(family) kernels under Oclgrind"
+        try #require(result.status == 0, "\(context)\n\(result)")
+        #expect(result.stderr.isEmpty, "\(context): Oclgrind reported\n\(result.stderr)")
+        expectAllClose(
+            try readDoubles(folder.file("loss.npy")),
+            try readDoubles(fixture.file("expected_loss.npy")),
+            relative: fixture.lossTolerance, absolute: 1e-6, "\(context): loss")
+        expectAllClose(
+            try readDoubles(folder.file("grad.npy")),
+            try readDoubles(fixture.file("expected_grad.npy")),
+            relative: 1e-4, absolute: fixture.logitsDType == "float16" ? 2e-3 : 1e-6,
+            "\(context): gradient")
     }
 }
 

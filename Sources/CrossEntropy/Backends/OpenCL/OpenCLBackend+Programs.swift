@@ -19,7 +19,7 @@ extension OpenCLBackend {
     ) throws -> Program {
         var options =
             "-cl-std=CL1.2 -DXENT_DTYPE=\(dtype.contractCode) -DXENT_OUT_DTYPE=\((outputs ?? dtype).contractCode)"
-            + " -DXENT_VEC=\(vectorWidth) -DXENT_GROUP=\(groupSize)"
+            + " -DXENT_VEC=\(vectorWidth) -DXENT_GROUP=\(groupSize) -DXENT_PREFETCH=\(prefetch ? 1 : 0)"
         if softcap != 0 {
             options += dtype == .float64 ? " -DXENT_SOFTCAP=\(softcap)" : " -DXENT_SOFTCAP=\(Float(softcap))f"
         }

@@ -23,6 +23,9 @@ final class OpenCLBackend: RowBackend {
     let vectorWidth: Int
     /// Work-items per group in the per-group family: a power of two the device allows, at most 256.
     let groupSize: Int
+    /// Whether the kernels may prefetch (`XENT_PREFETCH`): not on Oclgrind 21.10, which cannot run
+    /// `llvm.prefetch` (its kernels would fail to build).
+    let prefetch: Bool
     /// CPU-like devices read and write host memory in place (`CL_MEM_USE_HOST_PTR`); others get copies,
     /// as do all devices when the environment variable `XENT_OPENCL_COPY` is `1` (so that the copy path
     /// is tested on a CPU device).
@@ -59,6 +62,7 @@ final class OpenCLBackend: RowBackend {
         self.queue = queue
         allocationLimit = min(maxAllocationBytes ?? device.maxAllocationBytes, device.maxAllocationBytes)
         groupSize = [256, 128, 64, 32, 16, 8, 4, 2, 1].first { $0 <= device.maxWorkGroupSize } ?? 1
+        prefetch = !device.name.hasPrefix("Oclgrind")
         placeholder = try Self.openCLCall(on: device) { try Buffer(context: context, byteCount: 16, flags: .readOnly) }
         let width = device.preferredFloatVectorWidth
         vectorWidth = [16, 8, 4].first { $0 <= width } ?? 4
@@ -177,10 +181,12 @@ final class OpenCLBackend: RowBackend {
             logits: logits,
             probabilities: try batch.probabilities.map { try hostBuffer($0, elements: elements, writable: false) },
             targets: try batch.targets.map { try hostBuffer($0, elements: rows, writable: false) }, weight: weight,
+            // Read-write: kernels read back slots they wrote (a probability row's gradient its mass,
+            // `row_extras` every row's statistics); reading a write-only buffer is undefined in OpenCL.
             statistics: try batch.given.map { try givenBuffer($0, rows: rows, as: Acc.self) }
                 ?? Buffer(
                     context: context, byteCount: Int(XENT_STAT_COUNT) * rows.count * MemoryLayout<Acc>.stride,
-                    flags: .writeOnly),
+                    flags: .readWrite),
             rows: rows.count, options: batch.options(for: output))
         if let output {
             let outputBytes =
