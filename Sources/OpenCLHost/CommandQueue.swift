@@ -131,6 +131,11 @@ public final class CommandQueue: @unchecked Sendable {
         defer { clReleaseEvent(event) }
         var completed: cl_event? = event
         try clCall("clWaitForEvents") { clWaitForEvents(1, &completed) }
+        return Double(try Self.deviceNanoseconds(of: event)) * 1e-9
+    }
+
+    /// The device time of the completed command of `event`, from its profiling information.
+    private static func deviceNanoseconds(of event: cl_event) throws(OpenCLError) -> Int {
         var start: cl_ulong = 0
         var end: cl_ulong = 0
         try clCall("clGetEventProfilingInfo") {
@@ -141,7 +146,7 @@ public final class CommandQueue: @unchecked Sendable {
             clGetEventProfilingInfo(
                 event, cl_profiling_info(CL_PROFILING_COMMAND_END), MemoryLayout<cl_ulong>.size, &end, nil)
         }
-        return Double(end >= start ? end - start : 0) * 1e-9
+        return Int(end >= start ? end - start : 0)
     }
 
     /// Copies `destination.count` bytes from `buffer`, starting `offset` bytes in, into host
@@ -209,17 +214,7 @@ public final class CommandQueue: @unchecked Sendable {
             for event in events { clReleaseEvent(event) }
         }
         for event in events {
-            var start: cl_ulong = 0
-            var end: cl_ulong = 0
-            try clCall("clGetEventProfilingInfo") {
-                clGetEventProfilingInfo(
-                    event, cl_profiling_info(CL_PROFILING_COMMAND_START), MemoryLayout<cl_ulong>.size, &start, nil)
-            }
-            try clCall("clGetEventProfilingInfo") {
-                clGetEventProfilingInfo(
-                    event, cl_profiling_info(CL_PROFILING_COMMAND_END), MemoryLayout<cl_ulong>.size, &end, nil)
-            }
-            TransferCounters.addKernelTime(Int(end >= start ? end - start : 0))
+            TransferCounters.addKernelTime(try Self.deviceNanoseconds(of: event))
         }
     }
 

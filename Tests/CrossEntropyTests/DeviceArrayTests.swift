@@ -7,51 +7,17 @@ import XentTestSupport
 /// Logits kept on the device (`DeviceArray`) give exactly what the same logits in host memory give —
 /// loss, gradient into another array or in place — for every option, type and backend.
 @Suite struct DeviceArrayTests {
-    struct Case: Sendable, CustomTestStringConvertible {
-        var testDescription: String
-        var shape: [Int]
-        var probabilities = false
-        var options = CrossEntropyOptions()
-        var upstream: UpstreamGradient = .scalar(1)
-    }
-
-    static let cases: [Case] = [
-        Case(testDescription: "mean", shape: [33, 70]),
-        Case(
-            testDescription: "weights, ignored rows, smoothing", shape: [9, 2000],
-            options: .init(weight: (0..<2000).map { 0.5 + Double($0 % 5) / 3 }, labelSmoothing: 0.1)),
-        Case(
-            testDescription: "sum, z-loss, softcap", shape: [6, 513],
-            options: .init(reduction: .sum, zLossScale: 1e-3, softcap: 5)),
-        Case(
-            testDescription: "none with upstream, K-dim", shape: [2, 11, 3],
-            options: .init(reduction: .none), upstream: .elements((0..<6).map { Double($0) - 2.5 })),
-        Case(testDescription: "probabilities", shape: [4, 300], probabilities: true),
-    ]
-
-    @Test(arguments: cases, Backends.names)
-    func deviceArraysGiveWhatHostMemoryGives(_ testCase: Case, _ device: String) throws {
+    @Test(arguments: OptionCase.all, Backends.names)
+    func deviceArraysGiveWhatHostMemoryGives(_ testCase: OptionCase, _ device: String) throws {
         try check(Float.self, testCase, device)
         try check(Double.self, testCase, device)
         try check(BFloat16.self, testCase, device)
     }
 
-    private func check<T: LogitsScalar>(_: T.Type, _ testCase: Case, _ device: String) throws {
+    private func check<T: LogitsScalar>(_: T.Type, _ testCase: OptionCase, _ device: String) throws {
         let engine = Backends.engine(device)
-        var random = SeededRandom(seed: 9)
-        let shape = testCase.shape
-        let count = shape.reduce(1, *)
-        let values = (0..<count).map { _ in T(Double.random(in: -5...5, using: &random)) }
-        let rowShape = [shape[0]] + shape.dropFirst(2)
-        let target: CrossEntropyTarget<T>
-        if testCase.probabilities {
-            target = .probabilities(
-                Tensor(shape: shape, scalars: (0..<count).map { _ in T(Double.random(in: 0...1, using: &random)) }))
-        } else {
-            var indices = (0..<rowShape.reduce(1, *)).map { _ in Int64.random(in: 0..<Int64(shape[1]), using: &random) }
-            indices[indices.count - 1] = -100
-            target = .classIndices(Tensor(shape: rowShape, scalars: indices))
-        }
+        let (tensor, target) = testCase.inputs(T.self, seed: 9)
+        let (shape, values, count) = (tensor.shape, tensor.scalars, tensor.scalars.count)
         let context = "\(T.self) \(testCase.testDescription) on \(device)"
         let (options, upstream) = (testCase.options, testCase.upstream)
         let host = try engine.crossEntropyWithGradient(

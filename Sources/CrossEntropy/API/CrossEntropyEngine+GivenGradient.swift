@@ -32,18 +32,27 @@ extension CrossEntropyEngine {
             if let probabilities = problem.batch.probabilities {
                 saved.mass = Self.targetMass(probabilities, layout: layout, options: options)
             }
-            let given = try gradientCoefficients(
-                problem, merged: saved, options: options, classes: layout.classes, upstream: upstream)
-            try given.withUnsafeBufferPointer { given in
-                var batch = problem.batch
-                batch.given = given
-                var results = xent_row_results()
-                _ = try backend(for: T.dtype).run(
-                    batch,
-                    output: RowOutput(
-                        gradientInto: gradient, scales: GradientScales(loss: 1, zLoss: 0), rowUpstream: nil),
-                    results: &results, logger: logger)
-            }
+            try writeGivenGradient(
+                of: problem.batch,
+                given: gradientCoefficients(
+                    problem, merged: saved, options: options, classes: layout.classes, upstream: upstream),
+                into: gradient)
+        }
+    }
+
+    /// Writes the gradient of `batch`'s logits into `gradient` from each row's given logsumexp and
+    /// coefficients (`gradientCoefficients`), computing no statistics.
+    func writeGivenGradient<T: LogitsScalar>(
+        of batch: RowBatch<T>, given: [Double], into gradient: UnsafeMutableBufferPointer<T>
+    ) throws {
+        try given.withUnsafeBufferPointer { given in
+            var batch = batch
+            batch.given = given
+            var results = xent_row_results()
+            _ = try backend(for: T.dtype).run(
+                batch,
+                output: RowOutput(gradientInto: gradient, scales: GradientScales(loss: 1, zLoss: 0), rowUpstream: nil),
+                results: &results, logger: logger)
         }
     }
 

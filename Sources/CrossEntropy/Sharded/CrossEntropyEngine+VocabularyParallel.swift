@@ -76,18 +76,11 @@ extension CrossEntropyEngine {
                     statistics.withUnsafeBufferPointer { xent_fold_rows(results, 0, $0.baseAddress, Int64(rows)) }
                 }
                 if let gradient {
-                    let given = try gradientCoefficients(
-                        whole, merged: merged, options: options, classes: slice.classes, upstream: upstream)
-                    try given.withUnsafeBufferPointer { given in
-                        var batch = local.batch
-                        batch.given = given
-                        var results = xent_row_results()
-                        _ = try backend(for: T.dtype).run(
-                            batch,
-                            output: RowOutput(
-                                gradientInto: gradient, scales: GradientScales(loss: 1, zLoss: 0), rowUpstream: nil),
-                            results: &results, logger: logger)
-                    }
+                    try writeGivenGradient(
+                        of: local.batch,
+                        given: gradientCoefficients(
+                            whole, merged: merged, options: options, classes: slice.classes, upstream: upstream),
+                        into: gradient)
                 }
                 guard case .known(let kept) = whole.divisor else {
                     preconditionFailure("the targets of a sharded loss are checked before its rows run")
