@@ -7,9 +7,12 @@ __kernel void read_probe(__global const float4 *data, long vectors, int contiguo
     const long run = (vectors + items - 1) / items;
     const long first = contiguous ? id * run : id, step = contiguous ? 1 : items;
     const long end = contiguous ? min(first + run, vectors) : vectors;
-    float4 sum = (float4)(0.0f);
+    // A scalar sum of each vector's lanes (a float4 sum crashes Oclgrind 21.10's uninitialized-value
+    // checker); the loads stay whole vectors.
+    float sum = 0.0f;
     for (long i = first; i < end; i += step) {
-        sum += data[i];
+        const float4 v = data[i];
+        sum += (v.x + v.y) + (v.z + v.w);
     }
-    sums[id] = sum.x + sum.y + sum.z + sum.w;
+    sums[id] = sum;
 }

@@ -11,6 +11,12 @@ public final class Buffer: @unchecked Sendable {
     public let byteCount: Int
     /// The host memory a `.useHostPointer` buffer is, else `nil`: reading it back there copies nothing.
     let hostAddress: UnsafeRawPointer?
+    /// Whether kernels may read it (it was not made `CL_MEM_WRITE_ONLY`).
+    public let kernelsMayRead: Bool
+    /// Whether kernels may write it (it was not made `CL_MEM_READ_ONLY`).
+    public let kernelsMayWrite: Bool
+    /// The buffer whose memory this is, and where in it: itself, or the parent of a `region`.
+    private let parent: (handle: cl_mem, bytes: Range<Int>)?
 
     /// Creates a device-allocated buffer of `byteCount` bytes.
     ///
@@ -28,6 +34,8 @@ public final class Buffer: @unchecked Sendable {
         }
         self.byteCount = byteCount
         hostAddress = nil
+        (kernelsMayRead, kernelsMayWrite) = Self.kernelAccess(flags)
+        parent = nil
     }
 
     /// Creates a buffer over, or initialised from, host memory.
@@ -56,6 +64,8 @@ public final class Buffer: @unchecked Sendable {
         }
         self.byteCount = hostMemory.count
         hostAddress = deviceFlags.contains(.useHostPointer) ? address : nil
+        (kernelsMayRead, kernelsMayWrite) = Self.kernelAccess(flags)
+        parent = nil
         if deviceFlags.contains(.copyHostPointer) {
             TransferCounters.addHostToDevice(hostMemory.count)
         }
@@ -64,19 +74,40 @@ public final class Buffer: @unchecked Sendable {
     /// Adopts a buffer made elsewhere (retained here, released in `deinit`): `byteCount` is its size.
     public init(retaining handle: OpaquePointer) throws(OpenCLError) {
         var size = 0
+        var flags: cl_mem_flags = 0
         try clCall("clGetMemObjectInfo") {
             clGetMemObjectInfo(handle, cl_mem_info(CL_MEM_SIZE), MemoryLayout<Int>.size, &size, nil)
+        }
+        try clCall("clGetMemObjectInfo") {
+            clGetMemObjectInfo(handle, cl_mem_info(CL_MEM_FLAGS), MemoryLayout<cl_mem_flags>.size, &flags, nil)
         }
         try clCall("clRetainMemObject") { clRetainMemObject(handle) }
         self.handle = handle
         byteCount = size
         hostAddress = nil
+        (kernelsMayRead, kernelsMayWrite) = Self.kernelAccess(MemoryFlags(rawValue: flags))
+        parent = nil
     }
 
-    private init(subBuffer handle: cl_mem, byteCount: Int) {
+    private init(region handle: cl_mem, of parent: Buffer, bytes: Range<Int>) {
         self.handle = handle
-        self.byteCount = byteCount
+        byteCount = bytes.count
         hostAddress = nil
+        (kernelsMayRead, kernelsMayWrite) = (parent.kernelsMayRead, parent.kernelsMayWrite)
+        self.parent = (parent.parent?.handle ?? parent.handle, bytes)
+    }
+
+    /// Whether this buffer and `other` are the same memory (`true`), memory that overlaps in part
+    /// (`nil`), or apart (`false`), as far as this process made them (two sub-buffers a caller made of
+    /// one buffer count as apart).
+    public func sameMemory(as other: Buffer) -> Bool? {
+        let (mine, theirs) = (parent ?? (handle, 0..<byteCount), other.parent ?? (other.handle, 0..<other.byteCount))
+        guard mine.handle == theirs.handle, mine.bytes.overlaps(theirs.bytes) else { return false }
+        return mine.bytes == theirs.bytes ? true : nil
+    }
+
+    private static func kernelAccess(_ flags: MemoryFlags) -> (read: Bool, write: Bool) {
+        (!flags.contains(.writeOnly), !flags.contains(.readOnly))
     }
 
     /// Whether this buffer belongs to `context`.
@@ -93,12 +124,13 @@ public final class Buffer: @unchecked Sendable {
     public func region(offset: Int, byteCount: Int) throws(OpenCLError) -> Buffer {
         precondition(offset >= 0 && byteCount >= 0 && offset + byteCount <= self.byteCount, "region outside the buffer")
         var region = cl_buffer_region(origin: offset, size: max(byteCount, 1))
+        // Flags 0: the region inherits the parent's access (a read-write region of a read-only buffer is
+        // refused).
         let handle = try clCreate("clCreateSubBuffer") { status in
-            clCreateSubBuffer(
-                self.handle, cl_mem_flags(CL_MEM_READ_WRITE), cl_buffer_create_type(CL_BUFFER_CREATE_TYPE_REGION),
-                &region, status)
+            clCreateSubBuffer(self.handle, 0, cl_buffer_create_type(CL_BUFFER_CREATE_TYPE_REGION), &region, status)
         }
-        return Buffer(subBuffer: handle, byteCount: byteCount)
+        let start = (parent?.bytes.lowerBound ?? 0) + offset
+        return Buffer(region: handle, of: self, bytes: start..<(start + byteCount))
     }
 
     deinit {

@@ -14,7 +14,7 @@ public final class CommandQueue: @unchecked Sendable {
     /// launches, and the next place; guarded by `eventsLock`.
     private var pendingEvents: [(place: Int, event: cl_event)] = []
     private var nextPlace = 0
-    private let eventsLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let eventsLock: UnsafeMutablePointer<pthread_mutex_t>
     /// Whether launches are timed: the queue was made with `CL_QUEUE_PROFILING_ENABLE`.
     let profiling: Bool
     /// Whether the queue may run its commands out of order (only a caller's queue can).
@@ -28,8 +28,7 @@ public final class CommandQueue: @unchecked Sendable {
         }
         profiling = true
         isOutOfOrder = false
-        eventsLock.initialize(to: pthread_mutex_t())
-        precondition(pthread_mutex_init(eventsLock, nil) == 0, "pthread_mutex_init failed")
+        eventsLock = Self.makeLock()
     }
 
     /// Adopts a queue made elsewhere (retained here, released in `deinit`): the caller's, as libraries
@@ -45,8 +44,15 @@ public final class CommandQueue: @unchecked Sendable {
         self.handle = handle
         profiling = properties & cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE) != 0
         isOutOfOrder = properties & cl_command_queue_properties(CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE) != 0
-        eventsLock.initialize(to: pthread_mutex_t())
-        precondition(pthread_mutex_init(eventsLock, nil) == 0, "pthread_mutex_init failed")
+        eventsLock = Self.makeLock()
+    }
+
+    /// The mutex of `pendingEvents`, made once the queue exists (so a failed init leaks none).
+    private static func makeLock() -> UnsafeMutablePointer<pthread_mutex_t> {
+        let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        lock.initialize(to: pthread_mutex_t())
+        precondition(pthread_mutex_init(lock, nil) == 0, "pthread_mutex_init failed")
+        return lock
     }
 
     /// The context this queue belongs to, holding the queue's device.
@@ -81,7 +87,7 @@ public final class CommandQueue: @unchecked Sendable {
     public func finish() throws(OpenCLError) {
         let launched = launchesSoFar()
         try clCall("clFinish") { clFinish(handle) }
-        try countLaunches(before: launched)
+        countLaunches(before: launched)
     }
 
     /// Enqueues a 1-D NDRange launch of `kernel` with its arguments as set now.
@@ -166,7 +172,7 @@ public final class CommandQueue: @unchecked Sendable {
         if UnsafeRawPointer(address) != buffer.hostAddress.map({ $0 + offset }) {
             TransferCounters.addDeviceToHost(destination.count)
         }
-        try countLaunches(before: launched)
+        countLaunches(before: launched)
     }
 
     /// Copies `source` into `buffer`, starting `offset` bytes in, returning once the copy (and
@@ -183,7 +189,7 @@ public final class CommandQueue: @unchecked Sendable {
                 0, nil, nil)
         }
         TransferCounters.addHostToDevice(source.count)
-        try countLaunches(before: launched)
+        countLaunches(before: launched)
     }
 
     /// Enqueues setting the whole of `buffer` to zero bytes.
@@ -204,8 +210,9 @@ public final class CommandQueue: @unchecked Sendable {
 
     /// Adds the device time of the launches before place `horizon` — enqueued before a blocking call
     /// that has just returned, so complete on this in-order queue — to `TransferCounters`, and releases
-    /// their events. (Launches other threads made since are left for their own blocking calls.)
-    private func countLaunches(before horizon: Int) throws(OpenCLError) {
+    /// their events. (Launches other threads made since are left for their own blocking calls.) Best
+    /// effort: a launch whose profiling a driver does not report is not counted, and fails nothing.
+    private func countLaunches(before horizon: Int) {
         pthread_mutex_lock(eventsLock)
         let events = pendingEvents.filter { $0.place < horizon }.map(\.event)
         pendingEvents.removeAll { $0.place < horizon }
@@ -214,7 +221,9 @@ public final class CommandQueue: @unchecked Sendable {
             for event in events { clReleaseEvent(event) }
         }
         for event in events {
-            TransferCounters.addKernelTime(try Self.deviceNanoseconds(of: event))
+            if let nanoseconds = try? Self.deviceNanoseconds(of: event) {
+                TransferCounters.addKernelTime(nanoseconds)
+            }
         }
     }
 

@@ -31,12 +31,13 @@ import XentTestSupport
             clReleaseContext(context)
         }
 
-        /// A buffer of `values`, which the caller releases.
-        func buffer(_ values: [Float]) throws -> cl_mem {
+        /// A buffer of `values` with `access` (`CL_MEM_READ_WRITE`, `_READ_ONLY`, `_WRITE_ONLY`), which the
+        /// caller releases.
+        func buffer(_ values: [Float], access: Int32 = CL_MEM_READ_WRITE) throws -> cl_mem {
             var status: cl_int = 0
             let buffer = values.withUnsafeBytes {
                 clCreateBuffer(
-                    context, cl_mem_flags(CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR), $0.count,
+                    context, cl_mem_flags(access | CL_MEM_COPY_HOST_PTR), $0.count,
                     UnsafeMutableRawPointer(mutating: $0.baseAddress), &status)
             }
             return try #require(buffer, "clCreateBuffer: \(status)")
@@ -110,6 +111,54 @@ import XentTestSupport
             try engine.deviceArray(wrapping: foreign, count: 2, of: Float.self)
         }
         #expect(wrongContext?.code == .invalidOption)
+    }
+
+    /// Logits in a buffer the caller made read-only, whole and at an aligned offset (a sub-buffer that
+    /// inherits the access), give the loss; a read-only buffer is refused as an output, a write-only one
+    /// as logits, and an output overlapping the logits in part.
+    @Test func bufferAccessIsRespected() throws {
+        let caller = try CallerOpenCL()
+        let engine = try CrossEntropyEngine(openCLQueue: caller.queue)
+        let padding = caller.alignment / MemoryLayout<Float>.stride
+        let values: [Float] = [1, 2, 3, 4, 0.5, -1]
+        let expected = try Backends.engine("cpu").crossEntropy(logits: values, labels: [2, 0])
+        let readOnly = try caller.buffer([Float](repeating: 0, count: padding) + values, access: CL_MEM_READ_ONLY)
+        let writeOnly = try caller.buffer([Float](repeating: 0, count: values.count), access: CL_MEM_WRITE_ONLY)
+        defer {
+            clReleaseMemObject(readOnly)
+            clReleaseMemObject(writeOnly)
+        }
+        let whole = try engine.deviceArray(wrapping: readOnly, count: padding + values.count, of: Float.self)
+        let atOffset = try engine.deviceArray(
+            wrapping: readOnly, byteOffset: padding * MemoryLayout<Float>.stride, count: values.count, of: Float.self)
+        let loss = try engine.crossEntropy(atOffset, shape: [2, 3], target: .labels([2, 0]))
+        #expect(isClose(Double(loss.scalar), Double(expected.scalar), rtol: 1e-6))
+        let output = try engine.deviceArray(wrapping: writeOnly, count: values.count, of: Float.self)
+        try engine.softmax(atOffset, shape: [2, 3], into: output)
+        let softmax = try caller.read(writeOnly, count: values.count)
+        #expect(abs(Double(softmax[0..<3].reduce(0, +)) - 1) < 1e-6, "\(softmax)")
+        for (attempt, code) in [
+            ({ try engine.softmax(atOffset, shape: [2, 3], into: atOffset) }, CrossEntropyError.Code.invalidOption),
+            ({ _ = try engine.crossEntropy(output, shape: [2, 3], target: .labels([2, 0])) }, .invalidOption),
+            ({ try engine.logSoftmax(whole, shape: [padding + 6, 1], into: whole) }, .invalidOption),
+        ] as [(() throws -> Void, CrossEntropyError.Code)] {
+            let error = #expect(throws: CrossEntropyError.self) { try attempt() }
+            #expect(error?.code == code, "\(String(describing: error))")
+        }
+        // Two wraps of one buffer: the same memory is in place; a region overlapping it in part is refused.
+        let shared = try caller.buffer([Float](repeating: 0, count: padding) + values)
+        defer { clReleaseMemObject(shared) }
+        let first = try engine.deviceArray(wrapping: shared, count: values.count, of: Float.self)
+        let again = try engine.deviceArray(wrapping: shared, count: values.count, of: Float.self)
+        let shifted = try engine.deviceArray(
+            wrapping: shared, byteOffset: padding * MemoryLayout<Float>.stride, count: values.count, of: Float.self)
+        try engine.softmax(first, shape: [2, 3], into: again)
+        let inPlace = try caller.read(shared, count: 3)
+        #expect(abs(Double(inPlace.reduce(0, +)) - 1) < 1e-6, "\(inPlace)")
+        let overlap = #expect(throws: CrossEntropyError.self) {
+            try engine.softmax(first, shape: [2, 3], into: shifted)
+        }
+        #expect(overlap?.code == .invalidOption && overlap?.message.contains("overlaps") == true)
     }
 
     @Test func anOutOfOrderQueueIsRefused() throws {

@@ -12,6 +12,7 @@ import XentTestSupport
         try check(Float.self, testCase, device)
         try check(Double.self, testCase, device)
         try check(BFloat16.self, testCase, device)
+        try check(Float16.self, testCase, device)
     }
 
     private func check<T: LogitsScalar>(_: T.Type, _ testCase: OptionCase, _ device: String) throws {

@@ -63,6 +63,25 @@ struct OclgrindTests {
             absolute: tolerance * largest, "\(context): gradient")
     }
 
+    /// Device arrays (the resident path, logits and gradient in device buffers) and the read probe kernel,
+    /// through `xent bench --resident` on a small batch.
+    @Test(arguments: families)
+    func residentCallsAndTheReadProbeRunCleanly(_ family: String) throws {
+        for pass in [[], ["--backward"]] {
+            let result = try XentProcess.run(
+                [
+                    "bench", "--rows", "6", "--classes", "300", "--repeat", "1", "--device",
+                    "opencl", "--resident", "--json",
+                ]
+                    + pass,
+                environment: try Self.environment(family))
+            let context = "\(family) kernels under Oclgrind, bench --resident \(pass)"
+            try #require(result.status == 0, "\(context)\n\(result)")
+            #expect(result.stderr.isEmpty, "\(context): Oclgrind reported\n\(result.stderr)")
+            #expect(result.stdout.contains("\"resident\": true"), "\(context)\n\(result)")
+        }
+    }
+
     @Test(
         arguments: FixtureCase.all.filter {
             !$0.error && $0.grad == true && $0.shape.reduce(1, *) <= 20_000

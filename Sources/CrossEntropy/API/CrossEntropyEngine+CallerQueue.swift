@@ -7,7 +7,9 @@ extension CrossEntropyEngine {
     /// kernels run on that queue, after whatever the caller enqueued before each call, and each call
     /// returns once its work has completed — so there is no event to wait for. The queue must execute in
     /// order; the queue and its context are retained while the engine lives. Device time is counted in
-    /// `DeviceTraffic` only if the queue was made with `CL_QUEUE_PROFILING_ENABLE`.
+    /// `DeviceTraffic` only if the queue was made with `CL_QUEUE_PROFILING_ENABLE`. The engine builds its
+    /// own kernels (engines on a caller's queue share none). `device.kind` gives the device's place in
+    /// `DeviceInventory`, or platform and device -1 where the inventory does not list it.
     public convenience init(openCLQueue queue: OpaquePointer, logger: Logger? = nil) throws {
         let logger = logger ?? .quiet
         let (commandQueue, context) = try Self.adopt(queue)
@@ -30,7 +32,9 @@ extension CrossEntropyEngine {
     /// `count` elements of type `T` at `byteOffset` in a buffer the caller owns (a `cl_mem` of this engine's
     /// context), used in place: results written into it are the caller's to read. The buffer is retained
     /// while the array lives. A nonzero offset must be a multiple of the device's base address alignment
-    /// (`CL_DEVICE_MEM_BASE_ADDR_ALIGN`: OpenCL makes a sub-buffer there).
+    /// (`CL_DEVICE_MEM_BASE_ADDR_ALIGN` bits, divided by 8 for bytes), and the buffer not itself a
+    /// sub-buffer: OpenCL makes a sub-buffer there. A buffer made `CL_MEM_READ_ONLY` serves as logits, not
+    /// as an output; one made `CL_MEM_WRITE_ONLY` only as an output (calls refuse otherwise).
     public func deviceArray<T: LogitsScalar>(
         wrapping buffer: OpaquePointer, byteOffset: Int = 0, count: Int, of _: T.Type
     ) throws -> DeviceArray<T> {
@@ -50,9 +54,9 @@ extension CrossEntropyEngine {
                     .invalidShape,
                     "\(count) \(T.dtype) at byte \(byteOffset) do not fit a buffer of \(whole.byteCount) bytes")
             }
-            let storage =
-                byteOffset == 0 && bytes == whole.byteCount
-                ? whole : try whole.region(offset: byteOffset, byteCount: bytes)
+            // At offset 0 the buffer itself (the array's count bounds what is used), so that a caller's own
+            // sub-buffer works too; OpenCL makes no sub-buffer of a sub-buffer.
+            let storage = byteOffset == 0 ? whole : try whole.region(offset: byteOffset, byteCount: bytes)
             return DeviceArray(count: count, storage: .openCL(storage, openCL))
         }
     }

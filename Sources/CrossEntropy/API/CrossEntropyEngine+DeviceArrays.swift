@@ -208,15 +208,31 @@ extension CrossEntropyEngine {
             }
             return try backend(for: T.dtype).run(batch, output: output, results: results, logger: logger)
         case .openCL(let buffer, let backend):
-            guard case .openCL(let destinationBuffer, _)? = destinationPlace, destination !== logits else {
-                return try backend.openCLCall {
-                    try backend.runResident(batch, logits: buffer, output: output, results: results, logger: logger)
+            guard buffer.kernelsMayRead else {
+                throw CrossEntropyError(.invalidOption, "the logits' OpenCL buffer is write-only")
+            }
+            var separate: Buffer?
+            if output != nil {
+                let target: Buffer
+                if case .openCL(let destinationBuffer, _)? = destinationPlace {
+                    target = destinationBuffer
+                } else {
+                    target = buffer
+                }
+                guard target.kernelsMayWrite else {
+                    throw CrossEntropyError(.invalidOption, "the output's OpenCL buffer is read-only")
+                }
+                switch target.sameMemory(as: buffer) {
+                case true: separate = nil  // in place
+                case false: separate = target
+                case nil:
+                    throw CrossEntropyError(
+                        .invalidOption, "the output's device array overlaps the logits' without being the same")
                 }
             }
             return try backend.openCLCall {
                 try backend.runResident(
-                    batch, logits: buffer, destination: destinationBuffer, output: output, results: results,
-                    logger: logger)
+                    batch, logits: buffer, destination: separate, output: output, results: results, logger: logger)
             }
         }
     }

@@ -3,7 +3,8 @@ import OpenCLHost
 
 /// Computes cross-entropy and its primitives on one device: an OpenCL device or the CPU fallback.
 ///
-/// An engine is made once (OpenCL programs are built once per device and data type) and may be
+/// An engine is made once (OpenCL programs are built once per device and data type, by the engines of a
+/// process together; an engine on a caller's queue builds its own) and may be
 /// shared by any number of tasks and threads. It logs what it decides to the `Logger` it is given:
 /// the device chosen and why (`info`), falling back to the CPU (`warning`), kernel builds with their
 /// time (`info`) and cache hits (`trace`), chunks halved after the device ran out of memory (`warning`).

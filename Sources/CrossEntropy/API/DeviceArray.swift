@@ -4,8 +4,10 @@ import OpenCLHost
 /// results, the loss) instead of the logits: a buffer in the engine's OpenCL context, or host memory when
 /// the engine runs on the CPU fallback, so that code written for a GPU runs unchanged on a headless box.
 ///
-/// Made by an engine (`CrossEntropyEngine.makeDeviceArray(_:)`) and usable with that engine only. Like
-/// any device buffer, it must not be written by one call while another uses it.
+/// Made by an engine (`CrossEntropyEngine.makeDeviceArray(_:)`) and usable with the engines that run its
+/// type on the same device (engines of one process share a device's context; an engine on a caller's
+/// queue has its own). A call runs its whole batch in one launch (no chunking: the array was allocated
+/// whole). Like any device buffer, it must not be written by one call while another uses it.
 ///
 /// `@unchecked Sendable`: the array itself never changes after it is made; what it holds is device
 /// memory, which the calls that use it read and write, as the caller sequences them.

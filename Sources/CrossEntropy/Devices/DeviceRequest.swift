@@ -18,6 +18,10 @@ public enum DeviceRequest: Sendable, Hashable, CustomStringConvertible {
     /// Device `device` of platform `platform`, both counted from 0 as `xent devices` lists them.
     case openCLDevice(platform: Int, device: Int)
 
+    /// The first OpenCL device: the earlier name of `openCL`.
+    @available(*, deprecated, renamed: "openCL")
+    public static var opencl: DeviceRequest { .openCL }
+
     /// The environment variable read when no device is given.
     public static let environmentVariable = "XENT_DEVICE"
 

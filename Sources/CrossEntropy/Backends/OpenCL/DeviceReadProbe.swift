@@ -13,10 +13,11 @@ package struct DeviceReadProbe {
     /// The bytes each pass reads.
     package let bytes: Int
 
-    /// A probe over `bytes` (rounded down to whole 16-byte vectors) of zeroed device memory.
+    /// A probe over `bytes` (at most one allocation, rounded down to whole 16-byte vectors) of zeroed
+    /// device memory.
     init(backend: OpenCLBackend, bytes: Int) throws {
         self.backend = backend
-        let vectors = bytes / 16
+        let vectors = min(bytes, backend.device.maxAllocationBytes) / 16
         let probed = vectors * 16
         self.bytes = probed
         let device = backend.device
@@ -28,7 +29,16 @@ package struct DeviceReadProbe {
         let program = try backend.program(for: .float32, logger: .quiet)
         (kernel, buffers) = try backend.openCLCall {
             let data = try Buffer(context: backend.context, byteCount: max(probed, 16), flags: .readOnly)
-            try backend.queue.zero(data)
+            // Zeros written from the host, 64 MiB at a time (not clEnqueueFillBuffer, whose bytes Oclgrind
+            // does not count as initialised).
+            let zeros = [UInt8](repeating: 0, count: min(max(probed, 16), 64 << 20))
+            try zeros.withUnsafeBytes { zeros in
+                for offset in stride(from: 0, to: max(probed, 16), by: zeros.count) {
+                    let count = min(zeros.count, max(probed, 16) - offset)
+                    try backend.queue.write(
+                        data, offset: offset, from: UnsafeRawBufferPointer(rebasing: zeros[..<count]))
+                }
+            }
             let sums = try Buffer(
                 context: backend.context, byteCount: global * MemoryLayout<Float>.stride, flags: .writeOnly)
             let kernel = try Kernel(program: program, name: "read_probe")
