@@ -49,13 +49,14 @@ struct LinearRun<T: LinearScalar> {
     }
 
     /// `count` elements, zeros or uninitialised (to be overwritten whole: writing the output once is
-    /// cheaper than twice).
+    /// cheaper than twice). No elements is a plain empty array: `Array(unsafeUninitializedCapacity: 0)`
+    /// writes its count into the standard library's one shared empty storage, a write ThreadSanitizer
+    /// reports as a race with every other thread reading an empty array.
     private static func array(count: Int, zeroed: Bool) -> [T] {
-        zeroed
-            ? [T](repeating: 0, count: count)
-            : [T](unsafeUninitializedCapacity: count) { _, initialized in
-                initialized = count
-            }
+        guard count > 0, !zeroed else { return [T](repeating: 0, count: count) }
+        return [T](unsafeUninitializedCapacity: count) { _, initialized in
+            initialized = count
+        }
     }
 
     /// The chunks of kept rows, `rows` at most each: ranges of indices into `problem.keptRows`.
