@@ -8,8 +8,11 @@
         let rank: Int
     }
 
-    /// An exit with status 1 and no message: another rank reports the failure.
+    /// An exit with status 0 and no message: another rank reports the failure and exits with 1.
     struct SilentFailure: Error {}
+
+    /// The failure of a member whose message is already on standard error: status 1, nothing more.
+    struct ReportedFailure: Error {}
 
     /// The MPI collective with a checkpoint before each all-reduce: a member that fails tells the others
     /// through the checkpoint they are waiting in (`failed(_:)`), so that every rank ends the run instead
@@ -59,16 +62,28 @@
             } catch is MemberFailed {
                 // Another member failed first, and reports it.
                 for file in staged { file.discard() }
-                throw SilentFailure()
+                try afterFailure(collective)
             } catch {
                 for file in staged { file.discard() }
+                var reporter = world.rank
                 do {
                     try collective.checkpoint(failed: true)
                 } catch let failure as MemberFailed {
-                    if failure.rank == world.rank { throw error }
+                    reporter = failure.rank
                 }
-                throw SilentFailure()
+                if reporter == world.rank { writeToStandardError("xent: error: \(error)\n") }
+                try afterFailure(collective, reported: reporter == world.rank)
             }
+        }
+
+        /// Ends a failed run once its one message is out: every member meets after the reporting member has
+        /// written it, then the others end quietly with status 0 and the reporter with 1 — so mpirun, which
+        /// aborts the job at the first nonzero status, never kills the reporter before its message is out,
+        /// and still reports the run failed.
+        private func afterFailure(_ collective: CheckpointedCollective, reported: Bool = false) throws -> Never {
+            var meeting = [0.0]
+            try? collective.base.allReduce(&meeting, .max)
+            throw reported ? ReportedFailure() : SilentFailure()
         }
 
         private func computeSharded(_ collective: CheckpointedCollective, staged: inout [NPYStagedFile]) throws {

@@ -24,7 +24,8 @@ struct Xent: ParsableCommand {
             try command.run()
         } catch {
             #if MPI
-                if error is SilentFailure { Glibc.exit(1) }
+                if error is SilentFailure { Glibc.exit(0) }
+                if error is ReportedFailure { Glibc.exit(1) }
             #endif
             let code = exitCode(for: error)
             if code == .success {
