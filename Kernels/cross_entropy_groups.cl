@@ -1,11 +1,20 @@
-// Row-wise cross-entropy primitives, one work-group per row (the family for GPUs): every row takes this
-// one path. Built after the contract header and cross_entropy_rows.cl, whose types, flags and helpers
-// (the gradient's coefficients among them) it uses.
+// Row-wise cross-entropy primitives in work-groups of XENT_GROUP work-items (the family for GPUs). Built
+// after the contract header and cross_entropy_rows.cl, whose types, flags and helpers (the gradient's
+// coefficients among them) it uses.
 //
-// Each of the XENT_GROUP work-items folds the classes c = lid, lid + XENT_GROUP, ... (consecutive
-// work-items read consecutive addresses) into its own online (max, sum) state; the states are merged
-// by a tree in local memory. The merge is the same associative operator as everywhere else:
+// A row, or a slice of one, is read by a team of `team` work-items (a power of two dividing XENT_GROUP),
+// each folding its share into its own online (max, sum) state; the team's states are merged by a tree
+// in local memory with the same associative operator as everywhere else:
 //   (m1, s1) + (m2, s2) = (max, s1 e^(m1 - max) + s2 e^(m2 - max)).
+// On contiguous rows a work-item loads XENT_VEC classes at a time and consecutive work-items read
+// consecutive vectors; strided rows (K-dimensional logits) take teams of one, so that neighbouring
+// work-items read neighbouring rows' addresses. The host's plan (GroupPlan) maps rows to work per launch:
+// - teams: XENT_GROUP / team rows per work-group, short rows sharing a group and long rows taking all of
+//   it (row_statistics_group, row_outputs_group). When the group's rows fit in local memory, the outputs
+//   are computed from the copy kept there while reading (`cached`): one read of the logits and one write.
+// - split rows: few long rows leave most work-groups of a device idle, so each row is cut into `parts`
+//   slices of one work-group each (row_partials_group), the slices' states are merged per row
+//   (row_merge_partials), and the outputs are written slice by slice (row_outputs_from_norms_group).
 //
 // Compile-time option (part of the program cache key): XENT_GROUP, the work-group size, a power of two.
 
@@ -19,25 +28,85 @@ inline void merge_states(row_state *a, row_state b, int smooth) {
     a->m = mn;
 }
 
-// The row's merged state, in every work-item of the group.
-inline row_state group_scan_row(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
-                                long classes, long stride, int flags, ACC qa, ACC qb, __local ACC *scratch) {
+// The lane's share of classes [first, last) of the row at x (classes `stride` apart; q its probabilities,
+// w the class weights): on contiguous rows the vectors from first + lane * XENT_VEC, team vectors apart,
+// then the elements past the last whole vector, team apart; on strided rows the elements from first +
+// lane, team apart. With `keep`, each value read (soft-capped) is also stored at its class in `cache`.
+inline row_state lane_scan(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w, long first,
+                           long last, long stride, int flags, ACC qa, ACC qb, int lane, int team, int keep,
+                           __local ACC *cache) {
     const int smooth = (flags & XENT_ACCUMULATE_SMOOTH) != 0;
-    const int lid = get_local_id(0);
     row_state st = {LOWEST, 0, 0, 0};
-    for (long c = lid; c < classes; c += XENT_GROUP) {
-        push(&st, LOADX(x + c * stride), smooth ? element_weight(q, w, flags, c * stride, c, qa, qb) : 0, smooth);
+    long c = first + lane;
+    if (stride == 1) {
+        const long step = (long)team * XENT_VEC;
+        VEC m = (VEC)LOWEST, s = (VEC)0, d = (VEC)0, vs = (VEC)0;
+        long v = first + (long)lane * XENT_VEC;
+        if (!smooth) {
+            // Four vectors a step: one rescaling of the sums per four exps.
+            for (; v + 3 * step + XENT_VEC <= last; v += 4 * step) {
+                const VEC x0 = LOADX_VEC(x + v), x1 = LOADX_VEC(x + v + step), x2 = LOADX_VEC(x + v + 2 * step),
+                          x3 = LOADX_VEC(x + v + 3 * step);
+                if (keep) {
+                    CAT(vstore, XENT_VEC)(x0, 0, cache + v);
+                    CAT(vstore, XENT_VEC)(x1, 0, cache + v + step);
+                    CAT(vstore, XENT_VEC)(x2, 0, cache + v + 2 * step);
+                    CAT(vstore, XENT_VEC)(x3, 0, cache + v + 3 * step);
+                }
+                const VEC mn = fmax(m, fmax(fmax(x0, x1), fmax(x2, x3)));
+                s = s * exp(m - mn) + ((exp(x0 - mn) + exp(x1 - mn)) + (exp(x2 - mn) + exp(x3 - mn)));
+                m = mn;
+            }
+        }
+        for (; v + XENT_VEC <= last; v += step) {
+            const VEC xv = LOADX_VEC(x + v);
+            if (keep) {
+                CAT(vstore, XENT_VEC)(xv, 0, cache + v);
+            }
+            const VEC mn = fmax(m, xv);
+            if (smooth) {
+                const VEC weights = vector_weight(q, w, flags, v, qa, qb);
+                d += vs * (m - mn) + weights * (xv - mn);
+                vs += weights;
+            }
+            s = s * exp(m - mn) + exp(xv - mn);
+            m = mn;
+        }
+        ACC lm[XENT_VEC], ls[XENT_VEC], ld[XENT_VEC], lv[XENT_VEC];
+        CAT(vstore, XENT_VEC)(m, 0, lm);
+        CAT(vstore, XENT_VEC)(s, 0, ls);
+        CAT(vstore, XENT_VEC)(d, 0, ld);
+        CAT(vstore, XENT_VEC)(vs, 0, lv);
+        for (int index = 0; index < XENT_VEC; index++) {
+            const row_state other = {lm[index], ls[index], ld[index], lv[index]};
+            merge_states(&st, other, smooth);
+        }
+        c = first + (last - first) / XENT_VEC * XENT_VEC + lane;
     }
+    for (; c < last; c += team) {
+        const ACC xc = LOADX(x + c * stride);
+        if (keep) {
+            cache[c] = xc;
+        }
+        push(&st, xc, smooth ? element_weight(q, w, flags, c * stride, c, qa, qb) : 0, smooth);
+    }
+    return st;
+}
+
+// The merged state of each team's row, in every work-item of the team; `scratch` holds 4 * XENT_GROUP
+// values. Every work-item of the group calls it (it has barriers) with the same team.
+inline row_state team_merge(row_state st, int smooth, int lane, int team, __local ACC *scratch) {
+    const int lid = get_local_id(0);
     __local ACC *lm = scratch, *ls = scratch + XENT_GROUP, *ld = scratch + 2 * XENT_GROUP,
                 *lv = scratch + 3 * XENT_GROUP;
     lm[lid] = st.m;
     ls[lid] = st.s;
     ld[lid] = st.d;
     lv[lid] = st.v;
-    for (int offset = XENT_GROUP / 2; offset > 0; offset >>= 1) {
+    for (int offset = team / 2; offset > 0; offset >>= 1) {
         barrier(CLK_LOCAL_MEM_FENCE);
-        if (lid < offset) {
-            row_state other = {lm[lid + offset], ls[lid + offset], ld[lid + offset], lv[lid + offset]};
+        if (lane < offset) {
+            const row_state other = {lm[lid + offset], ls[lid + offset], ld[lid + offset], lv[lid + offset]};
             merge_states(&st, other, smooth);
             lm[lid] = st.m;
             ls[lid] = st.s;
@@ -46,33 +115,48 @@ inline row_state group_scan_row(__global const STORAGE *x, __global const STORAG
         }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    row_state merged = {lm[0], ls[0], ld[0], lv[0]};
-    barrier(CLK_LOCAL_MEM_FENCE);  // the scratch may be reused by the caller's next row
+    const int leader = lid - lane;
+    const row_state merged = {lm[leader], ls[leader], ld[leader], lv[leader]};
+    barrier(CLK_LOCAL_MEM_FENCE);  // the scratch may be reused
     return merged;
 }
 
-// Writes the statistics of the group's row (work-item 0) and returns its merged state to all.
-inline row_state group_row_statistics(const row_batch *batch, long row, __local ACC *scratch) {
-    const long base = row_base(batch, row);
-    const row_state st = group_scan_row(
-        batch->logits + base, batch->probabilities + ((batch->o.flags & XENT_HAS_PROBABILITIES) ? base : 0),
-        batch->weight, batch->o.classes, batch->o.inner, batch->o.flags, smoothing_qa(batch), smoothing_qb(batch), scratch);
-    if (get_local_id(0) == 0) {
-        write_row_statistics(batch, row, base, st, log(st.s));
+// What a row's outputs are made of: out_c = a exp(x_c - lse) - b v_c - [c == y] t for a gradient or a
+// softmax (zeros when `zero`), x_c - lse for a log-softmax.
+typedef struct {
+    ACC a, b, t;
+    long y;
+    int zero;
+} output_terms;
+
+// Row `row`'s output terms from its merged state and logsumexp's parts, as the launch's kind asks.
+inline output_terms row_output_terms(const row_batch *batch, long row, row_state st, row_norm n) {
+    output_terms terms = {1, 0, 0, -1, 0};
+    if (batch->o.kind != XENT_OUTPUT_GRADIENT) {
+        return terms;
     }
-    return st;
+    gradient_coefficients k = {0, 0, 0};
+    if (batch->o.flags & XENT_HAS_PROBABILITIES) {
+        k = probability_gradient(batch, row, st.v, n.max + n.log_sum);  // st.v: the row's mass
+    } else {
+        terms.y = batch->targets[row];
+        terms.zero = terms.y == batch->o.ignore_index || terms.y < 0 || terms.y >= batch->o.classes;
+        if (!terms.zero) {
+            const ACC wy = (batch->o.flags & XENT_HAS_WEIGHT) ? batch->weight[terms.y] : (ACC)1;
+            k = class_index_gradient(batch, row, wy, n.max + n.log_sum);
+        }
+    }
+    terms.a = k.a;
+    terms.b = k.b;
+    terms.t = k.t;
+    return terms;
 }
 
-__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_statistics_group(ROW_KERNEL_PARAMETERS) {
-    const row_batch batch = ROW_BATCH;
-    __local ACC scratch[4 * XENT_GROUP];
-    group_row_statistics(&batch, get_group_id(0), scratch);
-}
-
-// The group's share of row `row`'s output: out_c = a * exp(x_c - lse) - b * v_c - (c == y ? t : 0) for a
-// gradient or softmax (zeros with `zero`), x_c - lse for log-softmax.
-inline void group_write_row(const row_batch *batch, long row, row_norm n, ACC a, ACC b, ACC t, long y, int zero) {
-    const long classes = batch->o.classes, inner = batch->o.inner;
+// The lane's share (as lane_scan's) of the outputs of classes [first, last) of row `row`, from its logits
+// or, when `cached`, from the copy lane_scan kept in `cache`. `out` may be the logits (in place).
+inline void lane_write(const row_batch *batch, long row, long first, long last, row_norm n, output_terms p, int lane,
+                       int team, int cached, __local const ACC *cache) {
+    const long stride = batch->o.inner;
     const int flags = batch->o.flags, kind = batch->o.kind;
     const long base = row_base(batch, row);
     __global const STORAGE *x = batch->logits + base;
@@ -80,67 +164,185 @@ inline void group_write_row(const row_batch *batch, long row, row_norm n, ACC a,
     __global const STORAGE *q = batch->probabilities + ((flags & XENT_HAS_PROBABILITIES) ? base : 0);
     const ACC qa = smoothing_qa(batch), qb = smoothing_qb(batch);
     const int weights = (kind == XENT_OUTPUT_GRADIENT) ? (flags & (XENT_HAS_WEIGHT | XENT_HAS_PROBABILITIES)) : 0;
-    for (long c = get_local_id(0); c < classes; c += XENT_GROUP) {
-        const ACC xm = (LOADX(x + c * inner) - n.max) - n.log_sum;
+    long c = first + lane;
+    if (stride == 1) {
+        for (long v = first + (long)lane * XENT_VEC; v + XENT_VEC <= last; v += (long)team * XENT_VEC) {
+            const VEC xv = cached ? CAT(vload, XENT_VEC)(0, cache + v) : LOADX_VEC(x + v);
+            VEC value;
+            if (kind == XENT_OUTPUT_LOG_SOFTMAX) {
+                value = (xv - n.max) - n.log_sum;
+            } else if (p.zero) {
+                value = (VEC)0;
+            } else {
+                value = p.a * EXP_OUTPUT((xv - n.max) - n.log_sum);
+                if (p.b != 0) {
+                    value -= p.b * vector_weight(q, batch->weight, weights, v, qa, qb);
+                }
+                value = minus_target(value, v, p.y, p.t);
+#ifdef XENT_SOFTCAP
+                value *= SOFTCAP_FACTOR(xv);
+#endif
+            }
+            STORE_VEC(value, out + v);
+        }
+        c = first + (last - first) / XENT_VEC * XENT_VEC + lane;
+    }
+    for (; c < last; c += team) {
+        const ACC xc = cached ? cache[c] : LOADX(x + c * stride);
         ACC value;
         if (kind == XENT_OUTPUT_LOG_SOFTMAX) {
-            value = xm;
-        } else if (zero) {
+            value = (xc - n.max) - n.log_sum;
+        } else if (p.zero) {
             value = 0;
         } else {
-            value = a * exp(xm);
-            if (b != 0) {
-                value -= b * element_weight(q, batch->weight, weights, c * inner, c, qa, qb);
+            value = p.a * exp((xc - n.max) - n.log_sum);
+            if (p.b != 0) {
+                value -= p.b * element_weight(q, batch->weight, weights, c * stride, c, qa, qb);
             }
-            if (c == y) {
-                value -= t;
+            if (c == p.y) {
+                value -= p.t;
             }
 #ifdef XENT_SOFTCAP
-            value *= SOFTCAP_FACTOR(LOADX(x + c * inner));
+            value *= SOFTCAP_FACTOR(xc);
 #endif
         }
-        STORE(value, out + c * inner);
+        STORE(value, out + c * stride);
     }
 }
 
-__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_outputs_group(ROW_KERNEL_PARAMETERS) {
-    const row_batch batch = ROW_BATCH;
-    const long classes = options.classes;
-    const int flags = options.flags;
-    __local ACC scratch[4 * XENT_GROUP];
-    const long row = get_group_id(0);
-    const row_state st = group_row_statistics(&batch, row, scratch);
+// The work-item's lane in its team of `team` (a power of two), and its team's slot in the group. (A
+// remainder beside a division makes LLVM `freeze` its operand, which Oclgrind cannot run.)
+inline int team_lane(int team) { return get_local_id(0) & (team - 1); }
+inline int team_slot(int team) { return get_local_id(0) / team; }
+
+// Each team's row of the group: its statistics and, with `outputs`, its outputs (from `row_cache`, the
+// group's rows one after another, each padded to whole vectors, when `cached`).
+inline void team_rows(const row_batch *batch, int team, int outputs, int cached, __local ACC *scratch,
+                      __local ACC *row_cache) {
+    const int lane = team_lane(team), slot = team_slot(team);
+    const long row = get_group_id(0) * (XENT_GROUP / team) + slot;
+    const int valid = row < batch->rows;  // every work-item meets the barriers, of a row or not
+    const long classes = batch->o.classes;
+    const int flags = batch->o.flags, smooth = (flags & XENT_ACCUMULATE_SMOOTH) != 0;
+    const long base = valid ? row_base(batch, row) : 0;
+    __local ACC *cache = row_cache + slot * ((classes + XENT_VEC - 1) / XENT_VEC * XENT_VEC);
+    row_state st = {LOWEST, 0, 0, 0};
+    if (valid) {
+        st = lane_scan(batch->logits + base, batch->probabilities + ((flags & XENT_HAS_PROBABILITIES) ? base : 0),
+                       batch->weight, 0, classes, batch->o.inner, flags, smoothing_qa(batch), smoothing_qb(batch),
+                       lane, team, cached, cache);
+    }
+    st = team_merge(st, smooth, lane, team, scratch);
     const row_norm n = {st.m, log(st.s)};
-    ACC a = 1, b = 0, t = 0;
-    long y = -1;
-    int zero = 0;
-    if (options.kind == XENT_OUTPUT_GRADIENT) {
-        gradient_coefficients k = {0, 0, 0};
-        if (flags & XENT_HAS_PROBABILITIES) {
-            k = probability_gradient(&batch, row, st.v, n.max + n.log_sum);  // st.v: the row's mass
-        } else {
-            y = targets[row];
-            zero = y == options.ignore_index || y < 0 || y >= classes;
-            if (!zero) {
-                const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
-                k = class_index_gradient(&batch, row, wy, n.max + n.log_sum);
-            }
-        }
-        a = k.a;
-        b = k.b;
-        t = k.t;
+    if (valid && lane == 0) {
+        write_row_statistics(batch, row, base, st, n.log_sum);
     }
-    group_write_row(&batch, row, n, a, b, t, y, zero);
+    if (!outputs) {
+        return;
+    }
+    barrier(CLK_GLOBAL_MEM_FENCE);  // in place, the statistics' reads of the row come before its outputs
+    if (valid) {
+        lane_write(batch, row, 0, classes, n, row_output_terms(batch, row, st, n), lane, team, cached, cache);
+    }
 }
 
-// Loss gradients from given logsumexps and coefficients (XENT_GIVEN_GRADIENT), read from each row's
-// statistics slots: a slice of the classes whose statistics were merged with the other slices'. A target
-// outside the row's classes has no target term.
-__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_given_gradient_group(ROW_KERNEL_PARAMETERS) {
+__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_statistics_group(ROW_KERNEL_PARAMETERS,
+                                                                                           long team) {
     const row_batch batch = ROW_BATCH;
-    const long row = get_group_id(0);
-    __global const ACC *given = stats + XENT_STAT_COUNT * row;
-    const row_norm n = {given[XENT_GIVEN_MAX], given[XENT_GIVEN_LOG_SUM]};
-    const long y = (options.flags & XENT_HAS_PROBABILITIES) ? -1 : targets[row];
-    group_write_row(&batch, row, n, given[XENT_GIVEN_A], given[XENT_GIVEN_B], given[XENT_GIVEN_T], y, 0);
+    __local ACC scratch[4 * XENT_GROUP];
+    team_rows(&batch, (int)team, 0, 0, scratch, scratch);
+}
+
+// Statistics and outputs, from the rows kept in `row_cache` when `cached` (else it is unused).
+__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_outputs_group(ROW_KERNEL_PARAMETERS,
+                                                                                        long team, long cached,
+                                                                                        __local ACC *row_cache) {
+    const row_batch batch = ROW_BATCH;
+    __local ACC scratch[4 * XENT_GROUP];
+    team_rows(&batch, (int)team, 1, (int)cached, scratch, row_cache);
+}
+
+// Slice `part` of `parts` of a row's classes: whole vectors each, the last one shorter or empty.
+inline void slice_bounds(long classes, long parts, long part, long *first, long *last) {
+    const long length = ((classes + parts - 1) / parts + XENT_VEC - 1) / XENT_VEC * XENT_VEC;
+    *first = min(classes, part * length);
+    *last = min(classes, *first + length);
+}
+
+// Split rows, first step, over work-groups (part, row) of a 2-D range: each folds slice `part` of `row`
+// (contiguous rows) into its state (max, sum, deviation sum, mass), written to `partials` at
+// (row * parts + part) * 4.
+__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_partials_group(
+    ROW_KERNEL_PARAMETERS, long parts, __global ACC *partials) {
+    const row_batch batch = ROW_BATCH;
+    __local ACC scratch[4 * XENT_GROUP];
+    const long part = get_group_id(0), row = get_group_id(1);
+    const int lid = get_local_id(0), flags = options.flags;
+    long first, last;
+    slice_bounds(options.classes, parts, part, &first, &last);
+    const long base = row_base(&batch, row);
+    row_state st = lane_scan(logits + base, probabilities + ((flags & XENT_HAS_PROBABILITIES) ? base : 0), weight,
+                             first, last, 1, flags, smoothing_qa(&batch), smoothing_qb(&batch), lid, XENT_GROUP, 0,
+                             scratch);
+    st = team_merge(st, (flags & XENT_ACCUMULATE_SMOOTH) != 0, lid, XENT_GROUP, scratch);
+    if (lid == 0) {
+        __global ACC *slot = partials + 4 * (row * parts + part);
+        slot[0] = st.m;
+        slot[1] = st.s;
+        slot[2] = st.d;
+        slot[3] = st.v;
+    }
+}
+
+// Where a row's output terms are kept between launches: XENT_STAT_COUNT values per row, the slots of
+// given values (XENT_GIVEN_MAX ... XENT_GIVEN_T) and then `zero` (1 for a row whose outputs are zeros),
+// so that given gradients (XENT_GIVEN_GRADIENT, whose statistics buffer holds zero there) read alike.
+#define NORM_ZERO XENT_GIVEN_COUNT
+
+// Split rows, second step: one work-item per row merges its slices' states, writes its statistics and
+// keeps its output terms in `norms`.
+__kernel void row_merge_partials(ROW_KERNEL_PARAMETERS, long parts, __global const ACC *partials,
+                                 __global ACC *norms) {
+    const row_batch batch = ROW_BATCH;
+    const long row = get_global_id(0);
+    if (row >= rows) {
+        return;
+    }
+    row_state st = {LOWEST, 0, 0, 0};
+    for (long part = 0; part < parts; part++) {
+        __global const ACC *slot = partials + 4 * (row * parts + part);
+        const row_state other = {slot[0], slot[1], slot[2], slot[3]};
+        merge_states(&st, other, (options.flags & XENT_ACCUMULATE_SMOOTH) != 0);
+    }
+    const row_norm n = {st.m, log(st.s)};
+    write_row_statistics(&batch, row, row_base(&batch, row), st, n.log_sum);
+    const output_terms terms = row_output_terms(&batch, row, st, n);
+    __global ACC *kept = norms + XENT_STAT_COUNT * row;
+    kept[XENT_GIVEN_MAX] = n.max;
+    kept[XENT_GIVEN_LOG_SUM] = n.log_sum;
+    kept[XENT_GIVEN_A] = terms.a;
+    kept[XENT_GIVEN_B] = terms.b;
+    kept[XENT_GIVEN_T] = terms.t;
+    kept[NORM_ZERO] = terms.zero;
+}
+
+// Outputs from output terms kept in `norms` (row_merge_partials's, or the given ones of
+// XENT_GIVEN_GRADIENT in the statistics buffer), over work-groups (part, g) of a 2-D range: slice `part`
+// of `parts` of XENT_GROUP / team rows from g * XENT_GROUP / team, a team each (split rows: one row, all
+// of the group). No statistics are read or written.
+__kernel __attribute__((reqd_work_group_size(XENT_GROUP, 1, 1))) void row_outputs_from_norms_group(
+    ROW_KERNEL_PARAMETERS, long team, long parts, __global const ACC *norms) {
+    const row_batch batch = ROW_BATCH;
+    const int lane = team_lane((int)team);
+    const long row = get_group_id(1) * (XENT_GROUP / team) + team_slot((int)team);
+    if (row >= rows) {
+        return;
+    }
+    __global const ACC *kept = norms + XENT_STAT_COUNT * row;
+    const row_norm n = {kept[XENT_GIVEN_MAX], kept[XENT_GIVEN_LOG_SUM]};
+    const output_terms terms = {kept[XENT_GIVEN_A], kept[XENT_GIVEN_B], kept[XENT_GIVEN_T],
+                                (options.flags & XENT_HAS_PROBABILITIES) ? -1 : targets[row], kept[NORM_ZERO] != 0};
+    long first, last;
+    slice_bounds(options.classes, parts, get_group_id(0), &first, &last);
+    lane_write(&batch, row, first, last, n, terms, lane, (int)team, 0, (__local const ACC *)0);
 }

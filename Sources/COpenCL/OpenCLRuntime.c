@@ -48,7 +48,10 @@
     F(clGetContextInfo)                                                                                   \
     F(clGetCommandQueueInfo)                                                                              \
     F(clGetMemObjectInfo)                                                                                 \
-    F(clCreateSubBuffer)
+    F(clCreateSubBuffer)                                                                                  \
+    F(clEnqueueMapBuffer)                                                                                 \
+    F(clEnqueueUnmapMemObject)                                                                            \
+    F(clEnqueueBarrierWithWaitList)
 
 #define XENT_POINTER_FIELD(name) __typeof__(&name) name;
 static struct {
@@ -211,3 +214,17 @@ XENT_FORWARD_OBJECT(cl_mem, clCreateSubBuffer,
                     (cl_mem buffer, cl_mem_flags flags, cl_buffer_create_type buffer_create_type,
                      const void *buffer_create_info, cl_int *errcode_ret),
                     (buffer, flags, buffer_create_type, buffer_create_info, errcode_ret))
+XENT_FORWARD_OBJECT(void *, clEnqueueMapBuffer,
+                    (cl_command_queue command_queue, cl_mem buffer, cl_bool blocking_map, cl_map_flags map_flags,
+                     size_t offset, size_t size, cl_uint num_events_in_wait_list, const cl_event *event_wait_list,
+                     cl_event *event, cl_int *errcode_ret),
+                    (command_queue, buffer, blocking_map, map_flags, offset, size, num_events_in_wait_list,
+                     event_wait_list, event, errcode_ret))
+XENT_FORWARD_STATUS(clEnqueueUnmapMemObject,
+                    (cl_command_queue command_queue, cl_mem memobj, void *mapped_ptr, cl_uint num_events_in_wait_list,
+                     const cl_event *event_wait_list, cl_event *event),
+                    (command_queue, memobj, mapped_ptr, num_events_in_wait_list, event_wait_list, event))
+XENT_FORWARD_STATUS(clEnqueueBarrierWithWaitList,
+                    (cl_command_queue command_queue, cl_uint num_events_in_wait_list, const cl_event *event_wait_list,
+                     cl_event *event),
+                    (command_queue, num_events_in_wait_list, event_wait_list, event))

@@ -99,18 +99,28 @@ public final class CommandQueue: @unchecked Sendable {
     public func enqueue(_ kernel: Kernel, globalSize: Int, localSize: Int? = nil)
         throws(OpenCLError)
     {
-        precondition(globalSize >= 0, "globalSize must not be negative")
-        precondition(localSize.map { $0 > 0 } ?? true, "localSize must be positive")
-        guard globalSize > 0 else { return }
-        var global = globalSize
-        var local = localSize ?? 0
+        try enqueue(kernel, global: [globalSize], local: localSize.map { [$0] })
+    }
+
+    /// Enqueues a 2-D NDRange launch of `kernel` with its arguments as set now: `globalSize` work items
+    /// in each dimension, in work-groups of `localSize` (each a multiple of it). Zero enqueues nothing.
+    public func enqueue(_ kernel: Kernel, globalSize: (Int, Int), localSize: (Int, Int)) throws(OpenCLError) {
+        try enqueue(kernel, global: [globalSize.0, globalSize.1], local: [localSize.0, localSize.1])
+    }
+
+    private func enqueue(_ kernel: Kernel, global: [Int], local: [Int]?) throws(OpenCLError) {
+        precondition(global.allSatisfy { $0 >= 0 }, "globalSize must not be negative")
+        precondition(local.map { $0.allSatisfy { $0 > 0 } } ?? true, "localSize must be positive")
+        guard global.allSatisfy({ $0 > 0 }) else { return }
         var event: cl_event?
         try clCall("clEnqueueNDRangeKernel") {
-            withUnsafeMutablePointer(to: &local) { local in
-                withUnsafeMutablePointer(to: &event) { event in
-                    clEnqueueNDRangeKernel(
-                        handle, kernel.handle, 1, nil, &global, localSize == nil ? nil : local, 0, nil,
-                        profiling ? event : nil)
+            global.withUnsafeBufferPointer { global in
+                (local ?? []).withUnsafeBufferPointer { localSizes in
+                    withUnsafeMutablePointer(to: &event) { event in
+                        clEnqueueNDRangeKernel(
+                            handle, kernel.handle, cl_uint(global.count), nil, global.baseAddress,
+                            local == nil ? nil : localSizes.baseAddress, 0, nil, profiling ? event : nil)
+                    }
                 }
             }
         }
@@ -190,6 +200,45 @@ public final class CommandQueue: @unchecked Sendable {
         }
         TransferCounters.addHostToDevice(source.count)
         countLaunches(before: launched)
+    }
+
+    /// Enqueues a copy of `source` into `buffer` from `offset` bytes in, and returns at once with the
+    /// copy's event: `source` must stay valid and unchanged until that event has completed.
+    public func enqueueWrite(_ buffer: Buffer, offset: Int = 0, from source: UnsafeRawBufferPointer)
+        throws(OpenCLError) -> Event?
+    {
+        checkRange(of: buffer, offset: offset, count: source.count)
+        guard let address = source.baseAddress, source.count > 0 else { return nil }
+        var event: cl_event?
+        try clCall("clEnqueueWriteBuffer") {
+            clEnqueueWriteBuffer(
+                handle, buffer.handle, cl_bool(CL_FALSE), offset, source.count, address, 0, nil, &event)
+        }
+        TransferCounters.addHostToDevice(source.count)
+        return event.map(Event.init)
+    }
+
+    /// Enqueues a copy of `buffer`'s bytes from `offset` into `destination`, and returns at once with
+    /// the copy's event: `destination` must stay valid and untouched until that event has completed.
+    public func enqueueRead(_ buffer: Buffer, offset: Int = 0, into destination: UnsafeMutableRawBufferPointer)
+        throws(OpenCLError) -> Event?
+    {
+        checkRange(of: buffer, offset: offset, count: destination.count)
+        guard let address = destination.baseAddress, destination.count > 0 else { return nil }
+        var event: cl_event?
+        try clCall("clEnqueueReadBuffer") {
+            clEnqueueReadBuffer(
+                handle, buffer.handle, cl_bool(CL_FALSE), offset, destination.count, address, 0, nil, &event)
+        }
+        TransferCounters.addDeviceToHost(destination.count)
+        return event.map(Event.init)
+    }
+
+    /// Makes every command enqueued after this wait for `event`, a command of another queue of the same
+    /// context (`clEnqueueBarrierWithWaitList`).
+    public func enqueueWait(for event: Event) throws(OpenCLError) {
+        var waited: cl_event? = event.handle
+        try clCall("clEnqueueBarrierWithWaitList") { clEnqueueBarrierWithWaitList(handle, 1, &waited, nil) }
     }
 
     /// Enqueues setting the whole of `buffer` to zero bytes.

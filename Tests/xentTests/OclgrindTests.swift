@@ -82,6 +82,29 @@ struct OclgrindTests {
         }
     }
 
+    /// The per-group family's paths that the fixtures, small as the simulator needs them, do not reach on
+    /// its device (1 compute unit, 32 KiB of local memory, groups of 256, loads of 4): 2 rows of 9,000
+    /// classes are split in two slices a row (the slices' states, their merge, the outputs by slice), and 5
+    /// rows of 8,000 take a group each but are too long to keep in local memory, so their outputs read them
+    /// again. Forward and loss + gradient, from host memory and resident, two calls each.
+    @Test(arguments: [(rows: 2, classes: 9000), (rows: 5, classes: 8000)])
+    func longRowPathsRunCleanly(_ shape: (rows: Int, classes: Int)) throws {
+        for pass in [[], ["--backward"]] {
+            for resident in [[], ["--resident"]] {
+                let result = try XentProcess.run(
+                    [
+                        "bench", "--rows", String(shape.rows), "--classes", String(shape.classes),
+                        "--repeat", "1",
+                        "--device", "opencl", "--json",
+                    ] + pass + resident,
+                    environment: try Self.environment("per-group"))
+                let context = "\(shape) under Oclgrind, bench \(pass + resident)"
+                try #require(result.status == 0, "\(context)\n\(result)")
+                #expect(result.stderr.isEmpty, "\(context): Oclgrind reported\n\(result.stderr)")
+            }
+        }
+    }
+
     @Test(
         arguments: FixtureCase.all.filter {
             !$0.error && $0.grad == true && $0.shape.reduce(1, *) <= 20_000

@@ -2,7 +2,8 @@
 enum KernelFamily: String, Sendable, CustomStringConvertible {
     /// One work-item per row, vector loads along the row: for CPU-like devices (`cross_entropy_rows.cl`).
     case perRow = "per-row"
-    /// One work-group per row, merged in local memory: for GPUs (`cross_entropy_groups.cl`).
+    /// Teams of work-items per row in work-groups, merged in local memory, planned per launch
+    /// (`GroupPlan`): for GPUs (`cross_entropy_groups.cl`).
     case perGroup = "per-group"
 
     /// The environment variable that overrides the family chosen by device type.

@@ -34,10 +34,15 @@ final class OpenCLBackend: RowBackend {
     static let forceCopyVariable = "XENT_OPENCL_COPY"
     /// Stands in for an optional input the kernel is told (by its flags) not to read.
     let placeholder: Buffer
+    /// The split rows' scratch (`OpenCLBackend+Groups.swift`), kept from launch to launch.
+    let splitScratch = LockedValue(SplitRowScratch())
     /// Built programs by their build options.
     let programs = LockedValue<[String: Program]>([:])
     /// The largest buffer one chunk of logits may take: the device's CL_DEVICE_MAX_MEM_ALLOC_SIZE, or less.
     let allocationLimit: Int
+    /// Local memory the per-group family's plans may count on, below the device's (a test hook: 0 makes
+    /// every row be read again for its outputs).
+    let localMemoryLimit = LockedValue<Int?>(nil)
     /// How many of the next chunks fail as if the device were out of memory (a test hook).
     let simulatedAllocationFailures = LockedValue(0)
 
@@ -216,8 +221,10 @@ final class OpenCLBackend: RowBackend {
             try queue.enqueue(
                 makeKernel(program, runs, accumulator: Acc.self),
                 globalSize: (rows.count + runLength - 1) / runLength, localSize: 1)
+        } else if family == .perGroup {
+            try enqueueGroupRows(arguments, program: program, accumulator: Acc.self)
         } else {
-            try enqueueRows(makeKernel(program, arguments, accumulator: Acc.self), rows: rows.count)
+            try queue.enqueue(makeKernel(program, arguments, accumulator: Acc.self), globalSize: rows.count)
         }
         if output == nil, results.pointee.predicted != nil || results.pointee.entropy != nil {
             try runExtras(arguments, rowRange: rows, program: program, accumulator: Acc.self, results: results)
@@ -301,23 +308,13 @@ final class OpenCLBackend: RowBackend {
     }
 
     /// The kernel of `arguments`' signature in this backend's family, its arguments set.
-    private func makeKernel<Acc: LogitsScalar>(
+    func makeKernel<Acc: LogitsScalar>(
         _ program: Program, _ arguments: some KernelArguments, accumulator: Acc.Type
     ) throws -> Kernel {
         let kernel = try Kernel(program: program, name: arguments.kernelName(in: family))
         var list = KernelArgumentList(kernel: kernel, accumulator: Acc.self, placeholder: placeholder)
         try arguments.append(to: &list)
         return kernel
-    }
-
-    /// Launches a row kernel over `rows` rows: one work-group of `groupSize` per row in the per-group
-    /// family, one work-item per row in the per-row family.
-    private func enqueueRows(_ kernel: Kernel, rows: Int) throws {
-        if family == .perGroup {
-            try queue.enqueue(kernel, globalSize: rows * groupSize, localSize: groupSize)
-        } else {
-            try queue.enqueue(kernel, globalSize: rows)
-        }
     }
 
     /// A buffer over `elements` of caller memory: the memory itself on zero-copy devices, else a copy.

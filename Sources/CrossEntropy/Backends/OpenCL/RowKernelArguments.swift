@@ -57,11 +57,11 @@ protocol KernelArguments {
     func append(to list: inout KernelArgumentList) throws(OpenCLError)
 }
 
-/// `ROW_KERNEL_PARAMETERS`: `row_statistics` (`row_statistics_group`) writes each row's statistics
-/// into `statistics`, XENT_STAT_COUNT values per row in the contract's slots; `row_outputs`
-/// (`row_outputs_group`), when there is a `destination`, also each row's log-softmax, softmax or loss
-/// gradient, as the options' `kind` says; with XENT_GIVEN_GRADIENT, `row_outputs`
-/// (`row_given_gradient_group`) reads each row's given values from `statistics` instead.
+/// `ROW_KERNEL_PARAMETERS`: `row_statistics` writes each row's statistics into `statistics`,
+/// XENT_STAT_COUNT values per row in the contract's slots; `row_outputs`, when there is a `destination`,
+/// also each row's log-softmax, softmax or loss gradient, as the options' `kind` says; with
+/// XENT_GIVEN_GRADIENT, `row_outputs` reads each row's given values from `statistics` instead. These are
+/// the per-row family's kernels; the per-group family's take these parameters and a plan (below).
 struct RowKernelArguments: KernelArguments {
     var logits: Buffer
     /// Class probabilities in the logits' layout, or `nil`.
@@ -80,10 +80,8 @@ struct RowKernelArguments: KernelArguments {
     var options: xent_row_options_f64
 
     func kernelName(in family: KernelFamily) -> String {
-        // Given gradients (XENT_GIVEN_GRADIENT) are a branch of row_outputs, and a kernel of their own in
-        // the per-group family, whose statistics' barriers must not sit in a branch.
-        if family == .perGroup && options.flags & XENT_GIVEN_GRADIENT != 0 { return "row_given_gradient_group" }
-        return (destination == nil ? "row_statistics" : "row_outputs") + (family == .perGroup ? "_group" : "")
+        precondition(family == .perRow, "the per-group family's row kernels take a plan (GroupRowArguments)")
+        return destination == nil ? "row_statistics" : "row_outputs"
     }
 
     func append(to list: inout KernelArgumentList) throws(OpenCLError) {
@@ -96,6 +94,80 @@ struct RowKernelArguments: KernelArguments {
         try list.append(upstream)
         try list.append(Int64(rows))
         try list.append(options)
+    }
+}
+
+/// `row_statistics_group`, and `row_outputs_group` when there is a destination (per-group family): each
+/// team of `plan.team` work-items takes a row, and the outputs are computed from the group's rows kept in
+/// local memory when the plan keeps them (`plan.cacheBytes`).
+struct GroupRowArguments: KernelArguments {
+    var rows: RowKernelArguments
+    var plan: GroupPlan
+
+    func kernelName(in family: KernelFamily) -> String {
+        rows.destination == nil ? "row_statistics_group" : "row_outputs_group"
+    }
+
+    func append(to list: inout KernelArgumentList) throws(OpenCLError) {
+        try rows.append(to: &list)
+        try list.append(Int64(plan.team))
+        if rows.destination != nil {
+            try list.append(Int64(plan.cacheBytes > 0 ? 1 : 0))
+            try list.appendLocal(byteCount: max(plan.cacheBytes, 16))  // unused, but not empty, without a cache
+        }
+    }
+}
+
+/// `row_partials_group` (per-group family, split rows): slice `g % parts` of row `g / parts` folded by
+/// work-group `g` into its state, four values at `partials[4 g]`.
+struct RowPartialsArguments: KernelArguments {
+    var rows: RowKernelArguments
+    var parts: Int
+    var partials: Buffer
+
+    func kernelName(in family: KernelFamily) -> String { "row_partials_group" }
+
+    func append(to list: inout KernelArgumentList) throws(OpenCLError) {
+        try rows.append(to: &list)
+        try list.append(Int64(parts))
+        try list.append(partials)
+    }
+}
+
+/// `row_merge_partials` (per-group family, split rows): each row's slices merged, its statistics
+/// written, and its output terms kept in `norms` (XENT_STAT_COUNT values per row).
+struct MergePartialsArguments: KernelArguments {
+    var rows: RowKernelArguments
+    var parts: Int
+    var partials: Buffer
+    var norms: Buffer
+
+    func kernelName(in family: KernelFamily) -> String { "row_merge_partials" }
+
+    func append(to list: inout KernelArgumentList) throws(OpenCLError) {
+        try rows.append(to: &list)
+        try list.append(Int64(parts))
+        try list.append(partials)
+        try list.append(norms)
+    }
+}
+
+/// `row_outputs_from_norms_group` (per-group family): outputs from each row's kept output terms —
+/// `row_merge_partials`'s, or the given ones (XENT_GIVEN_GRADIENT) in the statistics buffer — teams of
+/// `team` taking the (row, slice) pairs in order, `parts` slices per row.
+struct NormOutputsArguments: KernelArguments {
+    var rows: RowKernelArguments
+    var team: Int
+    var parts: Int
+    var norms: Buffer
+
+    func kernelName(in family: KernelFamily) -> String { "row_outputs_from_norms_group" }
+
+    func append(to list: inout KernelArgumentList) throws(OpenCLError) {
+        try rows.append(to: &list)
+        try list.append(Int64(team))
+        try list.append(Int64(parts))
+        try list.append(norms)
     }
 }
 
