@@ -136,38 +136,46 @@ struct BenchCommand: ParsableCommand {
         var readTimes: [Double] = []
         var copyTimes: [Double] = []
         var deviceReadTimes: [Double] = []
-        var traffic = DeviceTraffic.total
+        var uploadTimes: [Double] = []
+        // The calls' own traffic, without the probes' (the upload probe is a write like any other).
+        var calls: [DeviceTraffic] = []
         let progress = ProgressLine("xent bench: warm-up")
         defer { progress.finish() }
         try probe.withUnsafeBufferPointer { probeBuffer in
             for run in 0...`repeat` {
-                if run == 1 { traffic = DeviceTraffic.total }
                 if run > 0 { progress.update("xent bench: run \(run) of \(`repeat`)") }
+                let before = DeviceTraffic.total
                 let seconds = try secondsElapsed { loss = try call() }
+                let traffic = DeviceTraffic.total - before
                 let readSeconds = MemoryBandwidth.read(probeBuffer).seconds
                 let deviceReadSeconds = try deviceProbe?.seconds()
+                let uploadSeconds = resident ? nil : try deviceProbe?.uploadSeconds()
                 let copySeconds =
                     backward
                     ? copyDestination.withUnsafeMutableBufferPointer { MemoryBandwidth.copy(from: probeBuffer, to: $0) }
                     : 0
                 if run > 0 {
+                    calls.append(traffic)
                     times.append(seconds)
                     readTimes.append(readSeconds)
                     copyTimes.append(copySeconds)
                     deviceReadSeconds.map { deviceReadTimes.append($0) }
+                    uploadSeconds.map { uploadTimes.append($0) }
                 }
             }
         }
-        traffic = DeviceTraffic.total - traffic
         return BenchReport(
             device: engine.device.name, rows: rows, classes: classes, dtype: dtype.rawValue,
             pass: backward ? "forward+backward" : "forward", resident: resident, medianSeconds: median(times),
             logitsGBps: Double(bytes) / median(times) / 1e9, readGBps: Double(bytes) / median(readTimes) / 1e9,
             copyGBps: backward ? Double(bytes) / median(copyTimes) / 1e9 : nil, loss: loss,
-            hostToDeviceBytes: traffic.hostToDeviceBytes / `repeat`,
-            deviceToHostBytes: traffic.deviceToHostBytes / `repeat`,
-            kernelSeconds: engine.device.kind == .cpu ? nil : traffic.kernelSeconds / Double(`repeat`),
-            deviceReadGBps: deviceProbe.map { Double($0.bytes) / median(deviceReadTimes) / 1e9 })
+            hostToDeviceBytes: calls.map(\.hostToDeviceBytes).reduce(0, +) / `repeat`,
+            deviceToHostBytes: calls.map(\.deviceToHostBytes).reduce(0, +) / `repeat`,
+            kernelSeconds: engine.device.kind == .cpu
+                ? nil : calls.map(\.kernelSeconds).reduce(0, +) / Double(`repeat`),
+            deviceReadGBps: deviceProbe.map { Double($0.bytes) / median(deviceReadTimes) / 1e9 },
+            hostToDeviceGBps: uploadTimes.isEmpty
+                ? nil : deviceProbe.map { Double($0.uploadBytes) / median(uploadTimes) / 1e9 })
     }
 
     /// One timed call on logits in host memory (copied to the device inside the call, unless the device
@@ -250,6 +258,9 @@ struct BenchReport {
     /// GB/s of a read-only pass over device memory of the logits' size (a probe kernel, timed by the
     /// device in the same run); `nil` on the CPU fallback.
     var deviceReadGBps: Double?
+    /// GB/s of a blocking upload from pinned host memory to the device (at most 256 MiB, timed in the same
+    /// run), for host input on an OpenCL device; else `nil`.
+    var hostToDeviceGBps: Double?
 
     var fractionOfRead: Double { logitsGBps / readGBps }
 
@@ -264,7 +275,9 @@ struct BenchReport {
             "device_to_host_bytes": \(deviceToHostBytes), \
             "kernel_seconds": \(kernelSeconds.map { formatted($0, "%.6g") } ?? "null"), \
             "device_read_gbps": \(deviceReadGBps.map { formatted($0, "%.4g") } ?? "null"), \
-            "fraction_of_device_read": \(deviceReadGBps.map { formatted(logitsGBps / $0, "%.4g") } ?? "null")}
+            "fraction_of_device_read": \(deviceReadGBps.map { formatted(logitsGBps / $0, "%.4g") } ?? "null"), \
+            "host_to_device_gbps": \(hostToDeviceGBps.map { formatted($0, "%.4g") } ?? "null"), \
+            "fraction_of_host_to_device": \(hostToDeviceGBps.map { formatted(logitsGBps / $0, "%.4g") } ?? "null")}
             """
     }
 

@@ -121,7 +121,8 @@ import XentTestSupport
             "device", "rows", "classes", "dtype", "pass", "median_seconds", "logits_gbps",
             "read_gbps", "fraction_of_read", "loss", "resident", "host_to_device_bytes",
             "device_to_host_bytes",
-            "kernel_seconds", "device_read_gbps", "fraction_of_device_read",
+            "kernel_seconds", "device_read_gbps", "fraction_of_device_read", "host_to_device_gbps",
+            "fraction_of_host_to_device",
         ]).union(copyKeys)
         #expect(Set(object.keys) == keys, "keys \(object.keys.sorted())")
         #expect((object["device"] as? String)?.isEmpty == false, "device \(object["device"] ?? "")")
@@ -154,13 +155,24 @@ import XentTestSupport
         if bench.device == "cpu" {
             #expect(
                 toDevice == 0 && fromDevice == 0 && object["kernel_seconds"] is NSNull, "\(object)")
-            #expect(
-                object["device_read_gbps"] is NSNull && object["fraction_of_device_read"] is NSNull)
+            for key in [
+                "device_read_gbps", "fraction_of_device_read", "host_to_device_gbps",
+                "fraction_of_host_to_device",
+            ] {
+                #expect(object[key] is NSNull, "\(key): \(object)")
+            }
             return
         }
-        for key in ["device_read_gbps", "fraction_of_device_read"] {
+        // The upload probe is for host input only.
+        let uploadKeys = ["host_to_device_gbps", "fraction_of_host_to_device"]
+        for key in ["device_read_gbps", "fraction_of_device_read"]
+            + (bench.resident ? [] : uploadKeys)
+        {
             let value = (object[key] as? NSNumber)?.doubleValue
             #expect(value.map { $0 > 0 && $0.isFinite } == true, "\(key): \(object)")
+        }
+        if bench.resident {
+            #expect(uploadKeys.allSatisfy { object[$0] is NSNull }, "\(object)")
         }
         let kernelSeconds = (object["kernel_seconds"] as? NSNumber)?.doubleValue
         #expect(kernelSeconds.map { $0 > 0 && $0.isFinite } == true, "\(object)")

@@ -2,7 +2,8 @@ import OpenCLHost
 
 /// A read-only pass over a buffer in an OpenCL device's memory (`read_probe` in `memory_probe.cl`), timed
 /// by the device: what `xent bench` compares a resident loss with, as it compares host input with a pass
-/// over host memory.
+/// over host memory; and an upload into that buffer from pinned host memory, the link's speed that host
+/// input on a discrete device is compared with.
 package struct DeviceReadProbe {
     private let backend: OpenCLBackend
     private let kernel: Kernel
@@ -12,6 +13,8 @@ package struct DeviceReadProbe {
     private let localSize: Int
     /// The bytes each pass reads.
     package let bytes: Int
+    /// Pinned host memory of up to 256 MiB of the probed bytes, the upload's source.
+    private let staging: StagingBuffer
 
     /// A probe over `bytes` (at most one allocation, rounded down to whole 16-byte vectors) of zeroed
     /// device memory.
@@ -48,11 +51,29 @@ package struct DeviceReadProbe {
             try kernel.setArgument(3, sums)
             return (kernel, [data, sums])
         }
+        staging = try backend.openCLCall {
+            try StagingBuffer(queue: backend.queue, context: backend.context, byteCount: min(probed, 256 << 20))
+        }
     }
 
     /// The device time of one pass, in seconds.
     package func seconds() throws -> Double {
         try backend.openCLCall { try backend.queue.timedRun(kernel, globalSize: globalSize, localSize: localSize) }
+    }
+}
+
+extension DeviceReadProbe {
+    /// The bytes one upload moves.
+    package var uploadBytes: Int { staging.bytes.count }
+
+    /// The wall time of one blocking copy of `uploadBytes` from pinned host memory to the device, in
+    /// seconds.
+    package func uploadSeconds() throws -> Double {
+        let clock = ContinuousClock()
+        let elapsed = try clock.measure {
+            try backend.openCLCall { try backend.queue.write(buffers[0], from: UnsafeRawBufferPointer(staging.bytes)) }
+        }
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     }
 }
 

@@ -31,9 +31,13 @@ extension OpenCLBackend {
         }
     }
 
-    /// A backend of its own, which no engine shares: only its `Float` program is built (a test hook).
-    static func makeUnshared(device: Device, family: KernelFamily, logger: Logger = .quiet) throws -> OpenCLBackend {
-        try OpenCLBackend(device: device, family: family, maxAllocationBytes: nil, logger: logger)
+    /// A backend of its own, which no engine shares: only its `Float` program is built; `forceCopies` puts
+    /// it on the staged path (a test hook).
+    static func makeUnshared(
+        device: Device, family: KernelFamily, forceCopies: Bool = false, logger: Logger = .quiet
+    ) throws -> OpenCLBackend {
+        try OpenCLBackend(
+            device: device, family: family, maxAllocationBytes: nil, forceCopies: forceCopies, logger: logger)
     }
 
     static func defaultFamily(for device: Device) throws -> KernelFamily {

@@ -26,9 +26,9 @@ final class OpenCLBackend: RowBackend {
     /// Whether the kernels may prefetch (`XENT_PREFETCH`): not on Oclgrind 21.10, which cannot run
     /// `llvm.prefetch` (its kernels would fail to build).
     let prefetch: Bool
-    /// CPU-like devices read and write host memory in place (`CL_MEM_USE_HOST_PTR`); others get copies,
-    /// as do all devices when the environment variable `XENT_OPENCL_COPY` is `1` (so that the copy path
-    /// is tested on a CPU device).
+    /// CPU-like devices read and write host memory in place (`CL_MEM_USE_HOST_PTR`); others take the
+    /// staged path (`OpenCLBackend+Staging.swift`), as do all devices when the environment variable
+    /// `XENT_OPENCL_COPY` is `1` (so that the staged path is tested on a CPU device).
     let zeroCopy: Bool
     /// The environment variable that forces copies on every device.
     static let forceCopyVariable = "XENT_OPENCL_COPY"
@@ -43,23 +43,37 @@ final class OpenCLBackend: RowBackend {
     /// Local memory the per-group family's plans may count on, below the device's (a test hook: 0 makes
     /// every row be read again for its outputs).
     let localMemoryLimit = LockedValue<Int?>(nil)
+    /// The staged path's pinned and device buffers (`OpenCLBackend+Staging.swift`), kept from call to call.
+    let staging = LockedValue(StagingSlots())
+    /// The queue of the staged path's transfers, beside `queue`'s kernels; made on first use.
+    let transferQueue = LockedValue<CommandQueue?>(nil)
+    /// Logits per staged piece, in bytes (a test hook lowers it).
+    let stagedPieceBytes = LockedValue(16 << 20)
     /// How many of the next chunks fail as if the device were out of memory (a test hook).
     let simulatedAllocationFailures = LockedValue(0)
 
     /// Opens `device` and builds its `Float` program, so that a broken driver or kernel fails here.
     /// Engines share backends through `shared(device:at:family:maxAllocationBytes:logger:)`.
-    convenience init(device: Device, family: KernelFamily, maxAllocationBytes: Int?, logger: Logger) throws {
+    convenience init(
+        device: Device, family: KernelFamily, maxAllocationBytes: Int?, forceCopies: Bool = false, logger: Logger
+    ) throws {
         let (context, queue) = try Self.openCLCall(on: device) {
             let context = try Context(device: device)
             return (context, try CommandQueue(context: context))
         }
         try self.init(
-            context: context, queue: queue, family: family, maxAllocationBytes: maxAllocationBytes, logger: logger)
+            context: context, queue: queue, family: family, maxAllocationBytes: maxAllocationBytes,
+            forceCopies: forceCopies, logger: logger)
     }
 
     /// The kernels on `queue`'s device in `context`, which may be the caller's (an engine made on them);
     /// builds the `Float` program.
-    init(context: Context, queue: CommandQueue, family: KernelFamily, maxAllocationBytes: Int?, logger: Logger) throws {
+    /// `forceCopies` makes it take the staged path on any device (a test hook, as `XENT_OPENCL_COPY`).
+    init(
+        context: Context, queue: CommandQueue, family: KernelFamily, maxAllocationBytes: Int?,
+        forceCopies: Bool = false,
+        logger: Logger
+    ) throws {
         let device = context.device
         self.device = device
         self.family = family
@@ -72,7 +86,7 @@ final class OpenCLBackend: RowBackend {
         let width = device.preferredFloatVectorWidth
         vectorWidth = [16, 8, 4].first { $0 <= width } ?? 4
         zeroCopy =
-            (device.type.contains(.cpu) || device.hostUnifiedMemory)
+            !forceCopies && (device.type.contains(.cpu) || device.hostUnifiedMemory)
             && getenv(Self.forceCopyVariable).map { String(cString: $0) } != "1"
         _ = try program(for: .float32, logger: logger)
     }
@@ -114,8 +128,10 @@ final class OpenCLBackend: RowBackend {
         // their bytes).
         let elementBytes = max(MemoryLayout<T>.stride, output?.dtype.byteCount ?? 0)
         try forEachChunk(of: batch.layout, elementBytes: elementBytes, logger: logger) { outer in
-            lossSum += try runChunk(
-                batch, output: output, outer: outer, program: program, weight: weight, results: results)
+            lossSum +=
+                try zeroCopy
+                ? runChunk(batch, output: output, outer: outer, program: program, weight: weight, results: results)
+                : runStaged(batch, output: output, outer: outer, program: program, weight: weight, results: results)
         }
         return lossSum
     }
@@ -167,12 +183,14 @@ final class OpenCLBackend: RowBackend {
     /// The rows of `outer` blocks: their statistics, and their outputs when asked, launched as the
     /// contract's path for them says; returns the sum of their losses, folded into `results`.
     ///
-    /// With `resident`, the logits are that device buffer (the whole batch, one chunk) instead of
-    /// `batch.logits`, and the output goes to its destination buffer, or overwrites the logits there:
-    /// nothing is read back but the statistics.
-    private func runChunk<T: LogitsScalar>(
+    /// With `resident`, the logits are that device buffer (holding the rows of `outer` from its start)
+    /// instead of `batch.logits`, and the output goes to its destination buffer, or overwrites the logits
+    /// there: nothing is read back but the statistics. `whileRunning` runs once the kernels are enqueued,
+    /// before waiting for them. The kernels have completed when this returns.
+    func runChunk<T: LogitsScalar>(
         _ batch: RowBatch<T>, output: RowOutput?, outer: Range<Int>, program: Program, weight: Buffer?,
-        results: UnsafePointer<xent_row_results>, resident: (logits: Buffer, destination: Buffer?)? = nil
+        results: UnsafePointer<xent_row_results>, resident: (logits: Buffer, destination: Buffer?)? = nil,
+        whileRunning: () throws -> Void = {}
     ) throws -> Double {
         typealias Acc = T.Accumulator
         let layout = batch.layout
@@ -226,6 +244,7 @@ final class OpenCLBackend: RowBackend {
         } else {
             try queue.enqueue(makeKernel(program, arguments, accumulator: Acc.self), globalSize: rows.count)
         }
+        try whileRunning()
         if output == nil, results.pointee.predicted != nil || results.pointee.entropy != nil {
             try runExtras(arguments, rowRange: rows, program: program, accumulator: Acc.self, results: results)
         }
@@ -240,7 +259,10 @@ final class OpenCLBackend: RowBackend {
                     (elements.lowerBound * output.dtype.byteCount)..<(elements.upperBound * output.dtype.byteCount)])
             try queue.read(destination, into: slice)
         }
-        guard batch.given == nil else { return 0 }
+        guard batch.given == nil else {
+            if resident != nil { try queue.finish() }  // nothing was read back to wait for them
+            return 0
+        }
         return rowStatistics.withUnsafeBufferPointer {
             xent_fold_rows(results, Int64(rows.lowerBound), $0.baseAddress, Int64(rows.count))
         }
