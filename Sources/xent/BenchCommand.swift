@@ -57,6 +57,13 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Put the logits on the device before timing (device arrays): each call moves O(N) bytes.")
     var resident = false
 
+    @Flag(
+        help: """
+            With --backward: the gradient overwrites the logits, as Liger Kernel's does. Each timed call then \
+            runs on the gradient the call before left; the loss reported is the warm-up's, on the random logits.
+            """)
+    var inPlace = false
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -86,6 +93,9 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--resident is not sharded")
         } else if hiddenSize != nil || chunkRows != nil {
             throw ValidationError("--hidden-size and --chunk-rows belong to --linear")
+        }
+        if inPlace && (!backward || linear || sharding.isSharded) {
+            throw ValidationError("--in-place times the fused loss and gradient: it needs --backward, alone")
         }
     }
 
@@ -145,7 +155,10 @@ struct BenchCommand: ParsableCommand {
             for run in 0...`repeat` {
                 if run > 0 { progress.update("xent bench: run \(run) of \(`repeat`)") }
                 let before = DeviceTraffic.total
-                let seconds = try secondsElapsed { loss = try call() }
+                let seconds = try secondsElapsed {
+                    let value = try call()
+                    if run == 0 || !inPlace { loss = value }
+                }
                 let traffic = DeviceTraffic.total - before
                 let readSeconds = MemoryBandwidth.read(probeBuffer).seconds
                 let deviceReadSeconds = try deviceProbe?.seconds()
@@ -183,10 +196,18 @@ struct BenchCommand: ParsableCommand {
     private func hostCall<T: LogitsScalar>(
         _ logits: [T], _ targets: [Int64], _ engine: CrossEntropyEngine
     ) -> () throws -> Double {
-        var gradient = [T](repeating: 0, count: backward ? logits.count : 0)
-        return { [backward, rows, classes, options] in
+        var gradient = [T](repeating: 0, count: backward && !inPlace ? logits.count : 0)
+        var overwritten = inPlace ? logits : []
+        return { [backward, inPlace, rows, classes, options] in
             try logits.withUnsafeBufferPointer { logits in
                 try targets.withUnsafeBufferPointer { targets in
+                    if inPlace {
+                        return Double(
+                            try overwritten.withUnsafeMutableBufferPointer { logits in
+                                try engine.crossEntropyWithGradient(
+                                    inPlace: logits, shape: [rows, classes], target: .labels(targets), options: options)
+                            }.loss.scalar)
+                    }
                     guard backward else {
                         return Double(
                             try engine.crossEntropy(
@@ -210,7 +231,8 @@ struct BenchCommand: ParsableCommand {
         _ logits: [T], _ targets: [Int64], _ engine: CrossEntropyEngine
     ) throws -> () throws -> Double {
         let deviceLogits = try engine.makeDeviceArray(logits)
-        let deviceGradient = backward ? try engine.makeDeviceArray(count: logits.count, of: T.self) : nil
+        let deviceGradient =
+            inPlace ? deviceLogits : backward ? try engine.makeDeviceArray(count: logits.count, of: T.self) : nil
         let target = CrossEntropyTarget<T>.classIndices(Tensor(targets))
         return { [rows, classes, options] in
             guard let deviceGradient else {

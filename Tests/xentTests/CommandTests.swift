@@ -190,6 +190,40 @@ import XentTestSupport
         }
     }
 
+    /// `bench --backward --in-place` overwrites the logits with the gradient: the loss it reports is the
+    /// warm-up's, on the same random logits as without `--in-place`; on the CPU, on OpenCL from host memory
+    /// and resident. Without `--backward` it is refused.
+    @Test func benchInPlaceReportsTheWarmUpLoss() throws {
+        let devices =
+            [["--device", "cpu"]]
+            + (try OpenCLPresence.shouldRun(on: "opencl") ? [["--device", "opencl"]] : [])
+        for device in devices {
+            for resident in device.last == "opencl" ? [[], ["--resident"]] : [[]] {
+                let common = [
+                    "bench", "--rows", "64", "--classes", "1000", "--repeat", "2", "--json",
+                    "--backward",
+                ]
+                let plain = try XentProcess.run(common + device + resident)
+                let inPlace = try XentProcess.run(common + device + resident + ["--in-place"])
+                try #require(plain.status == 0 && inPlace.status == 0, "\(plain)\n\(inPlace)")
+                func loss(_ output: String) throws -> Double {
+                    let object =
+                        try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
+                    return try #require((object?["loss"] as? NSNumber)?.doubleValue, "\(output)")
+                }
+                let expected = try loss(plain.stdout)
+                #expect(
+                    abs(try loss(inPlace.stdout) - expected) <= 1e-6 * expected,
+                    "\(device + resident): \(inPlace.stdout) vs \(plain.stdout)")
+            }
+        }
+        expectRefusal(
+            try XentProcess.run([
+                "bench", "--rows", "4", "--classes", "10", "--device", "cpu", "--in-place",
+            ]),
+            "bench --in-place without --backward")
+    }
+
     /// `bench` rejects sizes that are not positive.
     @Test(arguments: [["--rows", "0", "--classes", "10"], ["--rows", "4", "--classes", "-1"]])
     func benchRejectsBadSizes(_ sizes: [String]) throws {

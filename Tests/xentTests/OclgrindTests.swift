@@ -12,9 +12,11 @@ import XentTestSupport
 /// uninitialized memory, no data race and no misuse of the API. (The per-row family prefetches only off
 /// Oclgrind, which cannot run `llvm.prefetch`.)
 ///
-/// The inputs are copied to the simulated device (`XENT_OPENCL_COPY=1`): Oclgrind also reports itself as
-/// a CPU, so the backend would otherwise hand it host memory (`CL_MEM_USE_HOST_PTR`), whose contents its
-/// uninitialized-value checker does not track (every read of it is reported, with the right values read).
+/// The inputs are staged to the simulated device (`XENT_OPENCL_COPY=1`) in pieces of 4 KiB
+/// (`XENT_OPENCL_STAGING_BYTES`), so that most cases run several pieces through the staging slots:
+/// Oclgrind also reports itself as a CPU, so the backend would otherwise hand it host memory
+/// (`CL_MEM_USE_HOST_PTR`), whose contents its uninitialized-value checker does not track (every read of
+/// it is reported, with the right values read).
 /// Runs where Oclgrind is installed, unless `XENT_SKIP_OCLGRIND=1` (CI's runs under the sanitizers and as
 /// a headless box, which repeat the main run's Oclgrind cases to no purpose); with
 /// `XENT_REQUIRE_OCLGRIND=1` (CI's main run) its absence fails instead.
@@ -26,7 +28,9 @@ struct OclgrindTests {
     static func environment(_ family: String) throws -> [String: String?] {
         [
             "OCL_ICD_VENDORS": try OclgrindPresence.vendorsFolder(), "OCL_ICD_FILENAMES": nil,
-            "XENT_OPENCL_COPY": "1", "XENT_OPENCL_KERNELS": family, "XENT_DEVICE": nil,
+            "XENT_OPENCL_COPY": "1", "XENT_OPENCL_STAGING_BYTES": "4096",
+            "XENT_OPENCL_KERNELS": family,
+            "XENT_DEVICE": nil,
             "OCLGRIND_UNINITIALIZED": "1", "OCLGRIND_DATA_RACES": "1", "OCLGRIND_CHECK_API": "1",
         ]
     }
@@ -102,6 +106,25 @@ struct OclgrindTests {
                 try #require(result.status == 0, "\(context)\n\(result)")
                 #expect(result.stderr.isEmpty, "\(context): Oclgrind reported\n\(result.stderr)")
             }
+        }
+    }
+
+    /// The gradient written over the logits (`bench --backward --in-place`), from host memory through staged
+    /// pieces of one row and resident, on both families.
+    @Test(arguments: families)
+    func inPlaceGradientsRunCleanly(_ family: String) throws {
+        for resident in [[], ["--resident"]] {
+            var environment = try Self.environment(family)
+            environment["XENT_OPENCL_STAGING_BYTES"] = "1000"
+            let result = try XentProcess.run(
+                [
+                    "bench", "--rows", "7", "--classes", "300", "--repeat", "1", "--device",
+                    "opencl", "--json",
+                    "--backward", "--in-place",
+                ] + resident, environment: environment)
+            let context = "\(family) kernels under Oclgrind, bench --in-place \(resident)"
+            try #require(result.status == 0, "\(context)\n\(result)")
+            #expect(result.stderr.isEmpty, "\(context): Oclgrind reported\n\(result.stderr)")
         }
     }
 

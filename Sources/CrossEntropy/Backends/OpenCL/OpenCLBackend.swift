@@ -47,8 +47,13 @@ final class OpenCLBackend: RowBackend {
     let staging = LockedValue(StagingSlots())
     /// The queue of the staged path's transfers, beside `queue`'s kernels; made on first use.
     let transferQueue = LockedValue<CommandQueue?>(nil)
-    /// Logits per staged piece, in bytes (a test hook lowers it).
-    let stagedPieceBytes = LockedValue(16 << 20)
+    /// Logits per staged piece, in bytes: `XENT_OPENCL_STAGING_BYTES` if it is a positive number, else
+    /// 16 MiB (a test hook lowers it).
+    let stagedPieceBytes = LockedValue(
+        getenv(OpenCLBackend.stagingBytesVariable).flatMap { Int(String(cString: $0)) }.flatMap { $0 > 0 ? $0 : nil }
+            ?? 16 << 20)
+    /// The environment variable that sets the staged pieces' size.
+    static let stagingBytesVariable = "XENT_OPENCL_STAGING_BYTES"
     /// How many of the next chunks fail as if the device were out of memory (a test hook).
     let simulatedAllocationFailures = LockedValue(0)
 
