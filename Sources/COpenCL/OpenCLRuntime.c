@@ -51,7 +51,8 @@
     F(clCreateSubBuffer)                                                                                  \
     F(clEnqueueMapBuffer)                                                                                 \
     F(clEnqueueUnmapMemObject)                                                                            \
-    F(clEnqueueBarrierWithWaitList)
+    F(clEnqueueBarrierWithWaitList)                                                                       \
+    F(clGetKernelWorkGroupInfo)
 
 #define XENT_POINTER_FIELD(name) __typeof__(&name) name;
 static struct {
@@ -228,3 +229,7 @@ XENT_FORWARD_STATUS(clEnqueueBarrierWithWaitList,
                     (cl_command_queue command_queue, cl_uint num_events_in_wait_list, const cl_event *event_wait_list,
                      cl_event *event),
                     (command_queue, num_events_in_wait_list, event_wait_list, event))
+XENT_FORWARD_STATUS(clGetKernelWorkGroupInfo,
+                    (cl_kernel kernel, cl_device_id device, cl_kernel_work_group_info param_name,
+                     size_t param_value_size, void *param_value, size_t *param_value_size_ret),
+                    (kernel, device, param_name, param_value_size, param_value, param_value_size_ret))

@@ -77,6 +77,27 @@ public final class Kernel {
         buffers[index] = nil
     }
 
+    /// `CL_KERNEL_WORK_GROUP_SIZE`: the most work-items a group of this kernel may have on `device`,
+    /// given the resources it was compiled to use.
+    public func maxWorkGroupSize(on device: Device) throws(OpenCLError) -> Int {
+        try workGroupInfo(CL_KERNEL_WORK_GROUP_SIZE, on: device)
+    }
+
+    /// `CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE`: the granularity of this kernel's work on `device`
+    /// (the width of a warp or wavefront on GPUs).
+    public func preferredWorkGroupSizeMultiple(on device: Device) throws(OpenCLError) -> Int {
+        try workGroupInfo(CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE, on: device)
+    }
+
+    private func workGroupInfo(_ parameter: Int32, on device: Device) throws(OpenCLError) -> Int {
+        var value = 0
+        try clCall("clGetKernelWorkGroupInfo") {
+            clGetKernelWorkGroupInfo(
+                handle, device.id, cl_kernel_work_group_info(parameter), MemoryLayout<Int>.size, &value, nil)
+        }
+        return value
+    }
+
     private func setValue<Value: BitwiseCopyable>(_ index: Int, _ value: Value)
         throws(OpenCLError)
     {

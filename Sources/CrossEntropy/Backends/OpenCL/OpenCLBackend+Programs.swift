@@ -31,17 +31,45 @@ extension OpenCLBackend {
             do {
                 let start = ContinuousClock.now
                 let program = try Program(context: context, sources: KernelLibrary.sources(), options: options)
+                var metadata: Logger.Metadata = [
+                    "device": "\(device.name)", "options": "\(options)",
+                    "seconds": "\((ContinuousClock.now - start).seconds)",
+                ]
+                if family == .perGroup {
+                    metadata["preferred_work_group_multiple"] = "\(try checkGroupKernels(of: program))"
+                }
                 cache[options] = program
-                logger.info(
-                    "OpenCL program built",
-                    metadata: [
-                        "device": "\(device.name)", "options": "\(options)",
-                        "seconds": "\((ContinuousClock.now - start).seconds)",
-                    ])
+                logger.info("OpenCL program built", metadata: metadata)
                 return program
             } catch let error as OpenCLError {
                 throw CrossEntropyError(.openCLFailure, "\(device.name): \(error)")
             }
         }
+    }
+}
+
+extension OpenCLBackend {
+    /// The per-group family's kernels in work-groups of `XENT_GROUP`.
+    static let groupKernelNames = [
+        "row_statistics_group", "row_outputs_group", "row_partials_group", "row_outputs_from_norms_group",
+    ]
+
+    /// Checks that every per-group kernel of `program` takes groups of `groupSize` on this device (a kernel
+    /// needing more registers than a group of that size can have would fail at launch), and returns the
+    /// kernels' preferred work-group size multiple (the device's warp or wavefront), logged with the build.
+    private func checkGroupKernels(of program: Program) throws -> Int {
+        var multiple = 1
+        for name in Self.groupKernelNames {
+            let kernel = try Kernel(program: program, name: name)
+            let largest = try kernel.maxWorkGroupSize(on: device)
+            guard largest >= groupSize else {
+                throw CrossEntropyError(
+                    .openCLFailure,
+                    "\(device.name): \(name) runs at most \(largest) work-items a group, the per-group kernels "
+                        + "need \(groupSize); use \(KernelFamily.environmentVariable)=per-row")
+            }
+            multiple = max(multiple, try kernel.preferredWorkGroupSizeMultiple(on: device))
+        }
+        return multiple
     }
 }

@@ -21,7 +21,9 @@ final class OpenCLBackend: RowBackend {
     let queue: CommandQueue
     /// Lanes of the kernels' vector loads: the device's preferred float width, at least 4.
     let vectorWidth: Int
-    /// Work-items per group in the per-group family: a power of two the device allows, at most 256.
+    /// Work-items per group in the per-group family: the largest power of two up to 256 that the device
+    /// allows (`CL_DEVICE_MAX_WORK_GROUP_SIZE`) and whose merge scratch takes at most half its local
+    /// memory; each program's kernels are checked to take it (`CL_KERNEL_WORK_GROUP_SIZE`).
     let groupSize: Int
     /// Whether the kernels may prefetch (`XENT_PREFETCH`): not on Oclgrind 21.10, which cannot run
     /// `llvm.prefetch` (its kernels would fail to build).
@@ -85,7 +87,12 @@ final class OpenCLBackend: RowBackend {
         self.context = context
         self.queue = queue
         allocationLimit = min(maxAllocationBytes ?? device.maxAllocationBytes, device.maxAllocationBytes)
-        groupSize = [256, 128, 64, 32, 16, 8, 4, 2, 1].first { $0 <= device.maxWorkGroupSize } ?? 1
+        // The merge's scratch takes 4 accumulators (8 bytes in Double programs) per work-item, at most half
+        // the local memory, the rest for rows kept there.
+        groupSize =
+            [256, 128, 64, 32, 16, 8, 4, 2, 1].first {
+                $0 <= device.maxWorkGroupSize && 2 * 4 * 8 * $0 <= device.localMemoryBytes
+            } ?? 1
         prefetch = !device.name.hasPrefix("Oclgrind")
         placeholder = try Self.openCLCall(on: device) { try Buffer(context: context, byteCount: 16, flags: .readOnly) }
         let width = device.preferredFloatVectorWidth
