@@ -18,16 +18,6 @@
 //
 // Compile-time option (part of the program cache key): XENT_GROUP, the work-group size, a power of two.
 
-inline void merge_states(row_state *a, row_state b, int smooth) {
-    const ACC mn = fmax(a->m, b.m);
-    a->s = a->s * exp(a->m - mn) + b.s * exp(b.m - mn);
-    if (smooth) {
-        a->d = a->d + a->v * (a->m - mn) + b.d + b.v * (b.m - mn);
-        a->v += b.v;
-    }
-    a->m = mn;
-}
-
 // The lane's share of classes [first, last) of the row at x (classes `stride` apart; q its probabilities,
 // w the class weights): on contiguous rows the vectors from first + lane * XENT_VEC, team vectors apart,
 // then the elements past the last whole vector, team apart; on strided rows the elements from first +
@@ -40,7 +30,7 @@ inline row_state lane_scan(__global const STORAGE *x, __global const STORAGE *q,
     long c = first + lane;
     if (stride == 1) {
         const long step = (long)team * XENT_VEC;
-        VEC m = (VEC)LOWEST, s = (VEC)0, d = (VEC)0, vs = (VEC)0;
+        lane_states lanes = empty_lanes();
         long v = first + (long)lane * XENT_VEC;
         if (!smooth) {
             // Four vectors a step: one rescaling of the sums per four exps.
@@ -53,9 +43,9 @@ inline row_state lane_scan(__global const STORAGE *x, __global const STORAGE *q,
                     CAT(vstore, XENT_VEC)(x2, 0, cache + v + 2 * step);
                     CAT(vstore, XENT_VEC)(x3, 0, cache + v + 3 * step);
                 }
-                const VEC mn = fmax(m, fmax(fmax(x0, x1), fmax(x2, x3)));
-                s = s * exp(m - mn) + ((exp(x0 - mn) + exp(x1 - mn)) + (exp(x2 - mn) + exp(x3 - mn)));
-                m = mn;
+                const VEC mn = fmax(lanes.m, fmax(fmax(x0, x1), fmax(x2, x3)));
+                lanes.s = lanes.s * exp(lanes.m - mn) + ((exp(x0 - mn) + exp(x1 - mn)) + (exp(x2 - mn) + exp(x3 - mn)));
+                lanes.m = mn;
             }
         }
         for (; v + XENT_VEC <= last; v += step) {
@@ -63,24 +53,9 @@ inline row_state lane_scan(__global const STORAGE *x, __global const STORAGE *q,
             if (keep) {
                 CAT(vstore, XENT_VEC)(xv, 0, cache + v);
             }
-            const VEC mn = fmax(m, xv);
-            if (smooth) {
-                const VEC weights = vector_weight(q, w, flags, v, qa, qb);
-                d += vs * (m - mn) + weights * (xv - mn);
-                vs += weights;
-            }
-            s = s * exp(m - mn) + exp(xv - mn);
-            m = mn;
+            push_vector(&lanes, xv, smooth ? vector_weight(q, w, flags, v, qa, qb) : (VEC)0, smooth);
         }
-        ACC lm[XENT_VEC], ls[XENT_VEC], ld[XENT_VEC], lv[XENT_VEC];
-        CAT(vstore, XENT_VEC)(m, 0, lm);
-        CAT(vstore, XENT_VEC)(s, 0, ls);
-        CAT(vstore, XENT_VEC)(d, 0, ld);
-        CAT(vstore, XENT_VEC)(vs, 0, lv);
-        for (int index = 0; index < XENT_VEC; index++) {
-            const row_state other = {lm[index], ls[index], ld[index], lv[index]};
-            merge_states(&st, other, smooth);
-        }
+        merge_lanes(&st, lanes, smooth);
         c = first + (last - first) / XENT_VEC * XENT_VEC + lane;
     }
     for (; c < last; c += team) {

@@ -292,6 +292,52 @@ inline row_state scan_two_pass(__global const STORAGE *x, __global const STORAGE
     return st;
 }
 
+// Merges state b into a: (m1, s1) + (m2, s2) = (max, s1 e^(m1 - max) + s2 e^(m2 - max)), and the
+// deviation sums and masses alike.
+inline void merge_states(row_state *a, row_state b, int smooth) {
+    const ACC mn = fmax(a->m, b.m);
+    a->s = a->s * exp(a->m - mn) + b.s * exp(b.m - mn);
+    if (smooth) {
+        a->d = a->d + a->v * (a->m - mn) + b.d + b.v * (b.m - mn);
+        a->v += b.v;
+    }
+    a->m = mn;
+}
+
+// The online recurrence on the lanes of a vector, each lane a state of its own.
+typedef struct {
+    VEC m, s, d, v;
+} lane_states;
+
+inline lane_states empty_lanes(void) {
+    const lane_states lanes = {(VEC)LOWEST, (VEC)0, (VEC)0, (VEC)0};
+    return lanes;
+}
+
+// Pushes the XENT_VEC values xv (with their weights, for the deviation sums) into the lanes' states.
+inline void push_vector(lane_states *lanes, VEC xv, VEC weights, int smooth) {
+    const VEC mn = fmax(lanes->m, xv);
+    if (smooth) {
+        lanes->d += lanes->v * (lanes->m - mn) + weights * (xv - mn);
+        lanes->v += weights;
+    }
+    lanes->s = lanes->s * exp(lanes->m - mn) + exp(xv - mn);
+    lanes->m = mn;
+}
+
+// Merges every lane's state into st.
+inline void merge_lanes(row_state *st, lane_states lanes, int smooth) {
+    ACC lm[XENT_VEC], ls[XENT_VEC], ld[XENT_VEC], lv[XENT_VEC];
+    CAT(vstore, XENT_VEC)(lanes.m, 0, lm);
+    CAT(vstore, XENT_VEC)(lanes.s, 0, ls);
+    CAT(vstore, XENT_VEC)(lanes.d, 0, ld);
+    CAT(vstore, XENT_VEC)(lanes.v, 0, lv);
+    for (int lane = 0; lane < XENT_VEC; lane++) {
+        const row_state other = {lm[lane], ls[lane], ld[lane], lv[lane]};
+        merge_states(st, other, smooth);
+    }
+}
+
 // Any row: the online (max, sum) recurrence in one read, vector lanes merged at the end. Used for
 // strided (K-dimensional) rows and for rows too long for the cache that carry deviation terms.
 inline row_state scan_online(__global const STORAGE *x, __global const STORAGE *q, __global const ACC *w,
@@ -300,32 +346,11 @@ inline row_state scan_online(__global const STORAGE *x, __global const STORAGE *
     row_state st = {LOWEST, 0, 0, 0};
     long c = 0;
     if (stride == 1) {
-        VEC m = (VEC)LOWEST, s = (VEC)0, d = (VEC)0, vs = (VEC)0;
+        lane_states lanes = empty_lanes();
         for (; c + XENT_VEC <= classes; c += XENT_VEC) {
-            VEC xv = LOADX_VEC(x + c);
-            VEC mn = fmax(m, xv);
-            if (smooth) {
-                VEC v = vector_weight(q, w, flags, c, qa, qb);
-                d += vs * (m - mn) + v * (xv - mn);
-                vs += v;
-            }
-            s = s * exp(m - mn) + exp(xv - mn);
-            m = mn;
+            push_vector(&lanes, LOADX_VEC(x + c), smooth ? vector_weight(q, w, flags, c, qa, qb) : (VEC)0, smooth);
         }
-        ACC lm[XENT_VEC], ls[XENT_VEC], ld[XENT_VEC], lv[XENT_VEC];
-        CAT(vstore, XENT_VEC)(m, 0, lm);
-        CAT(vstore, XENT_VEC)(s, 0, ls);
-        CAT(vstore, XENT_VEC)(d, 0, ld);
-        CAT(vstore, XENT_VEC)(vs, 0, lv);
-        for (int lane = 0; lane < XENT_VEC; lane++) {
-            ACC mn = fmax(st.m, lm[lane]);
-            st.s = st.s * exp(st.m - mn) + ls[lane] * exp(lm[lane] - mn);
-            if (smooth) {
-                st.d += st.v * (st.m - mn) + ld[lane] + lv[lane] * (lm[lane] - mn);
-                st.v += lv[lane];
-            }
-            st.m = mn;
-        }
+        merge_lanes(&st, lanes, smooth);
     }
     for (; c < classes; c++) {
         push(&st, LOADX(x + c * stride), smooth ? element_weight(q, w, flags, c * stride, c, qa, qb) : 0, smooth);

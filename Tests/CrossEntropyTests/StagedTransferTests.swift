@@ -89,4 +89,19 @@ import XentTestSupport
             }
         }
     }
+
+    /// An allocation failure in a staged call (simulated, as NVIDIA reports it at enqueue) halves the chunk
+    /// and retries it, as on the other paths, with the same answers.
+    @Test(arguments: families)
+    func aFailedPieceIsRetried(_ family: KernelFamily) throws {
+        let (staged, direct) = try Self.engines(family)
+        let backend = try #require(staged.backend as? OpenCLBackend)
+        let (logits, target) = OptionCase.all[0].inputs(Float.self, seed: 21)
+        let expected = try direct.crossEntropyWithGradient(logits, target: target)
+        backend.simulateAllocationFailures(2)
+        let result = try staged.crossEntropyWithGradient(logits, target: target)
+        #expect(backend.pendingSimulatedAllocationFailures == 0, "\(family): every simulated failure fired")
+        #expect(result.gradient.scalars == expected.gradient.scalars, "\(family): gradient")
+        #expect(isClose(Double(result.loss.scalar), Double(expected.loss.scalar), rtol: 1e-12), "\(family): loss")
+    }
 }

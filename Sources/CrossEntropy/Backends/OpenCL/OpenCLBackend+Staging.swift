@@ -29,8 +29,9 @@ extension OpenCLBackend {
         let blockElements = layout.classes * layout.inner
         let inputBytes = MemoryLayout<T>.stride
         let outputBytes = output?.dtype.byteCount ?? 0
-        let blocksPerPiece = max(
-            1, stagedPieceBytes.withLock { $0 } / max(1, blockElements * max(inputBytes, outputBytes)))
+        let blocksPerPiece = min(
+            outer.count,
+            max(1, stagedPieceBytes.withLock { $0 } / max(1, blockElements * max(inputBytes, outputBytes))))
         let pieces = stride(from: outer.lowerBound, to: outer.upperBound, by: blocksPerPiece).map {
             $0..<min($0 + blocksPerPiece, outer.upperBound)
         }
@@ -57,26 +58,33 @@ extension OpenCLBackend {
                 uploads[index] = try transfers.enqueueWrite(
                     slot.deviceInput, from: UnsafeRawBufferPointer(rebasing: slot.stagedInput.bytes[..<bytes.count]))
             }
-            try upload(0)
             var lossSum = 0.0
-            for (index, piece) in pieces.enumerated() {
-                let slot = slots.slots[index % slots.slots.count]
-                if let uploaded = uploads[index] { try queue.enqueueWait(for: uploaded) }
-                lossSum += try runChunk(
-                    batch, output: output, outer: piece, program: program, weight: weight, results: results,
-                    resident: (slot.deviceInput, inPlace ? nil : slot.deviceOutput)
-                ) {
-                    guard index + 1 < pieces.count else { return }
-                    try slots.slots[(index + 1) % slots.slots.count].finishDownload()
-                    try upload(index + 1)
+            // A failure leaves no transfer in flight and no download to copy to a caller who is gone.
+            do {
+                try upload(0)
+                for (index, piece) in pieces.enumerated() {
+                    let slot = slots.slots[index % slots.slots.count]
+                    if let uploaded = uploads[index] { try queue.enqueueWait(for: uploaded) }
+                    lossSum += try runChunk(
+                        batch, output: output, outer: piece, program: program, weight: weight, results: results,
+                        resident: (slot.deviceInput, inPlace ? nil : slot.deviceOutput)
+                    ) {
+                        guard index + 1 < pieces.count else { return }
+                        try slots.slots[(index + 1) % slots.slots.count].finishDownload()
+                        try upload(index + 1)
+                    }
+                    if let output {
+                        let bytes = layout.elements(of: piece).byteRange(stride: output.dtype.byteCount)
+                        let destination = UnsafeMutableRawBufferPointer(rebasing: output.destination[bytes])
+                        try slot.startDownload(inPlace: inPlace, into: destination, on: transfers)
+                    }
                 }
-                if let output {
-                    let bytes = layout.elements(of: piece).byteRange(stride: output.dtype.byteCount)
-                    let destination = UnsafeMutableRawBufferPointer(rebasing: output.destination[bytes])
-                    try slot.startDownload(inPlace: inPlace, into: destination, on: transfers)
-                }
+                for slot in slots.slots { try slot.finishDownload() }
+            } catch {
+                try? transfers.finish()
+                for slot in slots.slots { slot.abandonDownload() }
+                throw error
             }
-            for slot in slots.slots { try slot.finishDownload() }
             return lossSum
         }
     }
@@ -110,7 +118,8 @@ private func parallelCopy(_ source: UnsafeRawBufferPointer, into destination: Un
 struct StagingSlots {
     private(set) var slots: [StagingSlot] = []
 
-    /// Makes the first `count` slots hold at least these sizes (earlier slots reused where large enough).
+    /// Makes the first `count` slots hold at least these sizes (slots reused where large enough; slots past
+    /// `count` are kept for later calls, unused by this one, which takes pieces round the slots in turn).
     mutating func prepare(count: Int, inputBytes: Int, outputBytes: Int, queue: CommandQueue, context: Context) throws {
         for index in 0..<count {
             if index < slots.count, slots[index].holds(inputBytes: inputBytes, outputBytes: outputBytes) { continue }
@@ -120,7 +129,6 @@ struct StagingSlots {
                 queue: queue, context: context)
             if index < slots.count { slots[index] = slot } else { slots.append(slot) }
         }
-        if slots.count > count { slots.removeLast(slots.count - count) }
     }
 }
 
@@ -158,6 +166,11 @@ final class StagingSlot {
         let event = try queue.enqueueRead(
             source, into: UnsafeMutableRawBufferPointer(rebasing: staged.bytes[..<destination.count]))
         download = (event, staged, destination)
+    }
+
+    /// Forgets the download in flight, once the queue has finished it (after a failure).
+    func abandonDownload() {
+        download = nil
     }
 
     /// Waits for the download in flight, if any, and copies its bytes to the caller.
