@@ -16,3 +16,15 @@ __kernel void read_probe(__global const float4 *data, long vectors, int contiguo
     }
     sums[id] = sum;
 }
+
+// The device's copy bandwidth, the limit of a loss + gradient (one read and one write of the logits'
+// size): every work-item copies its share of `source` into `destination`, walked as read_probe walks.
+__kernel void copy_probe(__global const float4 *source, long vectors, int contiguous, __global float4 *destination) {
+    const long items = get_global_size(0), id = get_global_id(0);
+    const long run = (vectors + items - 1) / items;
+    const long first = contiguous ? id * run : id, step = contiguous ? 1 : items;
+    const long end = contiguous ? min(first + run, vectors) : vectors;
+    for (long i = first; i < end; i += step) {
+        destination[i] = source[i];
+    }
+}

@@ -58,7 +58,8 @@ done
 echo "fixtures: $failures failed" | tee -a "$results/fixtures.txt"
 
 # The benches: each line one `xent bench --json` object (host input or resident, forward or with the
-# gradient), with read_gbps (host memory), device_read_gbps, kernel_seconds and, for host input,
+# gradient), with read_gbps (host memory), device_read_gbps, kernel_seconds, with the gradient
+# device_copy_gbps (a device-memory copy) with fraction_of_device_copy and, for host input,
 # host_to_device_gbps (an upload from pinned memory) with fraction_of_host_to_device.
 : >"$results/bench.jsonl"
 for classes in 1024 32768 131072 256000; do
@@ -71,16 +72,18 @@ for classes in 1024 32768 131072 256000; do
     done
 done
 {
-    printf "%-8s %-8s %-17s %-8s %10s %12s %14s %10s %12s %10s %10s\n" rows classes pass input "ms" "logits GB/s" \
-        "device read GB/s" fraction "H->D B/call" "H->D GB/s" fraction
+    printf "%-8s %-8s %-17s %-8s %10s %12s %14s %10s %14s %10s %12s %10s %10s\n" rows classes pass input "ms" \
+        "logits GB/s" "device read GB/s" fraction "device copy GB/s" fraction "H->D B/call" "H->D GB/s" fraction
     while read -r line; do
         value() { echo "$line" | grep -o "\"$1\": *[^,}]*" | sed 's/^[^:]*: *//; s/"//g'; }
         input=host
         [ "$(value resident)" = true ] && input=resident
-        printf "%-8s %-8s %-17s %-8s %10.3f %12s %14s %10s %12s %10s %10s\n" "$(value rows)" "$(value classes)" \
-            "$(value pass)" "$input" "$(echo "$(value median_seconds) * 1000" | bc -l 2>/dev/null || echo 0)" \
-            "$(value logits_gbps)" "$(value device_read_gbps)" "$(value fraction_of_device_read)" \
-            "$(value host_to_device_bytes)" "$(value host_to_device_gbps)" "$(value fraction_of_host_to_device)"
+        printf "%-8s %-8s %-17s %-8s %10.3f %12s %14s %10s %14s %10s %12s %10s %10s\n" "$(value rows)" \
+            "$(value classes)" "$(value pass)" "$input" \
+            "$(echo "$(value median_seconds) * 1000" | bc -l 2>/dev/null || echo 0)" "$(value logits_gbps)" \
+            "$(value device_read_gbps)" "$(value fraction_of_device_read)" "$(value device_copy_gbps)" \
+            "$(value fraction_of_device_copy)" "$(value host_to_device_bytes)" "$(value host_to_device_gbps)" \
+            "$(value fraction_of_host_to_device)"
     done <"$results/bench.jsonl"
 } | tee "$results/summary.txt"
 exit $((failures > 0))

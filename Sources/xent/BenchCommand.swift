@@ -140,13 +140,14 @@ struct BenchCommand: ParsableCommand {
         let probe = [Float](repeating: 1, count: bytes / 4)
         var copyDestination = [Float](repeating: 0, count: backward ? probe.count : 0)
         let call = try resident ? residentCall(logits, targets, engine) : hostCall(logits, targets, engine)
-        let deviceProbe = try engine.deviceReadProbe(bytes: bytes, for: T.dtype)
+        let deviceProbe = try engine.deviceMemoryProbe(bytes: bytes, for: T.dtype, copies: backward)
         var loss = Double.nan
         var times: [Double] = []
         var readTimes: [Double] = []
         var copyTimes: [Double] = []
         var deviceReadTimes: [Double] = []
         var uploadTimes: [Double] = []
+        var deviceCopyTimes: [Double] = []
         // The calls' own traffic, without the probes' (the upload probe is a write like any other).
         var calls: [DeviceTraffic] = []
         let progress = ProgressLine("xent bench: warm-up")
@@ -161,7 +162,8 @@ struct BenchCommand: ParsableCommand {
                 }
                 let traffic = DeviceTraffic.total - before
                 let readSeconds = MemoryBandwidth.read(probeBuffer).seconds
-                let deviceReadSeconds = try deviceProbe?.seconds()
+                let deviceReadSeconds = try deviceProbe?.readSeconds()
+                let deviceCopySeconds = try deviceProbe?.copySeconds()
                 let uploadSeconds = resident ? nil : try deviceProbe?.uploadSeconds()
                 let copySeconds =
                     backward
@@ -173,6 +175,7 @@ struct BenchCommand: ParsableCommand {
                     readTimes.append(readSeconds)
                     copyTimes.append(copySeconds)
                     deviceReadSeconds.map { deviceReadTimes.append($0) }
+                    deviceCopySeconds.map { deviceCopyTimes.append($0) }
                     uploadSeconds.map { uploadTimes.append($0) }
                 }
             }
@@ -187,6 +190,8 @@ struct BenchCommand: ParsableCommand {
             kernelSeconds: engine.device.kind == .cpu
                 ? nil : calls.map(\.kernelSeconds).reduce(0, +) / Double(`repeat`),
             deviceReadGBps: deviceProbe.map { Double($0.bytes) / median(deviceReadTimes) / 1e9 },
+            deviceCopyGBps: deviceCopyTimes.isEmpty
+                ? nil : deviceProbe.map { Double($0.bytes) / median(deviceCopyTimes) / 1e9 },
             hostToDeviceGBps: uploadTimes.isEmpty
                 ? nil : deviceProbe.map { Double($0.uploadBytes) / median(uploadTimes) / 1e9 })
     }
@@ -280,6 +285,10 @@ struct BenchReport {
     /// GB/s of a read-only pass over device memory of the logits' size (a probe kernel, timed by the
     /// device in the same run); `nil` on the CPU fallback.
     var deviceReadGBps: Double?
+    /// GB/s of a copy of device memory of the logits' size into another buffer (a probe kernel timed by
+    /// the device in the same run, counted by the bytes read), with `--backward` on an OpenCL device; else
+    /// `nil`.
+    var deviceCopyGBps: Double?
     /// GB/s of a blocking upload from pinned host memory to the device (at most 256 MiB, timed in the same
     /// run), for host input on an OpenCL device; else `nil`.
     var hostToDeviceGBps: Double?
@@ -298,6 +307,8 @@ struct BenchReport {
             "kernel_seconds": \(kernelSeconds.map { formatted($0, "%.6g") } ?? "null"), \
             "device_read_gbps": \(deviceReadGBps.map { formatted($0, "%.4g") } ?? "null"), \
             "fraction_of_device_read": \(deviceReadGBps.map { formatted(logitsGBps / $0, "%.4g") } ?? "null"), \
+            "device_copy_gbps": \(deviceCopyGBps.map { formatted($0, "%.4g") } ?? "null"), \
+            "fraction_of_device_copy": \(deviceCopyGBps.map { formatted(logitsGBps / $0, "%.4g") } ?? "null"), \
             "host_to_device_gbps": \(hostToDeviceGBps.map { formatted($0, "%.4g") } ?? "null"), \
             "fraction_of_host_to_device": \(hostToDeviceGBps.map { formatted(logitsGBps / $0, "%.4g") } ?? "null")}
             """

@@ -121,8 +121,8 @@ import XentTestSupport
             "device", "rows", "classes", "dtype", "pass", "median_seconds", "logits_gbps",
             "read_gbps", "fraction_of_read", "loss", "resident", "host_to_device_bytes",
             "device_to_host_bytes",
-            "kernel_seconds", "device_read_gbps", "fraction_of_device_read", "host_to_device_gbps",
-            "fraction_of_host_to_device",
+            "kernel_seconds", "device_read_gbps", "fraction_of_device_read", "device_copy_gbps",
+            "fraction_of_device_copy", "host_to_device_gbps", "fraction_of_host_to_device",
         ]).union(copyKeys)
         #expect(Set(object.keys) == keys, "keys \(object.keys.sorted())")
         #expect((object["device"] as? String)?.isEmpty == false, "device \(object["device"] ?? "")")
@@ -156,24 +156,26 @@ import XentTestSupport
             #expect(
                 toDevice == 0 && fromDevice == 0 && object["kernel_seconds"] is NSNull, "\(object)")
             for key in [
-                "device_read_gbps", "fraction_of_device_read", "host_to_device_gbps",
-                "fraction_of_host_to_device",
+                "device_read_gbps", "fraction_of_device_read", "device_copy_gbps",
+                "fraction_of_device_copy",
+                "host_to_device_gbps", "fraction_of_host_to_device",
             ] {
                 #expect(object[key] is NSNull, "\(key): \(object)")
             }
             return
         }
-        // The upload probe is for host input only.
+        // The upload probe is for host input only, the copy probe for the loss and gradient only.
         let uploadKeys = ["host_to_device_gbps", "fraction_of_host_to_device"]
+        let copyKeys = ["device_copy_gbps", "fraction_of_device_copy"]
         for key in ["device_read_gbps", "fraction_of_device_read"]
             + (bench.resident ? [] : uploadKeys)
+            + (bench.backward ? copyKeys : [])
         {
             let value = (object[key] as? NSNumber)?.doubleValue
             #expect(value.map { $0 > 0 && $0.isFinite } == true, "\(key): \(object)")
         }
-        if bench.resident {
-            #expect(uploadKeys.allSatisfy { object[$0] is NSNull }, "\(object)")
-        }
+        let absent = (bench.resident ? uploadKeys : []) + (bench.backward ? [] : copyKeys)
+        #expect(absent.allSatisfy { object[$0] is NSNull }, "\(absent) should be null: \(object)")
         let kernelSeconds = (object["kernel_seconds"] as? NSNumber)?.doubleValue
         #expect(kernelSeconds.map { $0 > 0 && $0.isFinite } == true, "\(object)")
         if bench.forcedCopy && !bench.resident {

@@ -67,7 +67,7 @@ struct OclgrindTests {
             absolute: tolerance * largest, "\(context): gradient")
     }
 
-    /// Device arrays (the resident path, logits and gradient in device buffers) and the read probe kernel,
+    /// Device arrays (the resident path, logits and gradient in device buffers) and the read and copy probe kernels,
     /// through `xent bench --resident` on a small batch.
     @Test(arguments: families)
     func residentCallsAndTheReadProbeRunCleanly(_ family: String) throws {
