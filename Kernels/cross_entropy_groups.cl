@@ -96,37 +96,6 @@ inline row_state team_merge(row_state st, int smooth, int lane, int team, __loca
     return merged;
 }
 
-// What a row's outputs are made of: out_c = a exp(x_c - lse) - b v_c - [c == y] t for a gradient or a
-// softmax (zeros when `zero`), x_c - lse for a log-softmax.
-typedef struct {
-    ACC a, b, t;
-    long y;
-    int zero;
-} output_terms;
-
-// Row `row`'s output terms from its merged state and logsumexp's parts, as the launch's kind asks.
-inline output_terms row_output_terms(const row_batch *batch, long row, row_state st, row_norm n) {
-    output_terms terms = {1, 0, 0, -1, 0};
-    if (batch->o.kind != XENT_OUTPUT_GRADIENT) {
-        return terms;
-    }
-    gradient_coefficients k = {0, 0, 0};
-    if (batch->o.flags & XENT_HAS_PROBABILITIES) {
-        k = probability_gradient(batch, row, st.v, n.max + n.log_sum);  // st.v: the row's mass
-    } else {
-        terms.y = batch->targets[row];
-        terms.zero = terms.y == batch->o.ignore_index || terms.y < 0 || terms.y >= batch->o.classes;
-        if (!terms.zero) {
-            const ACC wy = (batch->o.flags & XENT_HAS_WEIGHT) ? batch->weight[terms.y] : (ACC)1;
-            k = class_index_gradient(batch, row, wy, n.max + n.log_sum);
-        }
-    }
-    terms.a = k.a;
-    terms.b = k.b;
-    terms.t = k.t;
-    return terms;
-}
-
 // The lane's share (as lane_scan's) of the outputs of classes [first, last) of row `row`, from its logits
 // or, when `cached`, from the copy lane_scan kept in `cache`. `out` may be the logits (in place).
 inline void lane_write(const row_batch *batch, long row, long first, long last, row_norm n, output_terms p, int lane,
@@ -217,7 +186,7 @@ inline void team_rows(const row_batch *batch, int team, int outputs, int cached,
     }
     barrier(CLK_GLOBAL_MEM_FENCE);  // in place, the statistics' reads of the row come before its outputs
     if (valid) {
-        lane_write(batch, row, 0, classes, n, row_output_terms(batch, row, st, n), lane, team, cached, cache);
+        lane_write(batch, row, 0, classes, n, row_output_terms(batch, row, st.v, n), lane, team, cached, cache);
     }
 }
 
@@ -291,7 +260,7 @@ __kernel void row_merge_partials(ROW_KERNEL_PARAMETERS, long parts, __global con
     }
     const row_norm n = {st.m, log(st.s)};
     write_row_statistics(&batch, row, row_base(&batch, row), st, n.log_sum);
-    const output_terms terms = row_output_terms(&batch, row, st, n);
+    const output_terms terms = row_output_terms(&batch, row, st.v, n);
     __global ACC *kept = norms + XENT_STAT_COUNT * row;
     kept[XENT_GIVEN_MAX] = n.max;
     kept[XENT_GIVEN_LOG_SUM] = n.log_sum;

@@ -622,6 +622,38 @@ inline void given_gradient(const row_batch *b, long row) {
     }
 }
 
+// What a row's outputs are made of: out_c = a exp(x_c - lse) - b v_c - [c == y] t for a gradient or a
+// softmax (zeros when `zero`), x_c - lse for a log-softmax.
+typedef struct {
+    ACC a, b, t;
+    long y;
+    int zero;
+} output_terms;
+
+// Row `row`'s output terms from its logsumexp's parts and its mass (the probabilities' weighted sum, for
+// probability targets), as the launch's kind asks. Both kernel families take them from here.
+inline output_terms row_output_terms(const row_batch *batch, long row, ACC mass, row_norm n) {
+    output_terms terms = {1, 0, 0, -1, 0};
+    if (batch->o.kind != XENT_OUTPUT_GRADIENT) {
+        return terms;
+    }
+    gradient_coefficients k = {0, 0, 0};
+    if (batch->o.flags & XENT_HAS_PROBABILITIES) {
+        k = probability_gradient(batch, row, mass, n.max + n.log_sum);
+    } else {
+        terms.y = batch->targets[row];
+        terms.zero = terms.y == batch->o.ignore_index || terms.y < 0 || terms.y >= batch->o.classes;
+        if (!terms.zero) {
+            const ACC wy = (batch->o.flags & XENT_HAS_WEIGHT) ? batch->weight[terms.y] : (ACC)1;
+            k = class_index_gradient(batch, row, wy, n.max + n.log_sum);
+        }
+    }
+    terms.a = k.a;
+    terms.b = k.b;
+    terms.t = k.t;
+    return terms;
+}
+
 // Row `row`'s statistics, then its log-softmax, softmax or loss gradient (see row_outputs).
 inline void row_output(const row_batch *b, long row) {
     if (b->o.flags & XENT_GIVEN_GRADIENT) {
@@ -647,27 +679,17 @@ inline void row_output(const row_batch *b, long row) {
         }
         return;
     }
-    if (b->o.kind == XENT_OUTPUT_SOFTMAX) {
-        write_scaled_softmax(x, x, weight, out, classes, inner, 0, n, 1, 0, 0, 0, -1, 0);
-        return;
-    }
-    if (flags & XENT_HAS_PROBABILITIES) {
-        const gradient_coefficients k =
-            probability_gradient(b, row, b->stats[XENT_STAT_COUNT * row + XENT_STAT_MASS], n.max + n.log_sum);
-        write_scaled_softmax(x, b->probabilities + base, weight, out, classes, inner, flags, n, k.a, k.b,
-                             smoothing_qa(b), smoothing_qb(b), -1, 0);
-        return;
-    }
-    const long y = b->targets[row];
-    if (y == b->o.ignore_index || y < 0 || y >= classes) {
+    const output_terms p = row_output_terms(b, row, b->stats[XENT_STAT_COUNT * row + XENT_STAT_MASS], n);
+    if (p.zero) {
         for (long c = 0; c < classes; c++) {
             STORE((ACC)0, out + c * inner);
         }
         return;
     }
-    const ACC wy = (flags & XENT_HAS_WEIGHT) ? weight[y] : (ACC)1;
-    const gradient_coefficients k = class_index_gradient(b, row, wy, n.max + n.log_sum);
-    write_scaled_softmax(x, x, weight, out, classes, inner, flags & XENT_HAS_WEIGHT, n, k.a, k.b, 0, 0, y, k.t);
+    const int probabilities = (flags & XENT_HAS_PROBABILITIES) != 0;
+    const int weights = b->o.kind == XENT_OUTPUT_GRADIENT ? flags & (XENT_HAS_WEIGHT | XENT_HAS_PROBABILITIES) : 0;
+    write_scaled_softmax(x, probabilities ? b->probabilities + base : x, weight, out, classes, inner, weights, n, p.a,
+                         p.b, probabilities ? smoothing_qa(b) : 0, probabilities ? smoothing_qb(b) : 0, p.y, p.t);
 }
 
 // One launch per batch: each row's statistics, then its log-softmax, softmax or loss gradient.

@@ -170,18 +170,8 @@ public final class CommandQueue: @unchecked Sendable {
     public func read(
         _ buffer: Buffer, offset: Int = 0, into destination: UnsafeMutableRawBufferPointer
     ) throws(OpenCLError) {
-        checkRange(of: buffer, offset: offset, count: destination.count)
-        guard let address = destination.baseAddress, destination.count > 0 else { return }
         let launched = launchesSoFar()
-        try clCall("clEnqueueReadBuffer") {
-            clEnqueueReadBuffer(
-                handle, buffer.handle, cl_bool(CL_TRUE), offset, destination.count, address,
-                0, nil, nil)
-        }
-        // A read into the very memory a zero-copy buffer is only synchronises it.
-        if UnsafeRawPointer(address) != buffer.hostAddress.map({ $0 + offset }) {
-            TransferCounters.addDeviceToHost(destination.count)
-        }
+        _ = try read(buffer, offset: offset, into: destination, blocking: true)
         countLaunches(before: launched)
     }
 
@@ -190,15 +180,8 @@ public final class CommandQueue: @unchecked Sendable {
     public func write(_ buffer: Buffer, offset: Int = 0, from source: UnsafeRawBufferPointer)
         throws(OpenCLError)
     {
-        checkRange(of: buffer, offset: offset, count: source.count)
-        guard let address = source.baseAddress, source.count > 0 else { return }
         let launched = launchesSoFar()
-        try clCall("clEnqueueWriteBuffer") {
-            clEnqueueWriteBuffer(
-                handle, buffer.handle, cl_bool(CL_TRUE), offset, source.count, address,
-                0, nil, nil)
-        }
-        TransferCounters.addHostToDevice(source.count)
+        _ = try write(buffer, offset: offset, from: source, blocking: true)
         countLaunches(before: launched)
     }
 
@@ -207,15 +190,7 @@ public final class CommandQueue: @unchecked Sendable {
     public func enqueueWrite(_ buffer: Buffer, offset: Int = 0, from source: UnsafeRawBufferPointer)
         throws(OpenCLError) -> Event?
     {
-        checkRange(of: buffer, offset: offset, count: source.count)
-        guard let address = source.baseAddress, source.count > 0 else { return nil }
-        var event: cl_event?
-        try clCall("clEnqueueWriteBuffer") {
-            clEnqueueWriteBuffer(
-                handle, buffer.handle, cl_bool(CL_FALSE), offset, source.count, address, 0, nil, &event)
-        }
-        TransferCounters.addHostToDevice(source.count)
-        return event.map(Event.init)
+        try write(buffer, offset: offset, from: source, blocking: false)
     }
 
     /// Enqueues a copy of `buffer`'s bytes from `offset` into `destination`, and returns at once with
@@ -223,14 +198,46 @@ public final class CommandQueue: @unchecked Sendable {
     public func enqueueRead(_ buffer: Buffer, offset: Int = 0, into destination: UnsafeMutableRawBufferPointer)
         throws(OpenCLError) -> Event?
     {
+        try read(buffer, offset: offset, into: destination, blocking: false)
+    }
+
+    /// `clEnqueueReadBuffer`, counted in `TransferCounters`; the event of a non-blocking read.
+    private func read(
+        _ buffer: Buffer, offset: Int, into destination: UnsafeMutableRawBufferPointer, blocking: Bool
+    ) throws(OpenCLError) -> Event? {
         checkRange(of: buffer, offset: offset, count: destination.count)
         guard let address = destination.baseAddress, destination.count > 0 else { return nil }
         var event: cl_event?
         try clCall("clEnqueueReadBuffer") {
-            clEnqueueReadBuffer(
-                handle, buffer.handle, cl_bool(CL_FALSE), offset, destination.count, address, 0, nil, &event)
+            // A blocking read waits in the call, and so returns no event.
+            withUnsafeMutablePointer(to: &event) { event in
+                clEnqueueReadBuffer(
+                    handle, buffer.handle, cl_bool(blocking ? CL_TRUE : CL_FALSE), offset, destination.count, address,
+                    0, nil, blocking ? nil : event)
+            }
         }
-        TransferCounters.addDeviceToHost(destination.count)
+        // A read into the very memory a zero-copy buffer is only synchronises it.
+        if UnsafeRawPointer(address) != buffer.hostAddress.map({ $0 + offset }) {
+            TransferCounters.addDeviceToHost(destination.count)
+        }
+        return event.map(Event.init)
+    }
+
+    /// `clEnqueueWriteBuffer`, counted in `TransferCounters`; the event of a non-blocking write.
+    private func write(_ buffer: Buffer, offset: Int, from source: UnsafeRawBufferPointer, blocking: Bool)
+        throws(OpenCLError) -> Event?
+    {
+        checkRange(of: buffer, offset: offset, count: source.count)
+        guard let address = source.baseAddress, source.count > 0 else { return nil }
+        var event: cl_event?
+        try clCall("clEnqueueWriteBuffer") {
+            withUnsafeMutablePointer(to: &event) { event in
+                clEnqueueWriteBuffer(
+                    handle, buffer.handle, cl_bool(blocking ? CL_TRUE : CL_FALSE), offset, source.count, address, 0,
+                    nil, blocking ? nil : event)
+            }
+        }
+        TransferCounters.addHostToDevice(source.count)
         return event.map(Event.init)
     }
 

@@ -38,6 +38,11 @@ import XentTestSupport
         #expect(Self.plan(classes: 1000, inner: 5, rows: 5000).team == 1)
         // Too few classes to give each work-item of the slices two vectors: no split.
         #expect(Self.plan(classes: 3000, rows: 1).parts == 1)
+        // Oclgrind's figures (1 compute unit, 32 KiB of local memory, a float width of 1): the shapes
+        // `OclgrindTests.longRowPathsRunCleanly` runs take the split path and the read-again path.
+        let oclgrind = GroupPlan.Geometry(groupSize: 256, vectorWidth: 4, computeUnits: 1, localMemoryBytes: 32_768)
+        #expect(Self.plan(classes: 9000, rows: 2, oclgrind) == GroupPlan(team: 256, parts: 2, cacheBytes: 0))
+        #expect(Self.plan(classes: 8000, rows: 5, oclgrind) == GroupPlan(team: 256, parts: 1, cacheBytes: 0))
     }
 
     /// A path of the per-group family and a shape that takes it on the device at hand.

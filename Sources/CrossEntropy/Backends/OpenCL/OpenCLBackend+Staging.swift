@@ -1,5 +1,4 @@
 import CPURowKernels
-import Dispatch
 import KernelContract
 import OpenCLHost
 
@@ -95,24 +94,21 @@ extension Range<Int> {
     fileprivate func byteRange(stride: Int) -> Range<Int> { (lowerBound * stride)..<(upperBound * stride) }
 }
 
-/// Copies `source` into the start of `destination` on several threads (one copy thread reads host
-/// memory at a fraction of what a PCIe link moves), in pieces of at least 1 MiB.
+/// Copies `source` into the start of `destination` on the cores (one copy thread reads host memory at a
+/// fraction of what a PCIe link moves), in pieces of at least 1 MiB.
 private func parallelCopy(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) {
     precondition(source.count <= destination.count, "the staging memory is too small")
     guard let from = source.baseAddress, let to = destination.baseAddress else { return }
-    let pieceBytes = 1 << 20
-    let cores = Swift.max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-    let pieces = Swift.min(cores, (source.count + pieceBytes - 1) / pieceBytes)
-    let (total, share) = (source.count, (source.count + pieces - 1) / Swift.max(pieces, 1))
-    // concurrentPerform returns once every piece is copied: neither pointer outlives this call.
-    nonisolated(unsafe) let (source, target) = (from, to)
-    DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+    let total = source.count
+    let share = Swift.max(1 << 20, (total + copyThreads - 1) / copyThreads)
+    _ = concurrentMap((total + share - 1) / share) { piece in
         let start = piece * share
-        let count = Swift.min(share, total - start)
-        guard count > 0 else { return }
-        (target + start).copyMemory(from: source + start, byteCount: count)
+        (to + start).copyMemory(from: from + start, byteCount: Swift.min(share, total - start))
     }
 }
+
+/// The cores the staging copies run on.
+private let copyThreads = Swift.max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 
 /// The staged path's slots, kept by the backend and grown as calls need.
 struct StagingSlots {
