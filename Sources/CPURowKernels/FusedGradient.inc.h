@@ -161,41 +161,21 @@ XENT_INLINE void FN(exp_row_body)(const STORAGE *x, const ACC *w, ACC *scratch, 
     FN(exp_span)(x, w, scratch, classes, vectors * LANES, body, m, smooth, NULL, 0, s, d, vs);
 }
 
-/// The statistics of a contiguous row that fits in cache, with a class-index target y, for its loss
-/// gradient: its maximum, then e_c = exp(x_c - max) computed once into its half of `scratchBlock`
-/// while summing (with the smoothing terms when `smooth`, a constant after inlining). Its gradient
-/// out_c = a e_c / s - b v_c - [c == y] t is left pending in `*p`, to be streamed to memory past the
-/// cache (no read of `out` first) while the next fused row's exps are computed, or by
-/// FN(flush_gradient); the row pending before is written here. One exp per element and one write of
-/// `out`. `out` may be `x` (in place): x_y is read first, and a row's gradient is written once its
-/// logits are no longer read. The exps are stored in whole 64-byte lines of scratch, and the streamed
-/// stores start at the first 64-byte boundary of `out`, so that neither splits a store across two
-/// cache lines when `out` is not aligned, as a Swift array's elements never are.
-/// Returns 0, having written and changed nothing, for a row without a finite maximum (the general
-/// path's case).
-XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, OUT *out, int64_t y,
-                                       FN(gradient_scales) scales,
-                                       int smooth, ACC *scratchBlock, FN(pending_gradient) * p, xent_row_stat *stat) {
+/// The statistics of a contiguous row with class-index target y (or none here: any y outside
+/// [0, classes)) from one read of it: its maximum, then e_c = exp(x_c - max) computed once into
+/// `scratch` while summing (with the smoothing terms when `smooth`, a constant after inlining). The
+/// gradient pending in `*p`, if any, is streamed out beside the exps (see FN(exp_row_body)) and left
+/// written, though still described by `*p`. Returns the sum of the exps, or 0 having written and changed
+/// nothing for a row without a finite maximum (the general path's case).
+XENT_INLINE ACC FN(exps_with_statistics)(const xent_rows *rows, const STORAGE *x, int64_t y, int smooth, ACC *scratch,
+                                         const FN(pending_gradient) * p, xent_row_stat *stat) {
     const int64_t classes = rows->options.classes;
     const ACC *w = (const ACC *)rows->weight;
-    // Two rows of scratch, this row's and the pending row's. A row's scratch starts at the 64-byte
-    // boundary at or below 2 KiB from `out` modulo 4 KiB: never at the same page offset as the
-    // gradient being written (whose stores would then look like they feed the loads).
-    const size_t half = FN(scratch_row_bytes)(classes);
-    char *base = (char *)scratchBlock;
-    if (p->out && (const char *)p->scratch < base + half) {
-        base += half;
-    }
-    ACC *scratch = (ACC *)(void *)(base + ((((uintptr_t)out + 2048) & 4095) & ~(uintptr_t)63));
-    // The first and last lines of `out` take plain stores unless aligned: fetch them for writing now,
-    // so that those stores do not wait on memory.
-    __builtin_prefetch(out, 1);
-    __builtin_prefetch(out + classes - 1, 1);
     const ACC m = FN(row_max)(x, classes);
     if (!(m > -INFINITY && m < INFINITY)) {
         return 0;
     }
-    const ACC target = WIDEN(x[y]);
+    const ACC target = y >= 0 && y < classes ? WIDEN(x[y]) : 0;
     // Whole vectors from the row's start, then the last LANES elements for what they leave (their exps
     // are stored whole: the elements they share with the last whole vector get the same values). The
     // order of the sums depends on the class count alone, not on where the row lies.
@@ -218,7 +198,41 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     stat->target_logit = (double)target;
     stat->smooth = smooth ? (double)(mass * logSum - dev) : 0;
     stat->mass = smooth ? (double)mass : 0;
-    const FN(gradient_coefficients) k = FN(class_index_gradient)(rows, y, scales, m + logSum);
+    return sum;
+}
+
+/// The statistics of a contiguous row that fits in cache, with a class-index target y, for its loss
+/// gradient: FN(exps_with_statistics) into its half of `scratchBlock`. Its gradient
+/// out_c = a e_c / s - b v_c - [c == y] t is left pending in `*p`, to be streamed to memory past the
+/// cache (no read of `out` first) while the next fused row's exps are computed, or by
+/// FN(flush_gradient); the row pending before is written here. One exp per element and one write of
+/// `out`. `out` may be `x` (in place): x_y is read first, and a row's gradient is written once its
+/// logits are no longer read. The exps are stored in whole 64-byte lines of scratch, and the streamed
+/// stores start at the first 64-byte boundary of `out`, so that neither splits a store across two
+/// cache lines when `out` is not aligned, as a Swift array's elements never are.
+/// Returns 0, having written and changed nothing, for a row without a finite maximum.
+XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, OUT *out, int64_t y,
+                                       FN(gradient_scales) scales,
+                                       int smooth, ACC *scratchBlock, FN(pending_gradient) * p, xent_row_stat *stat) {
+    const int64_t classes = rows->options.classes;
+    // Two rows of scratch, this row's and the pending row's. A row's scratch starts at the 64-byte
+    // boundary at or below 2 KiB from `out` modulo 4 KiB: never at the same page offset as the
+    // gradient being written (whose stores would then look like they feed the loads).
+    const size_t half = FN(scratch_row_bytes)(classes);
+    char *base = (char *)scratchBlock;
+    if (p->out && (const char *)p->scratch < base + half) {
+        base += half;
+    }
+    ACC *scratch = (ACC *)(void *)(base + ((((uintptr_t)out + 2048) & 4095) & ~(uintptr_t)63));
+    // The first and last lines of `out` take plain stores unless aligned: fetch them for writing now,
+    // so that those stores do not wait on memory.
+    __builtin_prefetch(out, 1);
+    __builtin_prefetch(out + classes - 1, 1);
+    const ACC sum = FN(exps_with_statistics)(rows, x, y, smooth, scratch, p, stat);
+    if (sum == 0) {
+        return 0;
+    }
+    const FN(gradient_coefficients) k = FN(class_index_gradient)(rows, y, scales, (ACC)stat->max + (ACC)stat->log_sum);
     p->out = out;
     p->scratch = scratch;
     p->y = y;
@@ -226,6 +240,46 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
     p->a = k.a / sum;  // e_c = exp(x_c - max) = exp(x_c - lse) * sum
     p->t = k.t;
     return 1;
+}
+
+/// Row `row`'s statistics, its exps kept (xent_rows.kept), with class-index targets: one read of the
+/// row and one exp per element, as the fused gradient's, with the gradient of the pending row beside it
+/// (xent_rows.pending) streamed out past the cache meanwhile. (Its class indices compare as ACC: the
+/// host keeps no more than 2^24 classes a row this way.)
+XENT_INLINE xent_row_stat FN(kept_row_stat)(const xent_rows *rows, int64_t row) {
+    const int64_t classes = rows->options.classes;
+    const ACC *w = (const ACC *)rows->weight;
+    const xent_pending_gradient *pending = rows->pending;
+    FN(pending_gradient) p = {NULL, 1, NULL, 0, 0, 0, 0};
+    if (pending && row < pending->rows) {
+        const double *given = pending->given + row * XENT_GIVEN_COUNT;
+        p.out = (OUT *)pending->destination + row * classes;
+        p.scratch = (const ACC *)pending->kept + row * classes;
+        p.y = pending->targets[row];
+        // e_c * exp(-log_sum) is the softmax: XENT_GIVEN_MAX is the maximum the exps are relative to.
+        p.a = (ACC)(given[XENT_GIVEN_A] * exp(-given[XENT_GIVEN_LOG_SUM]));
+        p.b = (ACC)given[XENT_GIVEN_B];
+        p.t = (ACC)given[XENT_GIVEN_T];
+    }
+    const STORAGE *x = (const STORAGE *)rows->logits + row * classes;
+    ACC *kept = (ACC *)rows->kept + row * classes;
+    const int64_t y = rows->targets[row];
+    xent_row_stat stat;
+    FN(norm) n = {0, 0};
+    if (classes < LANES) {
+        // Rows shorter than a vector: the pending row element by element, this row's exps as the
+        // statistics' (their sums in another order).
+        if (p.out) {
+            FN(stream_given_gradient)(NULL, FN(softmax_source_of)(p.scratch, n), w, p.out, classes, n, p.a, p.b, p.t, p.y);
+        }
+        return FN(row_stat)(rows, row, &n);
+    }
+    if ((rows->options.flags & XENT_ACCUMULATE_SMOOTH) ? FN(exps_with_statistics)(rows, x, y, 1, kept, &p, &stat)
+                                                      : FN(exps_with_statistics)(rows, x, y, 0, kept, &p, &stat)) {
+        return stat;
+    }
+    FN(flush_gradient)(&p, w, classes);
+    return FN(row_stat)(rows, row, &n);
 }
 
 /// The gradient path of these rows and outputs (see xent_gradient_path).

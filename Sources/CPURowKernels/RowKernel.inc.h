@@ -43,10 +43,16 @@
 #include "FusedGradient.inc.h"
 
 /// The statistics of rows [begin, end) into `block`, whole blocks of LANES rows of few classes across
-/// the lanes.
+/// the lanes (unless their exps are kept).
 XENT_INLINE void FN(statistics)(const xent_rows *rows, int64_t begin, int64_t end, xent_stat_block *block) {
     int64_t row = begin;
-    if (xent_statistics_path(rows->options.classes, rows->options.inner, (int64_t)sizeof(STORAGE), (rows->options.flags & XENT_ACCUMULATE_SMOOTH) != 0) ==
+    if (rows->kept && rows->targets && !rows->probabilities && rows->options.inner == 1) {
+        for (; row < end; row++) {
+            store_stat(block, row - begin, FN(kept_row_stat)(rows, row));
+        }
+        return;
+    }
+    if (!rows->kept && xent_statistics_path(rows->options.classes, rows->options.inner, (int64_t)sizeof(STORAGE), (rows->options.flags & XENT_ACCUMULATE_SMOOTH) != 0) ==
         XENT_PATH_FEW_CLASSES) {
         const int64_t count = (end - begin) / LANES * LANES;
         if (rows->options.classes == LANES) {
@@ -100,7 +106,7 @@ XENT_INLINE void FN(outputs)(const xent_rows *rows, const xent_outputs *outputs,
             FN(write_log_softmax)(x, out, classes, inner, n);
             break;
         case XENT_OUTPUT_SOFTMAX:
-            FN(write_scaled_softmax)(x, NULL, NULL, out, classes, inner, n, 1, 0, 0, 0);
+            FN(write_scaled_softmax)(x, FN(softmax_source_of)(NULL, n), NULL, NULL, out, classes, inner, n, 1, 0, 0, 0);
             break;
         case XENT_OUTPUT_GRADIENT:
             FN(write_gradient)(rows, outputs, row, x, out, base, stat, n);
@@ -141,7 +147,7 @@ XENT_INLINE double FN(run_rows)(const xent_rows *rows, const xent_outputs *outpu
         fold_block(&fold, results, first, &block, last - first);
     }
 #if defined(__x86_64__)
-    if (outputs) {
+    if (outputs || rows->pending) {
         __builtin_ia32_sfence();  // order the streamed stores before the caller reads the outputs
     }
 #endif

@@ -49,14 +49,41 @@ XENT_INLINE FN(gradient_coefficients) FN(probability_gradient)(ACC mass, FN(grad
     return k;
 }
 
-/// out_c = a * exp(x_c - lse) - b * v_c: the softmax (a = 1, b = 0) and every gradient; the target's
-/// extra term is applied by the caller.
-XENT_INLINE void FN(write_scaled_softmax)(const STORAGE *x, const STORAGE *q, const ACC *w, OUT *out,
-                                          int64_t classes, int64_t stride, FN(norm) n, ACC a, ACC b, ACC qa, ACC qb) {
+/// The exps of a row that a given gradient is written from: the logits' own, exp((x_c - max) - log_sum),
+/// or, with `kept` (see xent_rows.kept: exp(x_c - max) relative to the given max), kept_c * exp(-log_sum).
+typedef struct {
+    const ACC *kept;
+    ACC scale;  // exp(-log_sum), with `kept`
+} FN(softmax_source);
+
+XENT_INLINE FN(softmax_source) FN(softmax_source_of)(const ACC *kept, FN(norm) n) {
+    const FN(softmax_source) source = {kept, kept ? SEXP(-n.log_sum) : (ACC)0};
+    return source;
+}
+
+XENT_INLINE VEC FN(softmax_vector)(const STORAGE *x, FN(softmax_source) source, int64_t c, FN(norm) n) {
+    if (source.kept) {
+        VEC e;
+        memcpy(&e, source.kept + c, sizeof e);
+        return e * source.scale;
+    }
+    return VEXP((LOAD(x + c) - n.max) - n.log_sum);
+}
+
+XENT_INLINE ACC FN(softmax_element)(const STORAGE *x, FN(softmax_source) source, int64_t c, int64_t stride,
+                                    FN(norm) n) {
+    return source.kept ? source.kept[c] * source.scale : SEXP((WIDEN(x[c * stride]) - n.max) - n.log_sum);
+}
+
+/// out_c = a * exp(x_c - lse) - b * v_c: the softmax (a = 1, b = 0) and every gradient, its exps from
+/// `source`; the target's extra term is applied by the caller.
+XENT_INLINE void FN(write_scaled_softmax)(const STORAGE *x, FN(softmax_source) source, const STORAGE *q, const ACC *w,
+                                          OUT *out, int64_t classes, int64_t stride, FN(norm) n, ACC a, ACC b, ACC qa,
+                                          ACC qb) {
     int64_t c = 0;
     if (stride == 1) {
         for (; c + LANES <= classes; c += LANES) {
-            VEC g = a * VEXP((LOAD(x + c) - n.max) - n.log_sum);
+            VEC g = a * FN(softmax_vector)(x, source, c, n);
             if (b != 0) {
                 g -= b * FN(vector_weight)(q, w, c, qa, qb);
             }
@@ -64,7 +91,7 @@ XENT_INLINE void FN(write_scaled_softmax)(const STORAGE *x, const STORAGE *q, co
         }
     }
     for (; c < classes; c++) {
-        ACC g = a * SEXP((WIDEN(x[c * stride]) - n.max) - n.log_sum);
+        ACC g = a * FN(softmax_element)(x, source, c, stride, n);
         if (b != 0) {
             g -= b * FN(element_weight)(q, w, c * stride, c, qa, qb);
         }
@@ -98,7 +125,7 @@ XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *o
         const ACC qa = 1 - eps, qb = smoothing_classes > 0 ? eps / (ACC)smoothing_classes : 0;
         const STORAGE *q = (const STORAGE *)rows->probabilities + base;
         const FN(gradient_coefficients) k = FN(probability_gradient)((ACC)stat.mass, scales, lse);
-        FN(write_scaled_softmax)(x, q, w, out, classes, inner, n, k.a, k.b, qa, qb);
+        FN(write_scaled_softmax)(x, FN(softmax_source_of)(NULL, n), q, w, out, classes, inner, n, k.a, k.b, qa, qb);
         return;
     }
     const int64_t y = rows->targets[row];
@@ -109,7 +136,7 @@ XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *o
         return;
     }
     const FN(gradient_coefficients) k = FN(class_index_gradient)(rows, y, scales, lse);
-    FN(write_scaled_softmax)(x, NULL, w, out, classes, inner, n, k.a, k.b, 0, 0);
+    FN(write_scaled_softmax)(x, FN(softmax_source_of)(NULL, n), NULL, w, out, classes, inner, n, k.a, k.b, 0, 0);
     const ACC target = (ACC)stat.target_logit;
     const ACC wy = w ? w[y] : (ACC)1;
     out[y * inner] = NARROW(k.a * SEXP((target - n.max) - n.log_sum) - k.b * wy - k.t);
@@ -119,17 +146,17 @@ XENT_INLINE void FN(write_gradient)(const xent_rows *rows, const xent_outputs *o
 /// by vector from the first 64-byte boundary of `out` (its ends element by element): the row's logits
 /// were just read for its statistics, so it is their second read, from cache, and the gradient's only
 /// write.
-XENT_INLINE void FN(stream_given_gradient)(const STORAGE *x, const ACC *w, OUT *out, int64_t classes, FN(norm) n,
-                                           ACC a, ACC b, ACC t, int64_t y) {
+XENT_INLINE void FN(stream_given_gradient)(const STORAGE *x, FN(softmax_source) source, const ACC *w, OUT *out,
+                                           int64_t classes, FN(norm) n, ACC a, ACC b, ACC t, int64_t y) {
     const int64_t misaligned = (int64_t)(((uintptr_t)out % 64) / sizeof(OUT));
     const int64_t head = misaligned == 0 ? 0 : (int64_t)(64 / sizeof(OUT)) - misaligned;
     int64_t c = 0;
     for (; c < head && c < classes; c++) {
-        const ACC g = a * SEXP((WIDEN(x[c]) - n.max) - n.log_sum) - b * (w ? w[c] : (ACC)1);
+        const ACC g = a * FN(softmax_element)(x, source, c, 1, n) - b * (w ? w[c] : (ACC)1);
         out[c] = NARROW(c == y ? g - t : g);
     }
     for (; c + LANES <= classes; c += LANES) {
-        VEC g = a * VEXP((LOAD(x + c) - n.max) - n.log_sum);
+        VEC g = a * FN(softmax_vector)(x, source, c, n);
         if (b != 0) {
             g -= b * FN(vector_weight)(NULL, w, c, 0, 0);
         }
@@ -139,13 +166,13 @@ XENT_INLINE void FN(stream_given_gradient)(const STORAGE *x, const ACC *w, OUT *
         STREAM(out + c, g);
     }
     for (; c < classes; c++) {
-        const ACC g = a * SEXP((WIDEN(x[c]) - n.max) - n.log_sum) - b * (w ? w[c] : (ACC)1);
+        const ACC g = a * FN(softmax_element)(x, source, c, 1, n) - b * (w ? w[c] : (ACC)1);
         out[c] = NARROW(c == y ? g - t : g);
     }
 }
 
-/// Row `row`'s loss gradient from its given logsumexp and coefficients (XENT_GIVEN_GRADIENT), streamed
-/// past the cache unless `cached` (see xent_outputs).
+/// Row `row`'s loss gradient from its given logsumexp and coefficients (XENT_GIVEN_GRADIENT), from the
+/// row's kept exps where the rows have them, streamed past the cache unless `cached` (see xent_outputs).
 XENT_INLINE void FN(write_given_gradient)(const xent_rows *rows, int64_t row, const STORAGE *x, OUT *out,
                                           int64_t base, int cached) {
     const int64_t classes = rows->options.classes, inner = rows->options.inner;
@@ -153,22 +180,24 @@ XENT_INLINE void FN(write_given_gradient)(const xent_rows *rows, int64_t row, co
     const double *given = rows->given + row * XENT_GIVEN_COUNT;
     const FN(norm) n = {(ACC)given[XENT_GIVEN_MAX], (ACC)given[XENT_GIVEN_LOG_SUM]};
     const ACC a = (ACC)given[XENT_GIVEN_A], b = (ACC)given[XENT_GIVEN_B], t = (ACC)given[XENT_GIVEN_T];
+    const FN(softmax_source) source = FN(softmax_source_of)(rows->kept ? (const ACC *)rows->kept + row * classes : NULL, n);
     if (rows->probabilities) {
         const ACC eps = (ACC)rows->options.label_smoothing;
         const int64_t smoothing_classes = rows->options.smoothing_classes;
         const ACC qa = 1 - eps, qb = smoothing_classes > 0 ? eps / (ACC)smoothing_classes : 0;
-        FN(write_scaled_softmax)(x, (const STORAGE *)rows->probabilities + base, w, out, classes, inner, n, a, b, qa, qb);
+        FN(write_scaled_softmax)(x, source, (const STORAGE *)rows->probabilities + base, w, out, classes, inner, n, a, b,
+                                 qa, qb);
         return;
     }
     const int64_t y = rows->targets[row];
     if (inner == 1 && !cached) {
-        FN(stream_given_gradient)(x, w, out, classes, n, a, b, t, y);
+        FN(stream_given_gradient)(x, source, w, out, classes, n, a, b, t, y);
         return;
     }
-    FN(write_scaled_softmax)(x, NULL, w, out, classes, inner, n, a, b, 0, 0);
+    FN(write_scaled_softmax)(x, source, NULL, w, out, classes, inner, n, a, b, 0, 0);
     if (y >= 0 && y < classes) {
         const ACC wy = w ? w[y] : (ACC)1;
-        out[y * inner] = NARROW(a * SEXP((WIDEN(x[y * inner]) - n.max) - n.log_sum) - b * wy - t);
+        out[y * inner] = NARROW(a * FN(softmax_element)(x, source, y, inner, n) - b * wy - t);
     }
 }
 

@@ -136,13 +136,26 @@ XENT_INLINE ACC FN(row_max)(const STORAGE *x, int64_t classes) {
 /// Scans a contiguous row that fits in the core's L2 cache in two passes: its maximum M from memory,
 /// then sum exp(x - M) (and the deviation terms) from cache. One exp per element and no rescaling.
 /// A NaN anywhere reaches the sum; a row of -inf (or empty) gets s = 0, so its logsumexp is -inf, as
-/// PyTorch's.
+/// PyTorch's. With `keep` (a constant NULL folds away), each exp(x_c - M) is stored at `keep + c`
+/// (see xent_rows.kept; meaningless for a row without a finite maximum).
 XENT_INLINE FN(state) FN(scan_two_pass)(const STORAGE *x, const STORAGE *q, const ACC *w, int64_t classes,
-                                      int smooth, ACC qa, ACC qb) {
+                                      int smooth, ACC qa, ACC qb, ACC *keep) {
     const ACC m = FN(row_max)(x, classes);
     VEC s = (VEC)0, d = (VEC)0, vs = (VEC)0;
     int64_t c = 0;
-    if (!smooth) {
+    if (!smooth && keep) {
+        VEC s1 = (VEC)0;
+        for (; c + 2 * LANES <= classes; c += 2 * LANES) {
+            __builtin_prefetch(x + classes + c);
+            __builtin_prefetch((const char *)(x + classes + c) + XENT_FAR_PREFETCH_BYTES, 0, 1);
+            const VEC e0 = VEXP(LOAD(x + c) - m), e1 = VEXP(LOAD(x + c + LANES) - m);
+            memcpy(keep + c, &e0, sizeof e0);
+            memcpy(keep + c + LANES, &e1, sizeof e1);
+            s += e0;
+            s1 += e1;
+        }
+        s += s1;
+    } else if (!smooth) {
         // Four independent sums, so the loop is not bound by the latency of one chain of adds.
         VEC s1 = (VEC)0, s2 = (VEC)0, s3 = (VEC)0;
         for (; c + 4 * LANES <= classes; c += 4 * LANES) {
@@ -166,7 +179,13 @@ XENT_INLINE FN(state) FN(scan_two_pass)(const STORAGE *x, const STORAGE *q, cons
     }
     for (; c + LANES <= classes; c += LANES) {
         VEC xm = LOAD(x + c) - m;
-        s += VEXP_SUM(xm);
+        if (keep) {
+            const VEC e = VEXP(xm);
+            memcpy(keep + c, &e, sizeof e);
+            s += e;
+        } else {
+            s += VEXP_SUM(xm);
+        }
         if (smooth) {
             VEC v = FN(vector_weight)(q, w, c, qa, qb);
             d += v * xm;
@@ -176,7 +195,11 @@ XENT_INLINE FN(state) FN(scan_two_pass)(const STORAGE *x, const STORAGE *q, cons
     FN(state) st = {m, HSUM(s), smooth ? HSUM(d) : 0, smooth ? HSUM(vs) : 0};
     for (; c < classes; c++) {
         const ACC xm = WIDEN(x[c]) - m;
-        st.s += SEXP(xm);
+        const ACC e = SEXP(xm);
+        if (keep) {
+            keep[c] = e;
+        }
+        st.s += e;
         if (smooth) {
             const ACC v = FN(element_weight)(q, w, c, c, qa, qb);
             st.d += v * xm;
@@ -240,19 +263,24 @@ XENT_INLINE xent_row_stat FN(row_stat)(const xent_rows *rows, int64_t row, FN(no
     const ACC qa = 1 - eps, qb = smoothing_classes > 0 ? eps / (ACC)smoothing_classes : 0;
     const int smooth = (rows->options.flags & XENT_ACCUMULATE_SMOOTH) != 0;
     FN(state) st;
-    // A row of few classes outside a whole block of LANES rows takes the two passes.
+    // A row of few classes outside a whole block of LANES rows takes the two passes, as does a row whose
+    // exps are kept (contiguous), however long.
     const xent_row_path path = xent_statistics_path(classes, inner, (int64_t)sizeof(STORAGE), smooth);
-    if (path == XENT_PATH_STRIDED) {
+    ACC *keep = rows->kept ? (ACC *)rows->kept + row * classes : NULL;
+    if (keep) {
+        st = smooth ? FN(scan_two_pass)(x, q, w, classes, 1, qa, qb, keep)
+                    : FN(scan_two_pass)(x, NULL, NULL, classes, 0, 0, 0, keep);
+    } else if (path == XENT_PATH_STRIDED) {
         st = FN(scan_strided)(x, q, w, classes, inner, smooth, qa, qb);
     } else if (path != XENT_PATH_LONG_ROW) {
         if (!smooth) {
-            st = FN(scan_two_pass)(x, NULL, NULL, classes, 0, 0, 0);
+            st = FN(scan_two_pass)(x, NULL, NULL, classes, 0, 0, 0, NULL);
         } else if (!q && !w) {
-            st = FN(scan_two_pass)(x, NULL, NULL, classes, 1, 0, 0);
+            st = FN(scan_two_pass)(x, NULL, NULL, classes, 1, 0, 0, NULL);
         } else if (!q) {
-            st = FN(scan_two_pass)(x, NULL, w, classes, 1, 0, 0);
+            st = FN(scan_two_pass)(x, NULL, w, classes, 1, 0, 0, NULL);
         } else {
-            st = FN(scan_two_pass)(x, q, w, classes, 1, qa, qb);
+            st = FN(scan_two_pass)(x, q, w, classes, 1, qa, qb, NULL);
         }
     } else if (!smooth) {
         st = FN(scan_contiguous)(x, NULL, NULL, classes, 0, 0, 0);

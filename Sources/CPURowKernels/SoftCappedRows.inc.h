@@ -95,6 +95,7 @@ static double CAPPED_FN(capped_run)(const xent_rows *rows, const xent_outputs *o
         block.probabilities = probabilities;
         block.targets = rows->targets ? rows->targets + first : NULL;
         block.given = rows->given ? rows->given + first * XENT_GIVEN_COUNT : NULL;
+        block.kept = NULL;  // the host keeps no exps of soft-capped rows (their gradient needs the capped values)
         block.options.inner = 1;
         block.options.softcap = 0;
         xent_outputs block_outputs = {written, sizeof(ACC) == sizeof(double) ? XENT_F64 : XENT_F32,

@@ -48,15 +48,36 @@
         /// `MPI_Allreduce` in place. The members' counts are compared first (one all-reduce of two
         /// doubles), since MPI cannot tell a mismatch from a deadlock.
         public func allReduce(_ values: inout [Double], _ operation: ReduceOperation) throws {
-            var counts = [Double(values.count), -Double(values.count)]
+            try checkCounts(values.count, "an all-reduce")
+            try reduce(&values, operation == .sum ? xent_mpi_sum() : xent_mpi_max())
+        }
+
+        /// `MPI_Allgather`, the members' counts compared first as for `allReduce`.
+        public func allGather(_ values: [Double]) throws -> [Double] {
+            try checkCounts(values.count, "an all-gather")
+            var gathered = [Double](repeating: 0, count: values.count * size)
+            try values.withUnsafeBufferPointer { values in
+                try gathered.withUnsafeMutableBufferPointer { gathered in
+                    try check(
+                        MPI_Allgather(
+                            values.baseAddress, Int32(values.count), xent_mpi_double(), gathered.baseAddress,
+                            Int32(values.count), xent_mpi_double(), communicator),
+                        "MPI_Allgather")
+                }
+            }
+            return gathered
+        }
+
+        /// Throws unless every member passes the same `count`.
+        private func checkCounts(_ count: Int, _ collective: String) throws {
+            var counts = [Double(count), -Double(count)]
             try reduce(&counts, xent_mpi_max())
             guard counts[0] == -counts[1] else {
                 throw CrossEntropyError(
                     .invalidShape,
-                    "the members of a collective disagree on an all-reduce: from \(Int(-counts[1])) to \(Int(counts[0])) values"
+                    "the members of a collective disagree on \(collective): from \(Int(-counts[1])) to \(Int(counts[0])) values"
                 )
             }
-            try reduce(&values, operation == .sum ? xent_mpi_sum() : xent_mpi_max())
         }
 
         private func reduce(_ values: inout [Double], _ operation: MPI_Op) throws {

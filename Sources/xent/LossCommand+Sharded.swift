@@ -31,6 +31,11 @@
             try base.allReduce(&values, operation)
         }
 
+        func allGather(_ values: [Double]) throws -> [Double] {
+            try checkpoint(failed: false)
+            return try base.allGather(values)
+        }
+
         /// Every member meets: throws `MemberFailed` with the lowest rank that failed, if any did.
         func checkpoint(failed: Bool) throws {
             var lowest = [-Double(failed ? rank : size)]

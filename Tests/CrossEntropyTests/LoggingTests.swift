@@ -93,6 +93,7 @@ import XentTestSupport
     /// A backend that runs nothing and refuses `Double`: the engine must send `Double` to its fallback.
     struct FloatOnlyBackend: RowBackend {
         var name: String { "float only" }
+        var keptExpsBlockBytes: Int? { nil }
         func unsupportedReason(for dtype: LogitsDType) -> String? { dtype == .float64 ? "no doubles here" : nil }
         func prepare(_ dtype: LogitsDType, logger: Logger) {}
         func run<T: LogitsScalar>(

@@ -1,7 +1,8 @@
-import CrossEntropy
 import Foundation
 import Testing
 import XentTestSupport
+
+@testable import CrossEntropy
 
 /// The vocabulary-parallel and data-parallel losses, their members played by threads sharing an
 /// `InProcessCollective`, against the single-process loss and gradient of the same logits, for 1–4
@@ -118,8 +119,104 @@ import XentTestSupport
     func vocabularyParallelMatchesOneProcess(_ testCase: Case, device: String) throws {
         let engine = Backends.engine(device)
         let inputs = Inputs(testCase)
+        try Self.expectVocabularyParallel(
+            testCase, inputs, on: engine, matching: inputs.oneProcess(testCase, engine), device: device)
+    }
+
+    /// The CPU fallback's blocked gradient (`CPUBackend.keptExpsBytesPerThread`) in blocks of one row and
+    /// of a few rows (the members' uneven slices agreeing on one block size; a last, shorter block), and
+    /// rows whose slice of the classes has no finite maximum: all -inf in the first half of the classes,
+    /// all -inf, one NaN. (A row holding +inf is left out: its loss and gradient agree, NaN, but the
+    /// merged logsumexp is NaN where one process gives torch.logsumexp's +inf.)
+    @Test(arguments: [1, 3000])
+    func vocabularyParallelInBlocksMatchesOneProcess(bytesPerThread: Int) throws {
+        let engine = CrossEntropyEngine(
+            backend: CPUBackend(keptExpsBytesPerThread: bytesPerThread),
+            device: SelectedDevice(kind: .cpu, name: "cpu", request: .cpu, reason: "test"))
+        let cases = [
+            Case(
+                rows: 11, classes: 301,
+                options: .init(
+                    weight: (0..<301).map { 0.5 + Double($0 % 5) / 4 }, labelSmoothing: 0.1, zLossScale: 1e-3),
+                ignoredRows: [6], seed: 11),
+            Case(rows: 9, classes: 77, options: .init(reduction: .none), elementUpstream: true, seed: 12),
+            Case(rows: 7, classes: 130, options: .init(labelSmoothing: 0.2), probabilities: true, seed: 13),
+        ]
+        for testCase in cases {
+            var inputs = Inputs(testCase)
+            let classes = testCase.classes
+            for c in 0..<classes {
+                if c < classes / 2 { inputs.logits[1 * classes + c] = -.infinity }
+                inputs.logits[2 * classes + c] = -.infinity
+            }
+            inputs.logits[4 * classes + 5] = .nan
+            try Self.expectVocabularyParallel(
+                testCase, inputs, on: engine, matching: inputs.oneProcess(testCase, engine),
+                device: "cpu, \(bytesPerThread) bytes of exps a thread")
+        }
+    }
+
+    /// The blocked gradient of every logits type (`Double`: vectors of 8; 16-bit logits: exps kept as
+    /// `Float`, the gradient written in the logits' type) against one process, on 2 and 3 members.
+    @Test func vocabularyParallelInBlocksTakesEveryLogitsType() throws {
+        try Self.expectBlocked(Double.self, rtol: 1e-12, atol: 1e-15)
+        try Self.expectBlocked(Float16.self, rtol: 2e-3, atol: 1e-6)
+        try Self.expectBlocked(BFloat16.self, rtol: 1.6e-2, atol: 1e-5)
+    }
+
+    static func expectBlocked<T: LogitsScalar>(_: T.Type, rtol: Double, atol: Double) throws {
+        let engine = CrossEntropyEngine(
+            backend: CPUBackend(keptExpsBytesPerThread: 2000),
+            device: SelectedDevice(kind: .cpu, name: "cpu", request: .cpu, reason: "test"))
+        let testCase = Case(rows: 9, classes: 203, options: .init(labelSmoothing: 0.1), ignoredRows: [4], seed: 21)
+        let inputs = Inputs(testCase)
         let (rows, classes) = (testCase.rows, testCase.classes)
-        let reference = try inputs.oneProcess(testCase, engine)
+        let logits = inputs.logits.map { T(Double($0)) }
+        let reference = try engine.crossEntropyWithGradient(
+            Tensor(shape: [rows, classes], scalars: logits),
+            target: .classIndices(Tensor(shape: [rows], scalars: inputs.targets)), options: testCase.options)
+        for size in [2, 3] {
+            let results = try Self.members(size) { collective in
+                let slice = ClassSlice(rank: collective.rank, of: size, classes: classes)
+                let columns = (0..<rows).flatMap {
+                    logits[($0 * classes + slice.range.lowerBound)..<($0 * classes + slice.range.upperBound)]
+                }
+                var gradient = [T](repeating: .nan, count: columns.count)
+                let loss = try columns.withUnsafeBufferPointer { columns in
+                    try inputs.targets.withUnsafeBufferPointer { targets in
+                        try gradient.withUnsafeMutableBufferPointer { gradient in
+                            try engine.vocabularyParallelCrossEntropy(
+                                logits: columns, shape: [rows, slice.range.count], slice: slice,
+                                target: .classIndices(targets, shape: [rows]), options: testCase.options,
+                                collective: collective, gradientInto: gradient)
+                        }
+                    }
+                }
+                return (slice, Double(loss.loss.scalars[0]), gradient.map(Double.init))
+            }
+            var gradient = [Double](repeating: .nan, count: rows * classes)
+            for (slice, loss, sliceGradient) in results {
+                #expect(
+                    isClose(loss, Double(reference.loss.scalars[0]), rtol: 1e-6), "\(T.self), \(size) members: loss")
+                for row in 0..<rows {
+                    for (offset, c) in slice.range.enumerated() {
+                        gradient[row * classes + c] = sliceGradient[row * slice.range.count + offset]
+                    }
+                }
+            }
+            let mismatch = firstMismatch(
+                gradient, reference.gradient.scalars.map(Double.init), rtol: rtol, atol: atol)
+            #expect(mismatch == nil, "\(T.self), \(size) members: gradient \(mismatch ?? "")")
+        }
+    }
+
+    /// The vocabulary-parallel loss of `inputs` on 1–4 members against `reference`, the loss and gradient
+    /// of one process.
+    static func expectVocabularyParallel(
+        _ testCase: Case, _ inputs: Inputs, on engine: CrossEntropyEngine, matching reference: LossAndGradient<Float>,
+        device: String
+    ) throws {
+        let (rows, classes) = (testCase.rows, testCase.classes)
         for size in 1...4 {
             let context = "\(testCase.testDescription), \(size) members on \(device)"
             let results = try Self.members(size) { collective in

@@ -16,6 +16,21 @@
 /// xent_contract.h). `weight` holds the accumulation type.
 typedef int32_t xent_dtype;
 
+/// The gradient of rows whose exps an earlier statistics run kept (see xent_rows.kept), to be written by
+/// a later statistics run that keeps exps of as many classes a row, beside its own rows: row i of these
+/// beside row i of the run (for rows the run has).
+typedef struct xent_pending_gradient {
+    /// The rows' kept exps, `classes` values of the accumulation type per row.
+    const void *kept;
+    /// XENT_GIVEN_COUNT values per row, XENT_GIVEN_MAX being the maximum its exps are relative to.
+    const double *given;
+    /// One class index per row (any value outside [0, classes) for none in these classes).
+    const int64_t *targets;
+    /// The rows' gradient, of the run's logits' type.
+    void *destination;
+    int64_t rows;
+} xent_pending_gradient;
+
 /// One batch of rows: where its inputs are, and its options (see xent_contract.h).
 typedef struct xent_rows {
     const void *logits;
@@ -27,6 +42,13 @@ typedef struct xent_rows {
     const void *weight;
     /// With XENT_GIVEN_GRADIENT, XENT_GIVEN_COUNT values per row (see XENT_GIVEN_MAX); else NULL.
     const double *given;
+    /// Each row's exps exp(x_c - max) relative to its own maximum, `classes` values of the accumulation
+    /// type per row from the batch's first row, or NULL (contiguous rows, not soft-capped): a statistics
+    /// run writes them as it sums them, and a given-gradient run reads them instead of taking the exps
+    /// of the logits again (each row's XENT_GIVEN_MAX then being the maximum they are relative to).
+    void *kept;
+    /// With `kept`, class-index targets and no probabilities: a gradient to write beside the rows, or NULL.
+    const xent_pending_gradient *pending;
     /// The options of the rows and of their outputs.
     xent_row_options_f64 options;
 } xent_rows;

@@ -5,6 +5,10 @@ import Logging
 protocol RowBackend: Sendable {
     /// A short name for messages: "cpu", or the OpenCL device's name.
     var name: String { get }
+    /// The bytes of kept exps (`RowBatch.keptExps`) a block of rows should take so that they are still in
+    /// the cores' caches when the block's gradient is written from them; `nil` where the backend keeps
+    /// none.
+    var keptExpsBlockBytes: Int? { get }
     /// Why this backend cannot run logits of `dtype`, or `nil` when it can.
     func unsupportedReason(for dtype: LogitsDType) -> String?
     /// Does ahead of time what the first call on logits of `dtype` would do first (building an OpenCL

@@ -24,6 +24,14 @@ struct RowBatch<T: LogitsScalar> {
     /// Each row's logsumexp and gradient coefficients (`XENT_GIVEN_COUNT` per row, see `XENT_GIVEN_MAX`):
     /// the gradient of a slice of the classes is written from them, and no statistics are computed.
     var given: UnsafeBufferPointer<Double>?
+    /// Each row's exps relative to its own maximum, `classes` values of `T.Accumulator` per row (contiguous
+    /// rows, not soft-capped, CPU fallback only: see `xent_rows.kept`): a statistics run writes them, a
+    /// run with `given` writes the gradient from them.
+    var keptExps: UnsafeMutableBufferPointer<T.Accumulator>?
+    /// With `keptExps` and class-index targets: the gradient of rows whose exps an earlier run kept, which
+    /// a statistics run writes beside its own rows (see `xent_pending_gradient`; its memory is the
+    /// caller's, for the run).
+    var pendingGradient: xent_pending_gradient?
 
     /// A batch of bare logits: for logsumexp, softmax and log-softmax.
     init(logits: UnsafeBufferPointer<T>, layout: RowLayout) {
@@ -39,6 +47,8 @@ struct RowBatch<T: LogitsScalar> {
         accumulateSmooth = false
         smoothingClasses = layout.classes
         given = nil
+        keptExps = nil
+        pendingGradient = nil
     }
 
     /// The options of these rows and of `output`, as the contract states them for both kernel families:
@@ -63,15 +73,24 @@ struct RowBatch<T: LogitsScalar> {
     /// Calls `body` with the C description of this batch and of `output`.
     func withRows<R>(output: RowOutput?, _ body: (xent_rows) throws -> R) rethrows -> R {
         try withUnsafeWeight { weightPointer in
-            try body(
-                xent_rows(
-                    logits: UnsafeRawPointer(logits.baseAddress),
-                    probabilities: UnsafeRawPointer(probabilities?.baseAddress),
-                    targets: targets?.baseAddress,
-                    weight: weightPointer,
-                    given: given?.baseAddress,
-                    options: options(for: output)))
+            try withUnsafePending { pendingPointer in
+                try body(
+                    xent_rows(
+                        logits: UnsafeRawPointer(logits.baseAddress),
+                        probabilities: UnsafeRawPointer(probabilities?.baseAddress),
+                        targets: targets?.baseAddress,
+                        weight: weightPointer,
+                        given: given?.baseAddress,
+                        kept: UnsafeMutableRawPointer(keptExps?.baseAddress),
+                        pending: pendingPointer,
+                        options: options(for: output)))
+            }
         }
+    }
+
+    private func withUnsafePending<R>(_ body: (UnsafePointer<xent_pending_gradient>?) throws -> R) rethrows -> R {
+        guard let pendingGradient else { return try body(nil) }
+        return try withUnsafePointer(to: pendingGradient) { try body($0) }
     }
 
     private func withUnsafeWeight<R>(_ body: (UnsafeRawPointer?) throws -> R) rethrows -> R {

@@ -21,6 +21,20 @@ public protocol Collective: Sendable {
     /// members, returning once every member has contributed. Throws if the members disagree on the count
     /// or the transport fails.
     func allReduce(_ values: inout [Double], _ operation: ReduceOperation) throws
+    /// Every member's `values` (the same count on every member), concatenated in rank order, once every
+    /// member has contributed. Throws as `allReduce`. The default implementation is one sum all-reduce of
+    /// `size` slots, each member's values in its own slot and zeros in the others (exact: `x + 0 == x`).
+    func allGather(_ values: [Double]) throws -> [Double]
+}
+
+extension Collective {
+    /// One sum all-reduce of `size` slots of `values.count`, this member's values in slot `rank`.
+    public func allGather(_ values: [Double]) throws -> [Double] {
+        var slots = [Double](repeating: 0, count: values.count * size)
+        slots.replaceSubrange(rank * values.count..<(rank + 1) * values.count, with: values)
+        try allReduce(&slots, .sum)
+        return slots
+    }
 }
 
 extension ReduceOperation {

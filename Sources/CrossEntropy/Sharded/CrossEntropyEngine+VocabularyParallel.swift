@@ -5,9 +5,14 @@ extension CrossEntropyEngine {
     /// The loss of rows whose classes are split among the members of `collective` (Megatron-LM's
     /// vocabulary-parallel cross-entropy): this member holds the columns `slice` of every row, `(N,
     /// slice.range.count)`, class indices are global, class weights are given for all the classes. Each
-    /// member computes its slice's `rowPartials`, the partials are merged with two all-reduces of O(N)
-    /// doubles, and every member gets the whole loss and writes the gradient of its own columns into
-    /// `gradientInto` (when given). Every option applies as to the full logits.
+    /// member computes its slice's `rowPartials`, the partials are merged with an all-gather of five
+    /// doubles a row (`RowPartials.allReduced(over:)`), and every member gets the whole loss and writes
+    /// the gradient of its own columns into `gradientInto` (when given). Every option applies as to the
+    /// full logits.
+    ///
+    /// On the CPU fallback, a gradient of logits that are not soft-capped is computed in blocks of rows
+    /// whose exps stay in cache between the partials and the gradient (one all-gather per block): one read
+    /// of the logits and one exp per element, as a single process's fused loss and gradient.
     ///
     /// Probability targets are this slice's columns of them, `(N, slice.range.count)`.
     public func vocabularyParallelCrossEntropy<T: LogitsScalar>(
@@ -15,16 +20,96 @@ extension CrossEntropyEngine {
         options: CrossEntropyOptions = .init(), collective: some Collective, upstream: UpstreamGradient = .scalar(1),
         gradientInto gradient: UnsafeMutableBufferPointer<T>? = nil
     ) throws -> ShardedLoss<T> {
+        if let gradient, options.softcap == nil, let blockBytes = try backend(for: T.dtype).keptExpsBlockBytes {
+            return try blockedVocabularyParallelCrossEntropy(
+                logits: logits, shape: shape, slice: slice, target: target, options: options, collective: collective,
+                upstream: upstream, gradientInto: gradient, blockBytes: blockBytes)
+        }
         let partials = try rowPartials(logits: logits, shape: shape, slice: slice, target: target, options: options)
-        let clock = ContinuousClock()
         var reduced: (partials: RowPartials, bytes: Int)!
-        let elapsed = try clock.measure { reduced = try partials.allReduced(over: collective) }
+        let seconds = try Self.seconds { reduced = try partials.allReduced(over: collective) }
         var result = try crossEntropy(
             logits: logits, shape: shape, slice: slice, target: target, merged: reduced.partials, options: options,
             upstream: upstream, gradientInto: gradient)
         result.reducedBytes = reduced.bytes
-        result.reduceSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        result.reduceSeconds = seconds
         return result
+    }
+
+    /// The vocabulary-parallel loss and gradient in blocks of rows whose exps stay in the cores' caches
+    /// from the partials pass to the gradient pass (a backend with `keptExpsBlockBytes`, logits not
+    /// soft-capped): each block's partials are computed keeping `exp(x − max)` of this member's columns,
+    /// merged with one `allReduced` per block, and its gradient written from the kept exps, rescaled to
+    /// the merged logsumexp — with class-index targets, streamed out while the next block's partials are
+    /// computed (`RowBatch.pendingGradient`). The logits are read once and the gradient written once,
+    /// with one exp per element, as a single process's fused loss and gradient does.
+    private func blockedVocabularyParallelCrossEntropy<T: LogitsScalar>(
+        logits: UnsafeBufferPointer<T>, shape: [Int], slice: ClassSlice, target: CrossEntropyTargetBuffer<T>,
+        options: CrossEntropyOptions, collective: some Collective, upstream: UpstreamGradient,
+        gradientInto gradient: UnsafeMutableBufferPointer<T>, blockBytes: Int
+    ) throws -> ShardedLoss<T> {
+        guard gradient.count == logits.count else {
+            throw CrossEntropyError(
+                .invalidShape, "gradient buffer has \(gradient.count) elements, the logits \(logits.count)")
+        }
+        return try withSliceProblem(logits: logits, shape: shape, slice: slice, target: target, options: options) {
+            local in
+            try withWholeRowsProblem(local, slice: slice, target: target, options: options) { whole in
+                _ = try whole.gradientScales(upstream: upstream)  // refuses a bad upstream before any work
+                let rows = local.batch.layout.rows
+                let classes = local.batch.layout.classes
+                // Every member runs as many blocks: the fewest rows any member's cache takes.
+                var fewest = [
+                    -Double(min(rows, max(1, blockBytes / max(1, classes * MemoryLayout<T.Accumulator>.stride))))
+                ]
+                try collective.allReduce(&fewest, .max)
+                let blockRows = Int(-fewest[0])
+                // Class indices compare as the accumulation type in the interleaved kernel.
+                let interleaved = local.batch.probabilities == nil && classes < 1 << 24
+                var kept = [T.Accumulator](repeating: 0, count: (interleaved ? 2 : 1) * blockRows * classes)
+                var merged = RowPartials(rows: rows)
+                var (bytes, seconds) = (0, 0.0)
+                try kept.withUnsafeMutableBufferPointer { kept in
+                    var pending: KeptBlock<T.Accumulator>?
+                    for (index, start) in stride(from: 0, to: rows, by: blockRows).enumerated() {
+                        let range = start..<min(rows, start + blockRows)
+                        let first = (interleaved ? index % 2 : 0) * blockRows * classes
+                        let exps = UnsafeMutableBufferPointer(rebasing: kept[first..<first + range.count * classes])
+                        var block = local.rows(range)
+                        block.batch.keptExps = exps
+                        let partials = try pending.withGradient(of: local, into: gradient, beside: range.count) {
+                            block.batch.pendingGradient = $0
+                            return try rowPartials(of: block)
+                        }
+                        try pending?.finish(of: local, into: gradient, from: range.count, engine: self)
+                        var reduced: (partials: RowPartials, bytes: Int)!
+                        seconds += try Self.seconds { reduced = try partials.allReduced(over: collective) }
+                        bytes += reduced.bytes
+                        merged.replace(rows: range, with: reduced.partials)
+                        pending = try KeptBlock(
+                            range: range, exps: UnsafeBufferPointer(exps), localMax: partials.max,
+                            given: gradientCoefficients(
+                                whole.rows(range), merged: reduced.partials, options: options,
+                                classes: slice.classes, upstream: upstream.rows(range)))
+                        if !interleaved {
+                            try pending?.finish(of: local, into: gradient, from: 0, engine: self)
+                            pending = nil
+                        }
+                    }
+                    try pending?.finish(of: local, into: gradient, from: 0, engine: self)
+                }
+                var result = try shardedLoss(local: local, whole: whole, merged: merged, options: options)
+                result.reducedBytes = bytes
+                result.reduceSeconds = seconds
+                return result
+            }
+        }
+    }
+
+    /// The seconds `body` takes.
+    private static func seconds(_ body: () throws -> Void) throws -> Double {
+        let elapsed = try ContinuousClock().measure(body)
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     }
 
     /// Each row's partial statistics over the classes `slice`, from logits holding only those columns
@@ -35,21 +120,25 @@ extension CrossEntropyEngine {
         options: CrossEntropyOptions = .init()
     ) throws -> RowPartials {
         try withSliceProblem(logits: logits, shape: shape, slice: slice, target: target, options: options) {
-            problem in
-            let rows = problem.batch.layout.rows
-            var statistics = [xent_row_stat](repeating: xent_row_stat(), count: rows)
-            let backend = try backend(for: T.dtype)
-            _ = try statistics.withUnsafeMutableBufferPointer { statistics in
-                try problem.loss(statistics: statistics.baseAddress) {
-                    try backend.run(problem.batch, output: nil, results: $0, logger: logger)
-                }
-            }
-            var partials = RowPartials(rows: rows)
-            for row in 0..<rows {
-                partials.set(row: row, from: statistics[row])
-            }
-            return partials
+            try rowPartials(of: $0)
         }
+    }
+
+    /// The partials of the rows of a slice's problem (keeping their exps where its batch says so).
+    private func rowPartials<T: LogitsScalar>(of problem: LossProblem<T>) throws -> RowPartials {
+        let rows = problem.batch.layout.rows
+        var statistics = [xent_row_stat](repeating: xent_row_stat(), count: rows)
+        let backend = try backend(for: T.dtype)
+        _ = try statistics.withUnsafeMutableBufferPointer { statistics in
+            try problem.loss(statistics: statistics.baseAddress) {
+                try backend.run(problem.batch, output: nil, results: $0, logger: logger)
+            }
+        }
+        var partials = RowPartials(rows: rows)
+        for row in 0..<rows {
+            partials.set(row: row, from: statistics[row])
+        }
+        return partials
     }
 
     /// The loss of whole rows from their partials merged over all the classes, and the gradient of the
@@ -70,11 +159,8 @@ extension CrossEntropyEngine {
             guard merged.rows == rows else {
                 throw CrossEntropyError(.invalidShape, "merged partials of \(merged.rows) rows for \(rows) rows")
             }
-            let statistics = (0..<rows).map { merged.statistics(row: $0) }
             return try withWholeRowsProblem(local, slice: slice, target: target, options: options) { whole in
-                let values = try whole.loss(keeping: .logSumExp) { results in
-                    statistics.withUnsafeBufferPointer { xent_fold_rows(results, 0, $0.baseAddress, Int64(rows)) }
-                }
+                let result = try shardedLoss(local: local, whole: whole, merged: merged, options: options)
                 if let gradient {
                     try writeGivenGradient(
                         of: local.batch,
@@ -82,17 +168,28 @@ extension CrossEntropyEngine {
                             whole, merged: merged, options: options, classes: slice.classes, upstream: upstream),
                         into: gradient)
                 }
-                guard case .known(let kept) = whole.divisor else {
-                    preconditionFailure("the targets of a sharded loss are checked before its rows run")
-                }
-                return ShardedLoss(
-                    loss: values.loss, zLoss: values.zLoss,
-                    logSumExp: Tensor(
-                        shape: local.batch.layout.rowShape, scalars: values.logSumExp.map { T.Accumulator($0) }),
-                    rowsKept: kept.count, divisor: options.reduction == .mean ? kept.weight : nil, reducedBytes: 0,
-                    reduceSeconds: 0)
+                return result
             }
         }
+    }
+
+    /// The loss of whole rows from their merged partials (`whole` folds them), with no communication
+    /// (`reducedBytes` 0).
+    private func shardedLoss<T: LogitsScalar>(
+        local: LossProblem<T>, whole: LossProblem<T>, merged: RowPartials, options: CrossEntropyOptions
+    ) throws -> ShardedLoss<T> {
+        let statistics = (0..<merged.rows).map { merged.statistics(row: $0) }
+        let values = try whole.loss(keeping: .logSumExp) { results in
+            statistics.withUnsafeBufferPointer { xent_fold_rows(results, 0, $0.baseAddress, Int64(merged.rows)) }
+        }
+        guard case .known(let kept) = whole.divisor else {
+            preconditionFailure("the targets of a sharded loss are checked before its rows run")
+        }
+        return ShardedLoss(
+            loss: values.loss, zLoss: values.zLoss,
+            logSumExp: Tensor(shape: local.batch.layout.rowShape, scalars: values.logSumExp.map { T.Accumulator($0) }),
+            rowsKept: kept.count, divisor: options.reduction == .mean ? kept.weight : nil, reducedBytes: 0,
+            reduceSeconds: 0)
     }
 
     /// The problem of this member's columns: its logits, its slice of the class weights, class indices

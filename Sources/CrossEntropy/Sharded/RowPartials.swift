@@ -10,7 +10,7 @@ import KernelContract
 /// of the whole row: the operator the kernels fold a row with, `(m₁, s₁) ⊕ (m₂, s₂) = (max, s₁·e^(m₁−max) +
 /// s₂·e^(m₂−max))`, plus sums that only the slices holding a term contribute to. Merging is associative
 /// and commutative (up to rounding), so slices merge in any grouping: `merged(with:)` for two,
-/// `allReduced(over:)` across the members of a collective with two all-reduces of O(rows) doubles.
+/// `allReduced(over:)` across the members of a collective with one all-gather of O(rows) doubles.
 public struct RowPartials: Sendable, Equatable {
     /// Each row's maximum over the slice.
     public var max: [Double]
@@ -60,28 +60,39 @@ public struct RowPartials: Sendable, Equatable {
     }
 
     /// These partials merged with those of every other member of `collective` (each holding the same rows
-    /// over its own slice): an all-reduce of the maxima, then one of the four sums relative to them.
-    /// Returns the merged partials and the bytes this member contributed.
+    /// over its own slice): one `allGather` of the five values a row, every member merging the members'
+    /// partials in rank order (so that all get the same bits). Returns the merged partials and the bytes
+    /// this member contributed.
     public func allReduced(over collective: some Collective) throws -> (partials: RowPartials, bytes: Int) {
-        var top = max
-        try collective.allReduce(&top, .max)
-        var sums = [Double](repeating: 0, count: 4 * rows)
-        for row in 0..<rows {
-            sums[row] = Self.scaledSum(logSum[row], max[row], top[row])
-            sums[rows + row] = targetLogit[row]
-            sums[2 * rows + row] = Self.shiftedSpread(spread[row], mass[row], max[row], top[row])
-            sums[3 * rows + row] = mass[row]
-        }
-        try collective.allReduce(&sums, .sum)
+        let contribution = max + logSum + targetLogit + spread + mass
+        let gathered = try collective.allGather(contribution)
         var merged = RowPartials(rows: rows)
-        merged.max = top
+        let members = stride(from: 0, to: gathered.count, by: contribution.count)
         for row in 0..<rows {
-            merged.logSum[row] = log(sums[row])
-            merged.targetLogit[row] = sums[rows + row]
-            merged.spread[row] = sums[2 * rows + row]
-            merged.mass[row] = sums[3 * rows + row]
+            // Member m's field f of this row is at m + f · rows + row.
+            let top = members.reduce(-.infinity) { ReduceOperation.max.combine($0, gathered[$1 + row]) }
+            var (sum, target, spread, mass) = (0.0, 0.0, 0.0, 0.0)
+            for m in members {
+                let (memberMax, memberMass) = (gathered[m + row], gathered[m + 4 * rows + row])
+                sum += Self.scaledSum(gathered[m + rows + row], memberMax, top)
+                target += gathered[m + 2 * rows + row]
+                spread += Self.shiftedSpread(gathered[m + 3 * rows + row], memberMass, memberMax, top)
+                mass += memberMass
+            }
+            (merged.max[row], merged.logSum[row], merged.targetLogit[row]) = (top, log(sum), target)
+            (merged.spread[row], merged.mass[row]) = (spread, mass)
         }
-        return (merged, (top.count + sums.count) * MemoryLayout<Double>.stride)
+        return (merged, contribution.count * MemoryLayout<Double>.stride)
+    }
+
+    /// Sets rows `range` to `part`'s rows, in order.
+    mutating func replace(rows range: Range<Int>, with part: RowPartials) {
+        precondition(part.rows == range.count, "partials of \(part.rows) rows for \(range.count) rows")
+        max.replaceSubrange(range, with: part.max)
+        logSum.replaceSubrange(range, with: part.logSum)
+        targetLogit.replaceSubrange(range, with: part.targetLogit)
+        spread.replaceSubrange(range, with: part.spread)
+        mass.replaceSubrange(range, with: part.mass)
     }
 
     /// `exp(logSum)` rescaled from the slice's maximum to `top` (0 for an empty slice).

@@ -105,6 +105,9 @@ final class OpenCLBackend: RowBackend {
 
     var name: String { device.name }
 
+    /// The OpenCL kernels keep no exps.
+    var keptExpsBlockBytes: Int? { nil }
+
     /// Runs `body`, reporting an OpenCL failure as `.openCLFailure` naming this device.
     func openCLCall<R>(_ body: () throws -> R) throws -> R {
         try Self.openCLCall(on: device, body)
@@ -132,6 +135,7 @@ final class OpenCLBackend: RowBackend {
     func run<T: LogitsScalar>(
         _ batch: RowBatch<T>, output: RowOutput?, results: UnsafePointer<xent_row_results>, logger: Logger
     ) throws -> Double {
+        precondition(batch.keptExps == nil, "kept exps are the CPU fallback's (see RowBatch.keptExps)")
         let program = try program(
             for: T.dtype, outputs: output?.dtype ?? T.dtype, softcap: batch.softcap, logger: logger)
         let weight = try weightBuffer(batch)
@@ -155,6 +159,7 @@ final class OpenCLBackend: RowBackend {
         _ batch: RowBatch<T>, logits: Buffer, destination: Buffer? = nil, output: RowOutput?,
         results: UnsafePointer<xent_row_results>, logger: Logger
     ) throws -> Double {
+        precondition(batch.keptExps == nil, "kept exps are the CPU fallback's (see RowBatch.keptExps)")
         let program = try program(
             for: T.dtype, outputs: output?.dtype ?? T.dtype, softcap: batch.softcap, logger: logger)
         let weight = try weightBuffer(batch)
