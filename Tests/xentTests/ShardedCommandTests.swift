@@ -9,10 +9,13 @@
     /// ignored rows, label smoothing, probabilities, z-loss and soft-capping; and a failure on one rank
     /// ending the run on all with one message and no file. Only with the trait MPI.
     @Suite(.serialized) struct ShardedCommandTests {
-        /// mpirun as root on loopback (CI runs as root; ptrace may be unavailable), one thread per rank.
+        /// mpirun as root on loopback (CI runs as root; ptrace may be unavailable), one thread per rank,
+        /// and the vocabulary-parallel gradient in blocks of one row (each rank's slice is wider than 64
+        /// bytes), so that the ranks' uneven slices must agree on their blocks.
         static let environment: [String: String?] = [
             "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
             "OMPI_MCA_btl_vader_single_copy_mechanism": "none", "XENT_CPU_THREADS": "1",
+            "XENT_KEPT_EXPS_BYTES": "64",
         ]
 
         static let fixtures = [

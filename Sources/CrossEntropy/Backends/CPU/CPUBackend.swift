@@ -21,11 +21,13 @@ struct CPUBackend: RowBackend {
     /// processes sharing a machine, as the ranks of `mpirun` do.
     static let threadsVariable = "XENT_CPU_THREADS"
 
-    /// A backend using every online core, or `XENT_CPU_THREADS` threads when that is a positive number,
-    /// with blocks of kept exps of `keptExpsBytesPerThread` (by default 512 KiB or `XENT_KEPT_EXPS_BYTES`).
-    init(keptExpsBytesPerThread: Int? = nil) {
+    /// A backend using `threads`, or every online core, or `XENT_CPU_THREADS` threads when that is a
+    /// positive number, with blocks of kept exps of `keptExpsBytesPerThread` (by default 512 KiB or
+    /// `XENT_KEPT_EXPS_BYTES`).
+    init(threads: Int? = nil, keptExpsBytesPerThread: Int? = nil) {
         func named(_ variable: String) -> Int? { getenv(variable).flatMap { Int(String(cString: $0)) } }
-        threads = named(Self.threadsVariable).map { max(1, $0) } ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        self.threads =
+            threads ?? named(Self.threadsVariable).map { max(1, $0) } ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         self.keptExpsBytesPerThread = max(1, keptExpsBytesPerThread ?? named("XENT_KEPT_EXPS_BYTES") ?? 512 << 10)
     }
 
