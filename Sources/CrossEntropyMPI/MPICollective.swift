@@ -68,6 +68,13 @@
             return gathered
         }
 
+        /// Point-to-point messages to and from every other member (`MPI_Isend`, `MPI_Irecv`), which
+        /// complete while the members compute; a member that sent another count is an error at `finish()`.
+        public func startAllGather(_ values: [Double]) throws -> StartedAllGather {
+            let exchange = try NonblockingGather(values, rank: rank, members: size, communicator: communicator)
+            return StartedAllGather { try exchange.finish() }
+        }
+
         /// Throws unless every member passes the same `count`.
         private func checkCounts(_ count: Int, _ collective: String) throws {
             var counts = [Double(count), -Double(count)]
@@ -90,12 +97,86 @@
             }
         }
 
-        private static func check(_ status: Int32, _ call: String) throws {
+        static func check(_ status: Int32, _ call: String) throws {
             guard status == xent_mpi_success() else {
                 throw CrossEntropyError(.deviceUnavailable, "\(call) failed with MPI error \(status)")
             }
         }
 
         private func check(_ status: Int32, _ call: String) throws { try Self.check(status, call) }
+    }
+
+    /// An all-gather in flight as point-to-point messages (tag `NonblockingGather.tag`), which complete
+    /// while the members compute (a small message is delivered when it is sent, whereas a nonblocking
+    /// collective of Open MPI advances only inside MPI calls on every member): this member's values sent
+    /// to every other member, theirs received into their slots. A message of another count is an error.
+    ///
+    /// Not `Sendable`: it stays with the thread that started it.
+    private final class NonblockingGather {
+        /// The tag of the gathers' messages on the collective's communicator.
+        static let tag: Int32 = 0x5845
+        /// This member's values, sent to every other member.
+        private let sent: UnsafeMutableBufferPointer<Double>
+        private let rank: Int
+        /// Each member's slot of `sent.count + 1` values: one more than expected, so that a longer
+        /// message is seen rather than cut.
+        private let received: UnsafeMutableBufferPointer<Double>
+        private var requests: [MPI_Request?]
+        private var finished = false
+
+        init(_ values: [Double], rank: Int, members: Int, communicator: MPI_Comm) throws {
+            self.rank = rank
+            sent = .allocate(capacity: values.count)
+            _ = sent.initialize(from: values)
+            let slot = values.count + 1
+            received = .allocate(capacity: slot * members)
+            received.initialize(repeating: 0)
+            requests = Array(repeating: nil, count: 2 * (members - 1))
+            let peers = (0..<members).filter { $0 != rank }
+            try requests.withUnsafeMutableBufferPointer { requests in
+                for (index, peer) in peers.enumerated() {
+                    try MPICollective.check(
+                        MPI_Irecv(
+                            received.baseAddress! + peer * slot, Int32(slot), xent_mpi_double(), Int32(peer),
+                            Self.tag, communicator, &requests[2 * index]),
+                        "MPI_Irecv")
+                    try MPICollective.check(
+                        MPI_Isend(
+                            sent.baseAddress, Int32(sent.count), xent_mpi_double(), Int32(peer), Self.tag,
+                            communicator, &requests[2 * index + 1]),
+                        "MPI_Isend")
+                }
+            }
+        }
+
+        /// Waits for every message; the members' values in rank order, or an error if one sent another
+        /// count.
+        func finish() throws -> [Double] {
+            finished = true
+            var statuses = [MPI_Status](repeating: MPI_Status(), count: requests.count)
+            try MPICollective.check(MPI_Waitall(Int32(requests.count), &requests, &statuses), "MPI_Waitall")
+            for index in stride(from: 0, to: statuses.count, by: 2) {
+                var count: Int32 = 0
+                try MPICollective.check(MPI_Get_count(&statuses[index], xent_mpi_double(), &count), "MPI_Get_count")
+                guard count == sent.count else {
+                    throw CrossEntropyError(
+                        .invalidShape,
+                        "the members of a collective disagree on an all-gather: \(count) values for \(sent.count)")
+                }
+            }
+            let slot = sent.count + 1
+            return (0..<received.count / slot).flatMap { member in
+                Array(member == rank ? sent[...] : received[member * slot..<member * slot + sent.count])
+            }
+        }
+
+        /// A gather never finished (its caller threw) is waited for before its buffers go.
+        deinit {
+            if !finished {
+                MPI_Waitall(Int32(requests.count), &requests, nil)
+            }
+            sent.deallocate()
+            received.deallocate()
+        }
     }
 #endif

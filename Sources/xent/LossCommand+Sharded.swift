@@ -36,6 +36,13 @@
             return try base.allGather(values)
         }
 
+        /// After the checkpoint, every member posts the gather's messages, so none waits for a member
+        /// that failed.
+        func startAllGather(_ values: [Double]) throws -> StartedAllGather {
+            try checkpoint(failed: false)
+            return try base.startAllGather(values)
+        }
+
         /// Every member meets: throws `MemberFailed` with the lowest rank that failed, if any did.
         func checkpoint(failed: Bool) throws {
             var lowest = [-Double(failed ? rank : size)]

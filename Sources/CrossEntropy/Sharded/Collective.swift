@@ -25,6 +25,24 @@ public protocol Collective: Sendable {
     /// member has contributed. Throws as `allReduce`. The default implementation is one sum all-reduce of
     /// `size` slots, each member's values in its own slot and zeros in the others (exact: `x + 0 == x`).
     func allGather(_ values: [Double]) throws -> [Double]
+    /// Starts `allGather(values)`, to be finished later (`StartedAllGather.finish()`), so that a member
+    /// works on while the others catch up: members start the same collectives in the same order, may have
+    /// several started at once, and finish each one. The default implementation gathers at once.
+    func startAllGather(_ values: [Double]) throws -> StartedAllGather
+}
+
+/// An all-gather started by `Collective.startAllGather`, whose `finish()` waits for it to complete.
+public struct StartedAllGather {
+    private let completion: () throws -> [Double]
+
+    /// One whose `finish()` returns what `completion` does (for implementations of `Collective`).
+    public init(completion: @escaping () throws -> [Double]) {
+        self.completion = completion
+    }
+
+    /// Waits until every member has contributed and returns what `Collective.allGather` returns. Call
+    /// it once.
+    public func finish() throws -> [Double] { try completion() }
 }
 
 extension Collective {
@@ -34,6 +52,12 @@ extension Collective {
         slots.replaceSubrange(rank * values.count..<(rank + 1) * values.count, with: values)
         try allReduce(&slots, .sum)
         return slots
+    }
+
+    /// `allGather(values)` at once.
+    public func startAllGather(_ values: [Double]) throws -> StartedAllGather {
+        let gathered = try allGather(values)
+        return StartedAllGather { gathered }
     }
 }
 

@@ -39,10 +39,11 @@ extension CrossEntropyEngine {
     /// The vocabulary-parallel loss and gradient in blocks of rows whose exps stay in the cores' caches
     /// from the partials pass to the gradient pass (a backend with `keptExpsBlockBytes`, logits not
     /// soft-capped): each block's partials are computed keeping `exp(x − max)` of this member's columns,
-    /// merged with one `allReduced` per block, and its gradient written from the kept exps, rescaled to
-    /// the merged logsumexp — with class-index targets, streamed out while the next block's partials are
-    /// computed (`RowBatch.pendingGradient`). The logits are read once and the gradient written once,
-    /// with one exp per element, as a single process's fused loss and gradient does.
+    /// their merge started (`Collective.startAllGather`) and finished a block later, so that the members'
+    /// jitter within a block costs no wait, and the block's gradient written from the kept exps, rescaled
+    /// to the merged logsumexp — with class-index targets, streamed out while the partials of the block
+    /// after next are computed (`RowBatch.pendingGradient`). The logits are read once and the gradient
+    /// written once, with one exp per element, as a single process's fused loss and gradient does.
     private func blockedVocabularyParallelCrossEntropy<T: LogitsScalar>(
         logits: UnsafeBufferPointer<T>, shape: [Int], slice: ClassSlice, target: CrossEntropyTargetBuffer<T>,
         options: CrossEntropyOptions, collective: some Collective, upstream: UpstreamGradient,
@@ -58,45 +59,72 @@ extension CrossEntropyEngine {
                 _ = try whole.gradientScales(upstream: upstream)  // refuses a bad upstream before any work
                 let rows = local.batch.layout.rows
                 let classes = local.batch.layout.classes
-                // Every member runs as many blocks: the fewest rows any member's cache takes.
-                var fewest = [
-                    -Double(min(rows, max(1, blockBytes / max(1, classes * MemoryLayout<T.Accumulator>.stride))))
+                // Every member runs as many blocks: the fewest rows any member's cache takes (and the
+                // members must hold as many rows).
+                var agreed = [
+                    -Double(min(rows, max(1, blockBytes / max(1, classes * MemoryLayout<T.Accumulator>.stride)))),
+                    Double(rows), -Double(rows),
                 ]
-                try collective.allReduce(&fewest, .max)
-                let blockRows = Int(-fewest[0])
-                // Class indices compare as the accumulation type in the interleaved kernel.
+                try collective.allReduce(&agreed, .max)
+                guard agreed[1] == -agreed[2] else {
+                    throw CrossEntropyError(
+                        .invalidShape,
+                        "the members of a vocabulary-parallel loss disagree on the rows: from \(Int(-agreed[2])) to \(Int(agreed[1]))"
+                    )
+                }
+                let blockRows = Int(-agreed[0])
+                // Class indices compare as the accumulation type in the interleaved kernel. Its three
+                // blocks of exps: one being written, one being merged, one whose gradient is written.
                 let interleaved = local.batch.probabilities == nil && classes < 1 << 24
-                var kept = [T.Accumulator](repeating: 0, count: (interleaved ? 2 : 1) * blockRows * classes)
+                let buffers = interleaved ? 3 : 1
+                var kept = [T.Accumulator](repeating: 0, count: buffers * blockRows * classes)
                 var merged = RowPartials(rows: rows)
                 var (bytes, seconds) = (0, 0.0)
                 try kept.withUnsafeMutableBufferPointer { kept in
-                    var pending: KeptBlock<T.Accumulator>?
+                    // The block whose merge was started last, and the one whose gradient is to be written.
+                    var merging:
+                        (
+                            range: Range<Int>, exps: UnsafeBufferPointer<T.Accumulator>, localMax: [Double],
+                            merge: RowPartials.StartedAllReduce
+                        )?
+                    var writing: KeptBlock<T.Accumulator>?
+                    // Finishes the block being merged: its partials into `merged`, its gradient's block.
+                    func finishMerging() throws -> KeptBlock<T.Accumulator>? {
+                        guard let block = merging else { return nil }
+                        merging = nil
+                        var reduced: (partials: RowPartials, bytes: Int)!
+                        seconds += try Self.seconds { reduced = try block.merge.finish() }
+                        bytes += reduced.bytes
+                        merged.replace(rows: block.range, with: reduced.partials)
+                        return try KeptBlock(
+                            range: block.range, exps: block.exps, localMax: block.localMax,
+                            given: gradientCoefficients(
+                                whole.rows(block.range), merged: reduced.partials, options: options,
+                                classes: slice.classes, upstream: upstream.rows(block.range)))
+                    }
                     for (index, start) in stride(from: 0, to: rows, by: blockRows).enumerated() {
                         let range = start..<min(rows, start + blockRows)
-                        let first = (interleaved ? index % 2 : 0) * blockRows * classes
+                        let first = index % buffers * blockRows * classes
                         let exps = UnsafeMutableBufferPointer(rebasing: kept[first..<first + range.count * classes])
                         var block = local.rows(range)
                         block.batch.keptExps = exps
-                        let partials = try pending.withGradient(of: local, into: gradient, beside: range.count) {
+                        let partials = try writing.withGradient(of: local, into: gradient, beside: range.count) {
                             block.batch.pendingGradient = $0
                             return try rowPartials(of: block)
                         }
-                        try pending?.finish(of: local, into: gradient, from: range.count, engine: self)
-                        var reduced: (partials: RowPartials, bytes: Int)!
-                        seconds += try Self.seconds { reduced = try partials.allReduced(over: collective) }
-                        bytes += reduced.bytes
-                        merged.replace(rows: range, with: reduced.partials)
-                        pending = try KeptBlock(
-                            range: range, exps: UnsafeBufferPointer(exps), localMax: partials.max,
-                            given: gradientCoefficients(
-                                whole.rows(range), merged: reduced.partials, options: options,
-                                classes: slice.classes, upstream: upstream.rows(range)))
+                        try writing?.finish(of: local, into: gradient, from: range.count, engine: self)
+                        var merge: RowPartials.StartedAllReduce!
+                        seconds += try Self.seconds { merge = try partials.startAllReduced(over: collective) }
+                        // The last block's merge has had this block's time to complete: its gradient is
+                        // written beside the next block's partials.
+                        writing = try finishMerging()
+                        merging = (range, UnsafeBufferPointer(exps), partials.max, merge)
                         if !interleaved {
-                            try pending?.finish(of: local, into: gradient, from: 0, engine: self)
-                            pending = nil
+                            try finishMerging()?.finish(of: local, into: gradient, from: 0, engine: self)
                         }
                     }
-                    try pending?.finish(of: local, into: gradient, from: 0, engine: self)
+                    try writing?.finish(of: local, into: gradient, from: 0, engine: self)
+                    try finishMerging()?.finish(of: local, into: gradient, from: 0, engine: self)
                 }
                 var result = try shardedLoss(local: local, whole: whole, merged: merged, options: options)
                 result.reducedBytes = bytes

@@ -3,7 +3,7 @@ import KernelContract
 
 /// A block of a vocabulary-parallel member's rows whose exps were kept by its partials pass
 /// (`RowBatch.keptExps`) and whose merged statistics are known: what its gradient is written from, by
-/// the next block's partials pass (`withGradient`) or by a given-gradient run (`finish`).
+/// a later block's partials pass (`withGradient`) or by a given-gradient run (`finish`).
 struct KeptBlock<Accumulator: LogitsScalar> {
     /// The block's rows among the member's.
     var range: Range<Int>

@@ -64,10 +64,34 @@ public struct RowPartials: Sendable, Equatable {
     /// partials in rank order (so that all get the same bits). Returns the merged partials and the bytes
     /// this member contributed.
     public func allReduced(over collective: some Collective) throws -> (partials: RowPartials, bytes: Int) {
+        try startAllReduced(over: collective).finish()
+    }
+
+    /// `allReduced(over:)` started (`Collective.startAllGather`), finished by the returned value's
+    /// `finish()`.
+    func startAllReduced(over collective: some Collective) throws -> StartedAllReduce {
         let contribution = max + logSum + targetLogit + spread + mass
-        let gathered = try collective.allGather(contribution)
+        return StartedAllReduce(rows: rows, gather: try collective.startAllGather(contribution))
+    }
+
+    /// A merge of partials started by `startAllReduced(over:)`.
+    struct StartedAllReduce {
+        let rows: Int
+        let gather: StartedAllGather
+
+        /// The merged partials and the bytes this member contributed, once every member's are here.
+        func finish() throws -> (partials: RowPartials, bytes: Int) {
+            let gathered = try gather.finish()
+            return (RowPartials(merging: gathered, rows: rows), 5 * rows * MemoryLayout<Double>.stride)
+        }
+    }
+
+    /// The merge of the members' partials of `rows` rows gathered in rank order, five fields of `rows`
+    /// values per member (max, logSum, targetLogit, spread, mass).
+    private init(merging gathered: [Double], rows: Int) {
+        let contribution = 5 * rows
         var merged = RowPartials(rows: rows)
-        let members = stride(from: 0, to: gathered.count, by: contribution.count)
+        let members = stride(from: 0, to: gathered.count, by: contribution)
         for row in 0..<rows {
             // Member m's field f of this row is at m + f · rows + row.
             let top = members.reduce(-.infinity) { ReduceOperation.max.combine($0, gathered[$1 + row]) }
@@ -82,7 +106,7 @@ public struct RowPartials: Sendable, Equatable {
             (merged.max[row], merged.logSum[row], merged.targetLogit[row]) = (top, log(sum), target)
             (merged.spread[row], merged.mass[row]) = (spread, mass)
         }
-        return (merged, contribution.count * MemoryLayout<Double>.stride)
+        self = merged
     }
 
     /// Sets rows `range` to `part`'s rows, in order.

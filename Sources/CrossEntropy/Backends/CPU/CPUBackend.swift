@@ -12,9 +12,10 @@ import Logging
 struct CPUBackend: RowBackend {
     /// Worker threads: the number of online cores, or what `XENT_CPU_THREADS` says.
     let threads: Int
-    /// The bytes of kept exps a thread's rows take per block (`keptExpsBlockBytes`): a quarter of a 2 MiB
-    /// L2, since a block's exps are written while the last block's are read (measured on the Xeons this
-    /// was tuned on: 1 MiB lost a fifth of the speed), or what `XENT_KEPT_EXPS_BYTES` says.
+    /// The bytes of kept exps a thread's rows take per block (`keptExpsBlockBytes`): 512 KiB, so that the
+    /// three blocks in flight (one written, one merged, one read) fit a 2 MiB L2 beside the logits passing
+    /// through (on the Xeons this was tuned on, 1 MiB blocks lost a fifth of the speed), or what
+    /// `XENT_KEPT_EXPS_BYTES` says.
     let keptExpsBytesPerThread: Int
 
     /// The environment variable that sets the CPU fallback's threads (and OpenBLAS's): for several
