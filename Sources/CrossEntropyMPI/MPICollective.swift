@@ -68,8 +68,9 @@
             return gathered
         }
 
-        /// Point-to-point messages to and from every other member (`MPI_Isend`, `MPI_Irecv`), which
-        /// complete while the members compute; a member that sent another count is an error at `finish()`.
+        /// Point-to-point messages to and from every other member (`MPI_Isend`, `MPI_Irecv`, tag 0x5845 on
+        /// the communicator: keep it free of other messages with that tag), which complete while the
+        /// members compute; a member that sent another count is an error at `finish()`.
         public func startAllGather(_ values: [Double]) throws -> StartedAllGather {
             let exchange = try NonblockingGather(values, rank: rank, members: size, communicator: communicator)
             return StartedAllGather { try exchange.finish() }
