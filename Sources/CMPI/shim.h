@@ -13,5 +13,6 @@ static inline MPI_Op xent_mpi_max(void) { return MPI_MAX; }
 static inline void *xent_mpi_in_place(void) { return MPI_IN_PLACE; }
 static inline int xent_mpi_success(void) { return MPI_SUCCESS; }
 static inline int xent_mpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
+static inline MPI_Request xent_mpi_request_null(void) { return MPI_REQUEST_NULL; }
 
 #endif

@@ -244,8 +244,8 @@ XENT_INLINE int FN(fused_gradient_row)(const xent_rows *rows, const STORAGE *x, 
 
 /// Row `row`'s statistics, its exps kept (xent_rows.kept), with class-index targets: one read of the
 /// row and one exp per element, as the fused gradient's, with the gradient of the pending row beside it
-/// (xent_rows.pending) streamed out past the cache meanwhile. (Its class indices compare as ACC: the
-/// host keeps no more than 2^24 classes a row this way.)
+/// (xent_rows.pending) streamed out past the cache meanwhile. (Its class indices compare as ACC:
+/// FN(statistics) sends no row of 2^24 classes or more this way.)
 XENT_INLINE xent_row_stat FN(kept_row_stat)(const xent_rows *rows, int64_t row) {
     const int64_t classes = rows->options.classes;
     const ACC *w = (const ACC *)rows->weight;

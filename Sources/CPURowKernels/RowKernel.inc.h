@@ -43,10 +43,12 @@
 #include "FusedGradient.inc.h"
 
 /// The statistics of rows [begin, end) into `block`, whole blocks of LANES rows of few classes across
-/// the lanes (unless their exps are kept).
+/// the lanes (unless their exps are kept: with class-index targets, rows of fewer than 2^24 classes,
+/// which FN(kept_row_stat) compares as ACC, beside the pending gradient; the others two-pass).
 XENT_INLINE void FN(statistics)(const xent_rows *rows, int64_t begin, int64_t end, xent_stat_block *block) {
     int64_t row = begin;
-    if (rows->kept && rows->targets && !rows->probabilities && rows->options.inner == 1) {
+    if (rows->kept && rows->targets && !rows->probabilities && rows->options.inner == 1 &&
+        rows->options.classes < ((int64_t)1 << 24)) {
         for (; row < end; row++) {
             store_stat(block, row - begin, FN(kept_row_stat)(rows, row));
         }

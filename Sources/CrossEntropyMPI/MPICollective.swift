@@ -70,7 +70,9 @@
 
         /// Point-to-point messages to and from every other member (`MPI_Isend`, `MPI_Irecv`, tag 0x5845 on
         /// the communicator: keep it free of other messages with that tag), which complete while the
-        /// members compute; a member that sent another count is an error at `finish()`.
+        /// members compute. A member that sent fewer values is an error at `finish()`; one that sent more
+        /// is `MPI_ERR_TRUNCATE`, which MPI's default error handler makes fatal (`RowPartials` agrees on
+        /// the rows before it gathers).
         public func startAllGather(_ values: [Double]) throws -> StartedAllGather {
             let exchange = try NonblockingGather(values, rank: rank, members: size, communicator: communicator)
             return StartedAllGather { try exchange.finish() }
@@ -110,7 +112,7 @@
     /// An all-gather in flight as point-to-point messages (tag `NonblockingGather.tag`), which complete
     /// while the members compute (a small message is delivered when it is sent, whereas a nonblocking
     /// collective of Open MPI advances only inside MPI calls on every member): this member's values sent
-    /// to every other member, theirs received into their slots. A message of another count is an error.
+    /// to every other member, theirs received into their slots.
     ///
     /// Not `Sendable`: it stays with the thread that started it.
     private final class NonblockingGather {
@@ -132,7 +134,7 @@
             let slot = values.count + 1
             received = .allocate(capacity: slot * members)
             received.initialize(repeating: 0)
-            requests = Array(repeating: nil, count: 2 * (members - 1))
+            requests = Array(repeating: xent_mpi_request_null(), count: 2 * (members - 1))
             let peers = (0..<members).filter { $0 != rank }
             try requests.withUnsafeMutableBufferPointer { requests in
                 for (index, peer) in peers.enumerated() {
@@ -150,12 +152,12 @@
             }
         }
 
-        /// Waits for every message; the members' values in rank order, or an error if one sent another
-        /// count.
+        /// Waits for every message; the members' values in rank order, or an error if one sent fewer.
         func finish() throws -> [Double] {
-            finished = true
             var statuses = [MPI_Status](repeating: MPI_Status(), count: requests.count)
-            try MPICollective.check(MPI_Waitall(Int32(requests.count), &requests, &statuses), "MPI_Waitall")
+            let status = MPI_Waitall(Int32(requests.count), &requests, &statuses)
+            finished = true
+            try MPICollective.check(status, "MPI_Waitall")
             for index in stride(from: 0, to: statuses.count, by: 2) {
                 var count: Int32 = 0
                 try MPICollective.check(MPI_Get_count(&statuses[index], xent_mpi_double(), &count), "MPI_Get_count")

@@ -157,6 +157,46 @@ import XentTestSupport
         }
     }
 
+    /// No rows at all: every member gets the one-process loss (NaN for `mean`) and an empty gradient.
+    @Test func vocabularyParallelOfNoRows() throws {
+        let engine = try CrossEntropyEngine(device: .cpu)
+        let testCase = Case(rows: 0, classes: 10, seed: 1)
+        let inputs = Inputs(testCase)
+        try Self.expectVocabularyParallel(
+            testCase, inputs, on: engine, matching: inputs.oneProcess(testCase, engine), device: "cpu")
+    }
+
+    /// Members that would take different paths (one asks for no gradient, so it keeps no exps) agree on
+    /// one: the same loss on both, and the gradient of the member that asked for it.
+    @Test func membersAgreeOnOnePath() throws {
+        let engine = try CrossEntropyEngine(device: .cpu)
+        let testCase = Case(rows: 6, classes: 40, seed: 14)
+        let inputs = Inputs(testCase)
+        let reference = try inputs.oneProcess(testCase, engine)
+        let results = try Self.members(2) { collective in
+            let slice = ClassSlice(rank: collective.rank, of: 2, classes: 40)
+            let logits = inputs.columns(inputs.logits, slice.range, classes: 40)
+            var gradient = [Float](repeating: .nan, count: logits.count)
+            let loss = try logits.withUnsafeBufferPointer { logits in
+                try inputs.targets.withUnsafeBufferPointer { targets in
+                    try gradient.withUnsafeMutableBufferPointer { gradient in
+                        try engine.vocabularyParallelCrossEntropy(
+                            logits: logits, shape: [6, 20], slice: slice, target: .classIndices(targets, shape: [6]),
+                            collective: collective, upstream: inputs.upstream,
+                            gradientInto: collective.rank == 0 ? gradient : nil)
+                    }
+                }
+            }
+            return (Double(loss.loss.scalars[0]), gradient.map(Double.init))
+        }
+        for (loss, _) in results {
+            #expect(isClose(loss, Double(reference.loss.scalars[0]), rtol: 2e-6))
+        }
+        let expected = (0..<6).flatMap { row in reference.gradient.scalars[(row * 40)..<(row * 40 + 20)] }
+        let mismatch = firstMismatch(results[0].1, expected.map(Double.init), rtol: 2e-5, atol: 2e-7)
+        #expect(mismatch == nil, "gradient \(mismatch ?? "")")
+    }
+
     /// The blocked gradient of every logits type (`Double`: vectors of 8; 16-bit logits: exps kept as
     /// `Float`, the gradient written in the logits' type) against one process, on 2 and 3 members.
     @Test func vocabularyParallelInBlocksTakesEveryLogitsType() throws {

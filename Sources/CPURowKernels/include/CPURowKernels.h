@@ -47,7 +47,8 @@ typedef struct xent_rows {
     /// run writes them as it sums them, and a given-gradient run reads them instead of taking the exps
     /// of the logits again (each row's XENT_GIVEN_MAX then being the maximum they are relative to).
     void *kept;
-    /// With `kept`, class-index targets and no probabilities: a gradient to write beside the rows, or NULL.
+    /// With `kept`, class-index targets, no probabilities and fewer than 2^24 classes: a gradient to write
+    /// beside the rows, or NULL.
     const xent_pending_gradient *pending;
     /// The options of the rows and of their outputs.
     xent_row_options_f64 options;

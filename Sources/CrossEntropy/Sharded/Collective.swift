@@ -7,8 +7,8 @@ public enum ReduceOperation: String, Sendable, CaseIterable {
 }
 
 /// The members (processes or threads) that share one sharded loss: this member's place among them and
-/// the all-reduce they exchange per-row statistics with. Every member calls the same collectives in the
-/// same order.
+/// the collectives they exchange per-row statistics with (all-reduce, all-gather). Every member calls
+/// the same collectives in the same order.
 ///
 /// `InProcessCollective` runs the members as threads of one process (tests, and sharding over the
 /// devices of one machine); the `CrossEntropyMPI` product implements it on an MPI communicator.

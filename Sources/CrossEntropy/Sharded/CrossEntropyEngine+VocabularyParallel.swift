@@ -20,10 +20,30 @@ extension CrossEntropyEngine {
         options: CrossEntropyOptions = .init(), collective: some Collective, upstream: UpstreamGradient = .scalar(1),
         gradientInto gradient: UnsafeMutableBufferPointer<T>? = nil
     ) throws -> ShardedLoss<T> {
-        if let gradient, options.softcap == nil, let blockBytes = try backend(for: T.dtype).keptExpsBlockBytes {
+        // Every member takes the same path with the same blocks (a member alone would wait forever in
+        // collectives the others never run): the fewest rows a block that any member keeps exps for, 0
+        // where one cannot (no gradient, soft-capping, in place, no classes, a backend that keeps none),
+        // and the members' row counts, which must agree.
+        let rows = shape.first ?? 0
+        var blockRows = 0
+        if let gradient, options.softcap == nil, shape.count == 2, rows > 0, shape[1] > 0,
+            UnsafeRawPointer(gradient.baseAddress) != UnsafeRawPointer(logits.baseAddress),
+            let blockBytes = try backend(for: T.dtype).keptExpsBlockBytes
+        {
+            blockRows = min(rows, max(1, blockBytes / (shape[1] * MemoryLayout<T.Accumulator>.stride)))
+        }
+        var agreed = [-Double(blockRows), Double(rows), -Double(rows)]
+        try collective.allReduce(&agreed, .max)
+        guard agreed[1] == -agreed[2] else {
+            throw CrossEntropyError(
+                .invalidShape,
+                "the members of a vocabulary-parallel loss disagree on the rows: from \(Int(-agreed[2])) to \(Int(agreed[1]))"
+            )
+        }
+        if agreed[0] < 0, let gradient {
             return try blockedVocabularyParallelCrossEntropy(
                 logits: logits, shape: shape, slice: slice, target: target, options: options, collective: collective,
-                upstream: upstream, gradientInto: gradient, blockBytes: blockBytes)
+                upstream: upstream, gradientInto: gradient, blockRows: Int(-agreed[0]))
         }
         let partials = try rowPartials(logits: logits, shape: shape, slice: slice, target: target, options: options)
         var reduced: (partials: RowPartials, bytes: Int)!
@@ -37,8 +57,8 @@ extension CrossEntropyEngine {
     }
 
     /// The vocabulary-parallel loss and gradient in blocks of rows whose exps stay in the cores' caches
-    /// from the partials pass to the gradient pass (a backend with `keptExpsBlockBytes`, logits not
-    /// soft-capped): each block's partials are computed keeping `exp(x − max)` of this member's columns,
+    /// from the partials pass to the gradient pass (blocks of `blockRows` rows, agreed by the members):
+    /// each block's partials are computed keeping `exp(x − max)` of this member's columns,
     /// their merge started (`Collective.startAllGather`) and finished a block later, so that the members'
     /// jitter within a block costs no wait, and the block's gradient written from the kept exps, rescaled
     /// to the merged logsumexp — with class-index targets, streamed out while the partials of the block
@@ -47,7 +67,7 @@ extension CrossEntropyEngine {
     private func blockedVocabularyParallelCrossEntropy<T: LogitsScalar>(
         logits: UnsafeBufferPointer<T>, shape: [Int], slice: ClassSlice, target: CrossEntropyTargetBuffer<T>,
         options: CrossEntropyOptions, collective: some Collective, upstream: UpstreamGradient,
-        gradientInto gradient: UnsafeMutableBufferPointer<T>, blockBytes: Int
+        gradientInto gradient: UnsafeMutableBufferPointer<T>, blockRows: Int
     ) throws -> ShardedLoss<T> {
         guard gradient.count == logits.count else {
             throw CrossEntropyError(
@@ -59,20 +79,6 @@ extension CrossEntropyEngine {
                 _ = try whole.gradientScales(upstream: upstream)  // refuses a bad upstream before any work
                 let rows = local.batch.layout.rows
                 let classes = local.batch.layout.classes
-                // Every member runs as many blocks: the fewest rows any member's cache takes (and the
-                // members must hold as many rows).
-                var agreed = [
-                    -Double(min(rows, max(1, blockBytes / max(1, classes * MemoryLayout<T.Accumulator>.stride)))),
-                    Double(rows), -Double(rows),
-                ]
-                try collective.allReduce(&agreed, .max)
-                guard agreed[1] == -agreed[2] else {
-                    throw CrossEntropyError(
-                        .invalidShape,
-                        "the members of a vocabulary-parallel loss disagree on the rows: from \(Int(-agreed[2])) to \(Int(agreed[1]))"
-                    )
-                }
-                let blockRows = Int(-agreed[0])
                 // Class indices compare as the accumulation type in the interleaved kernel. Its three
                 // blocks of exps: one being written, one being merged, one whose gradient is written.
                 let interleaved = local.batch.probabilities == nil && classes < 1 << 24

@@ -91,7 +91,7 @@ public struct RowPartials: Sendable, Equatable {
     private init(merging gathered: [Double], rows: Int) {
         let contribution = 5 * rows
         var merged = RowPartials(rows: rows)
-        let members = stride(from: 0, to: gathered.count, by: contribution)
+        let members = stride(from: 0, to: gathered.count, by: Swift.max(1, contribution))
         for row in 0..<rows {
             // Member m's field f of this row is at m + f · rows + row.
             let top = members.reduce(-.infinity) { ReduceOperation.max.combine($0, gathered[$1 + row]) }

@@ -11,8 +11,9 @@ public struct ShardedLoss<Scalar: LogitsScalar>: Sendable {
     public var rowsKept: Int
     /// What `mean` divided by: the whole batch's total weight of rows kept; `nil` for `sum` and `none`.
     public var divisor: Double?
-    /// The bytes this member contributed to the call's all-reduces: O(rows), never the logits.
+    /// The bytes this member contributed to the merges of the call's statistics: O(rows), never the
+    /// logits (the few values the members agree on first are not counted).
     public var reducedBytes: Int
-    /// The seconds this member spent in the call's all-reduces (waiting for the others included).
+    /// The seconds this member spent in those merges (waiting for the others included).
     public var reduceSeconds: Double
 }
