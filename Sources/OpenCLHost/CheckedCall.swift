@@ -48,10 +48,10 @@ private func check(_ status: OpenCLStatus, from name: StaticString) throws(OpenC
     throw OpenCLError(status: status, call: "\(name)")
 }
 
-/// Runs a CLBlast routine, throwing unless it returns 0. CLBlast's statuses are OpenCL's codes or its
-/// own (from -1024 down, which `OpenCLStatus` keeps as raw values); none traps, since CLBlast also
-/// reports the device's limits (a temporary buffer it cannot allocate) through them.
+/// Runs a CLBlast routine under `ProcessLock.clblast`, throwing unless it returns 0. CLBlast's statuses
+/// are OpenCL's codes or its own (from -1024 down, which `OpenCLStatus` keeps as raw values); none traps,
+/// since CLBlast also reports the device's limits (a temporary buffer it cannot allocate) through them.
 func clblastCall(_ name: StaticString, _ body: () -> Int32) throws(OpenCLError) {
-    let status = OpenCLStatus(rawValue: body())
+    let status = try ProcessLock.clblast.withLock { () throws(OpenCLError) in OpenCLStatus(rawValue: body()) }
     guard status == .success else { throw OpenCLError(status: status, call: "\(name)") }
 }

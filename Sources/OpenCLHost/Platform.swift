@@ -29,7 +29,7 @@ public final class Platform: @unchecked Sendable {
     /// All platforms; an empty array (not an error) when the ICD loader reports
     /// `CL_PLATFORM_NOT_FOUND_KHR` or finds zero platforms.
     public static func all() throws(OpenCLError) -> [Platform] {
-        try DiscoveryLock.withLock { () throws(OpenCLError) in
+        try ProcessLock.discovery.withLock { () throws(OpenCLError) in
             var count: cl_uint = 0
             do throws(OpenCLError) {
                 try clCall("clGetPlatformIDs") { clGetPlatformIDs(0, nil, &count) }
@@ -51,7 +51,7 @@ public final class Platform: @unchecked Sendable {
     /// The platform's devices of every type; an empty array when it reports
     /// `CL_DEVICE_NOT_FOUND`.
     public func devices() throws(OpenCLError) -> [Device] {
-        try DiscoveryLock.withLock { () throws(OpenCLError) in
+        try ProcessLock.discovery.withLock { () throws(OpenCLError) in
             let allTypes = cl_device_type(CL_DEVICE_TYPE_ALL)
             var count: cl_uint = 0
             do throws(OpenCLError) {
